@@ -1,0 +1,8 @@
+{% macro as_of_date() -%}
+    {%- set d = var('as_of_date', none) -%}
+    {%- if d is none or d == '' -%}
+        cast('{{ run_started_at.strftime("%Y-%m-%d") }}' as date)
+    {%- else -%}
+        cast('{{ d }}' as date)
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,3 @@
+{% macro clean_code(column) -%}
+    lower({{ segwise.clean_text(column) }})
+{%- endmacro %}

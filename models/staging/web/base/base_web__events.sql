@@ -1,0 +1,71 @@
+-- One row per raw web event: cleaned columns plus the reason it is rejected (or null).
+with source as (
+    select * from {{ source('web', 'web_events') }}
+),
+
+cleaned as (
+    select
+        {{ segwise.clean_text('event_id') }} as event_id,
+        {{ segwise.clean_text('anonymous_id') }} as anonymous_id,
+        {{ segwise.clean_text('customer_id') }} as customer_id,
+        {{ segwise.clean_code('event_type') }} as event_type,
+        {{ segwise.to_utc('occurred_at') }} as occurred_at,
+        {{ segwise.clean_code('device') }} as device,
+        {{ segwise.clean_text('product_id') }} as product_id,
+        {{ segwise.clean_code('category') }} as category,
+        cast(page_duration_s as {{ dbt.type_float() }}) as page_duration_s,
+        cast(scroll_depth_pct as {{ dbt.type_float() }}) as scroll_depth_pct,
+        {{ segwise.clean_text('order_id') }} as order_id,
+        _loaded_at,
+        {{ segwise.raw_payload(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category']) }} as _raw_payload
+    from source
+),
+
+row_checks as (
+    select
+        *,
+        case
+            when event_id is null then 'missing_event_id'
+            when occurred_at is null then 'null_timestamp'
+            when {{ segwise.is_future('occurred_at') }} then 'future_timestamp'
+            when event_type is null
+                or event_type not in ({{ "'" ~ var('web_event_types') | join("', '") ~ "'" }})
+                then 'unknown_event_type'
+            when anonymous_id is null and customer_id is null then 'missing_identity'
+        end as _row_reason
+    from cleaned
+),
+
+ranked as (
+    select
+        *,
+        row_number() over (
+            partition by event_id, _row_reason
+            order by _loaded_at desc, occurred_at desc
+        ) as _event_rank
+    from row_checks
+),
+
+final as (
+    select
+        event_id,
+        anonymous_id,
+        customer_id,
+        event_type,
+        occurred_at,
+        device,
+        product_id,
+        category,
+        page_duration_s,
+        scroll_depth_pct,
+        order_id,
+        _loaded_at,
+        _raw_payload,
+        case
+            when _row_reason is not null then _row_reason
+            when _event_rank > 1 then 'duplicate_event'
+        end as _quarantine_reason
+    from ranked
+)
+
+select * from final

@@ -1,0 +1,3 @@
+"""segwise — warehouse-native customer segmentation."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,14 @@
+"""The dbt vars a run passes: as-of date and the source's timezone."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from segwise.load.datasets import SOURCE_TIMEZONES
+
+
+def dbt_vars(as_of: date | None, dataset: str) -> dict:
+    out: dict = {"source_timezone": SOURCE_TIMEZONES.get(dataset, "UTC")}
+    if as_of is not None:
+        out["as_of_date"] = as_of.isoformat()
+    return out

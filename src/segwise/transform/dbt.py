@@ -1,0 +1,84 @@
+"""Running dbt (build, source freshness) as a subprocess of the same environment."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from segwise.settings import Settings
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+@dataclass
+class DbtResult:
+    command: list[str]
+    returncode: int
+    output: str
+    results: list[dict]
+
+    @property
+    def failures(self) -> list[dict]:
+        return [r for r in self.results if r.get("status") in ("error", "fail", "runtime error")]
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
+
+
+def dbt_env(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        SEGWISE_DUCKDB_PATH=str(settings.duckdb_path),
+        SEGWISE_DBT_TARGET=settings.dbt_target,
+        DBT_SEND_ANONYMOUS_USAGE_STATS="False",
+        DO_NOT_TRACK="1",
+    )
+    env.update(settings.extra_env)
+    return env
+
+
+def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
+            echo: bool = False) -> DbtResult:
+    """Run ``dbt <args>`` against the project; raise DbtError with the failing nodes."""
+    target_path = settings.duckdb_path.parent / "dbt_target"
+    cmd = [
+        dbt_executable(),
+        *args,
+        "--project-dir", str(settings.project_dir),
+        "--profiles-dir", str(settings.project_dir),
+        "--target-path", str(target_path),
+        "--log-path", str(settings.duckdb_path.parent / "dbt_logs"),
+    ]
+    if dbt_vars:
+        cmd += ["--vars", json.dumps(dbt_vars)]
+    proc = subprocess.run(
+        cmd, cwd=settings.project_dir, env=dbt_env(settings), text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    if echo:
+        print(proc.stdout)
+    results: list[dict] = []
+    run_results = target_path / "run_results.json"
+    if run_results.exists():
+        results = json.loads(run_results.read_text()).get("results", [])
+    result = DbtResult(cmd, proc.returncode, proc.stdout, results)
+    if proc.returncode != 0:
+        failing = [f"{r['unique_id']}: {r.get('message')}" for r in result.failures]
+        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        raise DbtError(
+            f"dbt {' '.join(args)} failed ({len(failing)} failing nodes)\n"
+            + "\n".join(failing[:20]) + ("\n" + tail if not failing else "")
+        )
+    return result
+
+
+def build(settings: Settings, dbt_vars: dict | None = None, echo: bool = False) -> DbtResult:
+    return run_dbt(settings, ["build"], dbt_vars=dbt_vars, echo=echo)
