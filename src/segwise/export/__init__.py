@@ -1,0 +1,1 @@
+"""Export segments to destinations (files now; ESP adapters plug into the same interface)."""

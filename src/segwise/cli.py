@@ -1,0 +1,188 @@
+"""segwise command line: generate, load, build, validate, export, run."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from segwise.settings import Settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Warehouse-native customer segmentation.")
+console = Console()
+err = Console(stderr=True)
+
+DATASET_HELP = "generated (demo generator), cdnow or online_retail (real data in ../shared/data)"
+
+
+def _date(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _say(msg: str) -> None:
+    console.print(f"[cyan]›[/cyan] {msg}")
+
+
+def _fail(msg: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {msg}")
+    raise typer.Exit(code)
+
+
+@app.command("generate")
+def generate_cmd(
+    customers: Annotated[int, typer.Option(help="number of customers")] = 5_000,
+    seed: Annotated[int, typer.Option(help="random seed (same seed → same data)")] = 42,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="last day of data, YYYY-MM-DD "
+                                              "(default: yesterday, UTC)")] = None,
+    dirty_rate: Annotated[float, typer.Option(help="share of extra dirty rows per table")] = 0.0,
+    out: Annotated[Path | None, typer.Option(help="output folder for Parquet")] = None,
+) -> None:
+    """Write seeded demo raw tables as Parquet (chunked; scales to millions of customers)."""
+    from segwise.generate import generate
+
+    settings = Settings.from_env()
+    try:
+        result = generate(out or settings.raw_dir, customers=customers, seed=seed,
+                          as_of=_date(as_of), dirty_rate=dirty_rate,
+                          progress=lambda i, n: _say(f"chunk {i}/{n}"))
+    except ValueError as exc:
+        _fail(str(exc))
+    for table, rows in result.rows.items():
+        console.print(f"{table:16} {rows:>12,}")
+    console.print(f"written to {result.out_dir}")
+
+
+@app.command("load")
+def load_cmd(
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "generated",
+    raw_dir: Annotated[Path | None, typer.Option(help="Parquet folder for 'generated'")] = None,
+) -> None:
+    """Load raw tables into the warehouse (replacing them: re-running is safe)."""
+    from segwise.load import load_dataset, load_generated
+    from segwise.load.datasets import DatasetNotFound
+
+    settings = Settings.from_env()
+    try:
+        counts = (load_generated(settings, raw_dir) if dataset == "generated"
+                  else load_dataset(settings, dataset))
+    except (DatasetNotFound, ValueError) as exc:
+        _fail(str(exc))
+    for table, rows in counts.items():
+        console.print(f"raw.{table:16} {rows:>12,}")
+
+
+@app.command("build")
+def build_cmd(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD")] = None,
+    dataset: Annotated[str, typer.Option(help="selects the source timezone")] = "generated",
+) -> None:
+    """Run dbt build (models, seeds, data and unit tests)."""
+    from segwise.pipeline import step_build
+    from segwise.transform.dbt import DbtError
+
+    try:
+        step_build(Settings.from_env(), dataset, _date(as_of), _say)
+    except DbtError as exc:
+        _fail(str(exc))
+
+
+@app.command("validate")
+def validate_cmd() -> None:
+    """Run the Great Expectations checkpoint and build Data Docs; non-zero exit on failure."""
+    from segwise.pipeline import step_validate
+
+    result = step_validate(Settings.from_env(), _say)
+    for o in result.failed:
+        err.print(f"[red]✗[/red] {o.suite}.{o.batch}: {o.expectation}({o.column}) {o.detail}")
+    if result.data_docs:
+        console.print(f"Data Docs: {result.data_docs}")
+    if not result.success:
+        raise typer.Exit(1)
+
+
+@app.command("export")
+def export_cmd() -> None:
+    """Export every segment (members + added/removed) — only after a passing validation."""
+    from segwise.ops import GateClosed
+    from segwise.pipeline import step_export
+
+    try:
+        result = step_export(Settings.from_env(), _say)
+    except GateClosed as exc:
+        _fail(str(exc), code=2)
+    for r in result.reports:
+        console.print(f"{r.segment_name:32} {r.members:>8,} (+{r.added:,} / -{r.removed:,})")
+
+
+@app.command("run")
+def run_cmd(
+    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "generated",
+    customers: Annotated[int, typer.Option(help="customers to generate")] = 5_000,
+    seed: Annotated[int, typer.Option(help="generator seed")] = 42,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD")] = None,
+    dirty_rate: Annotated[float, typer.Option(help="generator dirt rate")] = 0.0,
+) -> None:
+    """generate (or load --dataset) → dbt build → validate → export, then a summary."""
+    from segwise.load.datasets import DATASETS, DatasetNotFound
+    from segwise.pipeline import run
+    from segwise.transform.dbt import DbtError
+
+    if dataset != "generated" and dataset not in DATASETS:
+        _fail(f"unknown dataset {dataset!r}: {DATASET_HELP}")
+    settings = Settings.from_env()
+    try:
+        summary = run(settings, dataset=dataset, customers=customers, seed=seed,
+                      as_of=_date(as_of), dirty_rate=dirty_rate, say=_say)
+    except (DbtError, DatasetNotFound, ValueError) as exc:
+        _fail(str(exc))
+    _print_summary(summary)
+    if not summary.validation_success:
+        raise typer.Exit(1)
+
+
+def _print_summary(summary) -> None:  # noqa: ANN001
+    t = Table(title="rows loaded")
+    t.add_column("raw table")
+    t.add_column("rows", justify="right")
+    for k, v in summary.rows_loaded.items():
+        t.add_row(k, f"{v:,}")
+    console.print(t)
+    q = Table(title="rows quarantined")
+    for col in ("source table", "reason", "rows"):
+        q.add_column(col, justify="right" if col == "rows" else "left")
+    for table, reason, n in summary.quarantined:
+        q.add_row(table, reason, f"{n:,}")
+    console.print(q)
+    s = Table(title="segments")
+    for col in ("segment", "members", "added", "removed"):
+        s.add_column(col, justify="left" if col == "segment" else "right")
+    exported = {e["segment"]: e for e in summary.exports}
+    for name, n in summary.segment_sizes.items():
+        e = exported.get(name, {})
+        s.add_row(name, f"{n:,}", str(e.get("added", "–")), str(e.get("removed", "–")))
+    console.print(s)
+    verdict = "[green]passed[/green]" if summary.validation_success else "[red]FAILED[/red]"
+    console.print(f"validation: {verdict}")
+    for f in summary.validation_failures:
+        console.print(f"  [red]✗[/red] {f}")
+    if summary.data_docs:
+        console.print(f"Data Docs: {summary.data_docs}")
+    if summary.export_refused:
+        console.print(f"[red]export refused:[/red] {summary.export_refused}")
+    elif summary.exports:
+        console.print(f"exports: {Path(summary.exports[0]['path']).parent}")
+    console.print(f"report: [bold]{summary.report_path}[/bold]")
+
+
+if __name__ == "__main__":
+    app()

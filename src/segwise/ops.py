@@ -1,0 +1,73 @@
+"""Operational state kept in the warehouse (schema ``ops``): builds, validations, exports.
+
+Keeping it in the warehouse (not in local files) means a re-run on another worker sees
+the same state, and BI tools can audit it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import duckdb
+
+from segwise.load.warehouse import connect
+from segwise.settings import Settings
+
+DDL = [
+    "create schema if not exists ops",
+    """create table if not exists ops.build_runs (
+        run_id varchar, built_at timestamp, dataset varchar, as_of_date date,
+        nodes_ok integer, nodes_failed integer)""",
+    """create table if not exists ops.validation_runs (
+        run_id varchar, validated_at timestamp, success boolean, failures_json varchar)""",
+]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def ensure_ops(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | None,
+                 ok: int, failed: int) -> None:
+    with connect(settings.duckdb_path) as con:
+        ensure_ops(con)
+        con.execute("insert into ops.build_runs values (?, ?, ?, ?, ?, ?)",
+                    [run_id, utcnow(), dataset, as_of, ok, failed])
+
+
+def record_validation(settings: Settings, run_id: str, success: bool, failures: list) -> None:
+    with connect(settings.duckdb_path) as con:
+        ensure_ops(con)
+        con.execute("insert into ops.validation_runs values (?, ?, ?, ?)",
+                    [run_id, utcnow(), success, json.dumps(failures, default=str)])
+
+
+class GateClosed(RuntimeError):
+    """Raised when an activation step must not run because the data gate is not open."""
+
+
+def assert_gate_open(con: duckdb.DuckDBPyConnection) -> str:
+    """The latest validation must have passed and be newer than the latest build."""
+    ensure_ops(con)
+    last_val = con.execute(
+        "select run_id, validated_at, success, failures_json from ops.validation_runs "
+        "order by validated_at desc limit 1").fetchall()
+    last_build = con.execute(
+        "select built_at from ops.build_runs order by built_at desc limit 1").fetchall()
+    if not last_val:
+        raise GateClosed("no validation has run: run `segwise validate` first")
+    run_id, validated_at, success, failures = last_val[0]
+    if not success:
+        n = len(json.loads(failures or "[]"))
+        raise GateClosed(f"the latest validation ({run_id}) failed {n} expectation(s): "
+                         "fix the data and re-run `segwise validate`; export refused")
+    if last_build and last_build[0][0] > validated_at:
+        raise GateClosed("the warehouse was rebuilt after the latest validation: "
+                         "run `segwise validate` again; export refused")
+    return run_id

@@ -1,0 +1,97 @@
+"""The whole job: data → dbt build → validate → export, with a summary.
+
+Each step is a function the CLI and the Airflow DAG call; ``run`` chains them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import date
+
+from segwise.export.engine import ExportResult, export
+from segwise.export.file_destination import FileDestination
+from segwise.generate import generate
+from segwise.load import load_dataset, load_generated
+from segwise.ops import GateClosed, record_build
+from segwise.pipeline_vars import dbt_vars
+from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
+from segwise.settings import Settings
+from segwise.transform.dbt import DbtError, build
+from segwise.validate.gate import ValidationResult, validate
+
+Say = Callable[[str], None]
+
+
+def step_load(settings: Settings, dataset: str, customers: int, seed: int,
+              as_of: date | None, dirty_rate: float, say: Say = print) -> dict[str, int]:
+    if dataset == "generated":
+        say(f"generating {customers:,} customers (seed {seed}, dirty rate {dirty_rate})")
+        generate(settings.raw_dir, customers=customers, seed=seed, as_of=as_of,
+                 dirty_rate=dirty_rate,
+                 progress=lambda i, n: say(f"  chunk {i}/{n} written"))
+        return load_generated(settings)
+    say(f"loading real data set {dataset} from {settings.shared_data_dir}")
+    return load_dataset(settings, dataset)
+
+
+def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print) -> int:
+    say("dbt build (models, seeds, data tests, unit tests)")
+    run_id = uuid.uuid4().hex[:12]
+    result = build(settings, dbt_vars(as_of, dataset))
+    ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
+    record_build(settings, run_id, dataset, as_of.isoformat() if as_of else None, ok,
+                 len(result.failures))
+    say(f"  {ok} nodes passed")
+    return ok
+
+
+def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
+    say("validating with Great Expectations")
+    result = validate(settings)
+    say(f"  validation {'passed' if result.success else 'FAILED'}: "
+        f"{len(result.outcomes)} expectations, {len(result.failed)} failed, "
+        f"{len(result.not_applicable)} not applicable")
+    return result
+
+
+def step_export(settings: Settings, say: Say = print) -> ExportResult:
+    say("exporting segments")
+    dest = FileDestination(settings.output_dir / "exports" / "file")
+    return export(settings, dest)
+
+
+def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
+        seed: int = 42, as_of: date | None = None, dirty_rate: float = 0.0,
+        say: Say = print) -> RunSummary:
+    """Returns the summary; ``summary.validation_success`` is False when the gate closed."""
+    if dataset == "generated" and as_of is None:
+        # generated data ends at the end of yesterday (UTC): compute as of then
+        from datetime import UTC, datetime, timedelta
+        as_of = datetime.now(UTC).date() - timedelta(days=1)
+    summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
+    summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)
+    step_build(settings, dataset, as_of, say)
+    collect_warehouse_facts(settings, summary)
+    val = step_validate(settings, say)
+    summary.validation_success = val.success
+    summary.validation_failures = [f"{o.suite}.{o.batch}: {o.expectation}({o.column}) {o.detail}"
+                                   for o in val.failed]
+    summary.validation_not_applicable = [f"{o.suite}.{o.batch}: {o.expectation}({o.column}) — "
+                                         f"{o.detail}" for o in val.not_applicable]
+    summary.data_docs = str(val.data_docs) if val.data_docs else None
+    try:
+        exported = step_export(settings, say)
+        summary.exports = [
+            {"segment": r.segment_name, "members": r.members, "added": r.added,
+             "removed": r.removed, "path": str(r.outputs[0].parent)}
+            for r in exported.reports
+        ]
+    except GateClosed as exc:
+        summary.export_refused = str(exc)
+        say(f"  export refused: {exc}")
+    write_report(summary, settings.output_dir)
+    return summary
+
+
+__all__ = ["DbtError", "run", "step_build", "step_export", "step_load", "step_validate"]

@@ -1,0 +1,66 @@
+"""The run summary: what was loaded, quarantined, built, validated and exported."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from segwise.load.warehouse import connect
+from segwise.settings import Settings
+
+
+@dataclass
+class RunSummary:
+    dataset: str
+    as_of: str | None
+    rows_loaded: dict[str, int] = field(default_factory=dict)
+    quarantined: list[tuple[str, str, int]] = field(default_factory=list)
+    segment_sizes: dict[str, int] = field(default_factory=dict)
+    validation_success: bool | None = None
+    validation_failures: list[str] = field(default_factory=list)
+    validation_not_applicable: list[str] = field(default_factory=list)
+    data_docs: str | None = None
+    exports: list[dict] = field(default_factory=list)
+    export_refused: str | None = None
+    report_path: str | None = None
+
+
+def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
+    with connect(settings.duckdb_path, read_only=True) as con:
+        summary.quarantined = [tuple(r) for r in con.execute(
+            "select source_table, reason, rows_quarantined from quarantine.quarantine_summary "
+            "order by source_table, reason").fetchall()]
+        names = [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema='segments' "
+            "order by 1").fetchall()]
+        summary.segment_sizes = {
+            n: con.execute(f'select count(*) from segments."{n}"').fetchall()[0][0] for n in names
+        }
+
+
+def write_report(summary: RunSummary, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "run_report.md"
+    summary.report_path = str(path)
+    lines = [f"# segwise run — dataset `{summary.dataset}`, as of {summary.as_of or 'now'}", ""]
+    lines += ["## Rows loaded", "", "| table | rows |", "|---|---:|"]
+    lines += [f"| {t} | {n:,} |" for t, n in summary.rows_loaded.items()]
+    lines += ["", "## Rows quarantined", "", "| source table | reason | rows |", "|---|---|---:|"]
+    lines += [f"| {t} | {r} | {n:,} |" for t, r, n in summary.quarantined] or ["| – | – | 0 |"]
+    lines += ["", "## Segment sizes", "", "| segment | members |", "|---|---:|"]
+    lines += [f"| {s} | {n:,} |" for s, n in summary.segment_sizes.items()]
+    verdict = {True: "passed", False: "FAILED", None: "not run"}[summary.validation_success]
+    lines += ["", f"## Validation: {verdict}", ""]
+    lines += [f"- failed: {f}" for f in summary.validation_failures]
+    lines += [f"- not applicable: {f}" for f in summary.validation_not_applicable]
+    if summary.data_docs:
+        lines += [f"- Data Docs: {summary.data_docs}"]
+    lines += ["", "## Export", ""]
+    if summary.export_refused:
+        lines += [f"Refused: {summary.export_refused}"]
+    lines += [f"- {e['segment']}: {e['members']:,} members (+{e['added']:,} / -{e['removed']:,})"
+              f" → {e['path']}" for e in summary.exports]
+    path.write_text("\n".join(lines) + "\n")
+    (out_dir / "run_report.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
+    return path

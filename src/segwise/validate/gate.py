@@ -1,0 +1,180 @@
+"""The data gate: Great Expectations 1.x suites over the warehouse, one checkpoint.
+
+GX has no DuckDB data source that works (see DECISIONLOG.md), so each batch's query result
+is snapshotted to Parquet (sampled for very large tables) and validated through a pandas
+filesystem data source. The outcome is recorded in ``ops.validation_runs``; export and
+sync refuse to run unless the latest validation passed and is newer than the latest build.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from segwise.load.warehouse import connect
+from segwise.ops import record_validation
+from segwise.settings import Settings
+
+# Keep in step with macros/is_valid_email.sql.
+EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+
+
+@dataclass
+class ExpectationOutcome:
+    suite: str
+    batch: str
+    expectation: str
+    column: str | None
+    success: bool | None  # None = not applicable
+    detail: str = ""
+
+
+@dataclass
+class ValidationResult:
+    run_id: str
+    success: bool
+    outcomes: list[ExpectationOutcome] = field(default_factory=list)
+    data_docs: Path | None = None
+
+    @property
+    def failed(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.success is False]
+
+    @property
+    def not_applicable(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if o.success is None]
+
+
+def _camel(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def _fill(value: Any, now: datetime) -> Any:
+    if value == "$now":
+        return now
+    if value == "$email_regex":
+        return EMAIL_REGEX
+    return value
+
+
+def load_suites(folder: Path) -> list[dict]:
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        spec = json.loads(path.read_text())
+        spec["_path"] = str(path)
+        suites.append(spec)
+    if not suites:
+        raise FileNotFoundError(f"no expectation suites (*.json) in {folder}")
+    return suites
+
+
+def _quiet_gx() -> None:
+    logging.getLogger("great_expectations").setLevel(logging.ERROR)
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationResult:
+    """Run every suite in ``expectations/`` as one checkpoint and build Data Docs."""
+    _quiet_gx()
+    import great_expectations as gx  # slow import: only when validating
+
+    suites_dir = suites_dir or settings.project_dir / "expectations"
+    now = datetime.now(UTC).replace(tzinfo=None)
+    run_id = uuid.uuid4().hex[:12]
+    root = settings.gx_dir
+    batches_dir = root / "batches"
+    if batches_dir.exists():
+        shutil.rmtree(batches_dir)
+    batches_dir.mkdir(parents=True)
+    gx_config = root / "gx"
+    if gx_config.exists():  # suites are defined in expectations/, the context is rebuilt
+        for child in ("expectations", "checkpoints", "validation_definitions",
+                      "great_expectations.yml"):
+            target = gx_config / child
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+    outcomes: list[ExpectationOutcome] = []
+    plan: list[tuple[str, str, list[dict]]] = []  # (suite name, batch name, expectations)
+    with connect(settings.duckdb_path, read_only=True) as con:
+        def count(table: str) -> int:
+            if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
+                raise ValueError(f"when_nonempty must name schema.table, got {table!r}")
+            return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+
+        for spec in load_suites(suites_dir):
+            for batch in spec["batches"]:
+                query = batch["query"]
+                if batch.get("sample_rows"):
+                    n = int(batch["sample_rows"])
+                    query = (f"select * from ({query}) as q "
+                             f"using sample reservoir({n} rows) repeatable (7)")
+                con.execute(f"copy ({query}) to '{batches_dir / batch['name']}.parquet' "
+                            "(format parquet)")
+                applicable = []
+                for exp in batch["expectations"]:
+                    gate = exp.get("when_nonempty")
+                    if gate and count(gate) == 0:
+                        outcomes.append(ExpectationOutcome(
+                            spec["name"], batch["name"], exp["type"],
+                            exp["kwargs"].get("column"), None, f"{gate} is empty"))
+                        continue
+                    applicable.append(exp)
+                plan.append((spec["name"], batch["name"], applicable))
+
+    context = gx.get_context(mode="file", project_root_dir=str(root))
+    try:
+        context.variables.progress_bars = {"globally": False, "metric_calculations": False}
+        context.variables.save()
+    except Exception:  # noqa: BLE001 - cosmetic only
+        pass
+    source = context.data_sources.add_or_update_pandas_filesystem(
+        name="segwise_batches", base_directory=str(batches_dir))
+    definitions = []
+    for suite_name, batch_name, expectations in plan:
+        asset = source.add_parquet_asset(name=batch_name)
+        batch_def = asset.add_batch_definition_path(name=batch_name, path=f"{batch_name}.parquet")
+        suite = gx.ExpectationSuite(name=f"{suite_name}.{batch_name}")
+        for exp in expectations:
+            cls = getattr(gx.expectations, _camel(exp["type"]))
+            kwargs = {k: _fill(v, now) for k, v in exp["kwargs"].items()}
+            suite.add_expectation(cls(**kwargs))
+        suite = context.suites.add(suite)
+        definitions.append(context.validation_definitions.add(
+            gx.ValidationDefinition(name=f"{suite_name}.{batch_name}", data=batch_def,
+                                    suite=suite)))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name="segwise_gate",
+        validation_definitions=definitions,
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+    ))
+    result = checkpoint.run()
+    for vr in result.run_results.values():
+        suite_name, _, batch_name = vr.suite_name.partition(".")
+        for er in vr.results:
+            cfg = er.expectation_config
+            res = er.result or {}
+            detail = ""
+            if not er.success:
+                detail = json.dumps({k: res.get(k) for k in
+                                     ("observed_value", "unexpected_count", "unexpected_percent",
+                                      "partial_unexpected_list") if k in res}, default=str)
+            outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type,
+                                               cfg.kwargs.get("column"), bool(er.success),
+                                               detail))
+    docs = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    outcome = ValidationResult(run_id=run_id, success=bool(result.success), outcomes=outcomes,
+                               data_docs=docs if docs.exists() else None)
+    record_validation(settings, outcome.run_id, outcome.success,
+                      [o.__dict__ for o in outcome.failed])
+    return outcome
