@@ -19,6 +19,14 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+def default_shared_data(root: Path) -> Path:
+    """``../shared/data`` beside the checkout; else the workplace's /work/shared/data."""
+    for candidate in (root.parent / "shared" / "data", Path("/work/shared/data")):
+        if candidate.exists():
+            return candidate.resolve()
+    return (root.parent / "shared" / "data").resolve()
+
+
 @dataclass(frozen=True)
 class Settings:
     project_dir: Path
@@ -35,9 +43,8 @@ class Settings:
             os.environ.get("SEGWISE_DUCKDB_PATH", root / "warehouse" / "segwise.duckdb")
         ).resolve()
         output_dir = Path(os.environ.get("SEGWISE_OUTPUT_DIR", root / "output")).resolve()
-        shared = Path(
-            os.environ.get("SEGWISE_SHARED_DATA", root.parent / "shared" / "data")
-        ).resolve()
+        shared = Path(os.environ["SEGWISE_SHARED_DATA"]) if os.environ.get(
+            "SEGWISE_SHARED_DATA") else default_shared_data(root)
         return cls(
             project_dir=root,
             duckdb_path=duckdb_path,

@@ -1,0 +1,60 @@
+"""Fixtures that build small real warehouses (DuckDB files in temp dirs) once per worker.
+
+Tests that share a warehouse are grouped (``xdist_group``) so ``pytest -n 2 --dist
+loadgroup`` builds each warehouse once.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from segwise.pipeline import run
+from segwise.settings import Settings, project_root
+
+DEMO_AS_OF = date(2026, 6, 30)
+DEMO_CUSTOMERS = 3000
+DEMO_SEED = 7
+
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def make_settings(tmp: Path) -> Settings:
+    base = Settings.from_env()
+    return replace(base, project_dir=project_root(), duckdb_path=tmp / "wh" / "segwise.duckdb",
+                   output_dir=tmp / "output")
+
+
+def quiet(_msg: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory) -> tuple[Settings, object]:
+    """Clean generated data, full pipeline (generate → build → validate → export)."""
+    settings = make_settings(tmp_path_factory.mktemp("demo"))
+    summary = run(settings, dataset="generated", customers=DEMO_CUSTOMERS, seed=DEMO_SEED,
+                  as_of=DEMO_AS_OF, say=quiet)
+    return settings, summary
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    settings = Settings.from_env()
+    assert (settings.shared_data_dir / "cdnow" / "CDNOW_master.txt").exists(), (
+        f"shared data sets not found at {settings.shared_data_dir}: set SEGWISE_SHARED_DATA")
+    return settings.shared_data_dir
+
+
+def query(settings: Settings, sql: str):
+    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    try:
+        return con.execute(sql).df()
+    finally:
+        con.close()
