@@ -23,7 +23,10 @@ with counts as (
 ),
 
 quarantined as (
-    select source_table, count(*) as n from {{ ref('quarantine_rows') }} group by source_table
+    select source_table, count(*) as n
+    from {{ ref('quarantine_rows') }}
+    where detected_in = 'staging'
+    group by source_table
 )
 
 select counts.t, counts.raw_rows, counts.staged_rows, coalesce(quarantined.n, 0) as quarantined_rows

@@ -1,5 +1,7 @@
 -- One row per raw row that staging rejected, with the reason. Nothing is dropped silently:
--- every raw row is either in a stg_ model or here.
+-- every raw row is either in a stg_ model or here (detected_in = 'staging'). Rows that
+-- pass staging but fail a cross-row check later (detected_in = 'intermediate', e.g. an
+-- order without any valid line) are listed here too and kept out of the marts.
 with rejected as (
     {{ segwise.quarantine_rows_from('base_crm__contacts', 'crm_contacts', 'customer_id') }}
     union all
@@ -8,6 +10,8 @@ with rejected as (
     {{ segwise.quarantine_rows_from('base_shop__orders', 'orders', 'order_id') }}
     union all
     {{ segwise.quarantine_rows_from('base_shop__order_items', 'order_items', 'order_item_id') }}
+    union all
+    {{ segwise.quarantine_rows_from('int_orders_validated', 'orders', 'order_id', stage='intermediate') }}
     union all
     {{ segwise.quarantine_rows_from('base_shop__products', 'products', 'product_id') }}
     union all
@@ -34,6 +38,7 @@ final as (
         reason,
         payload,
         loaded_at,
+        detected_in,
         {{ segwise.run_started_ts() }} as quarantined_at
     from numbered
 )

@@ -30,7 +30,7 @@ def _require(path: Path) -> Path:
 
 
 def cdnow_frames(shared_data: Path) -> dict[str, pd.DataFrame]:
-    """CDNOW master file: one transaction per line → one order with one line item.
+    """CDNOW master file: one transaction per line → one order (no line items).
 
     There is no order id: it is ``<customer_id>-<date>-<n>`` where n numbers a customer's
     transactions of that day in file order. Customer ids are kept as written ("00001").
@@ -49,19 +49,12 @@ def cdnow_frames(shared_data: Path) -> dict[str, pd.DataFrame]:
         "order_total": df["dollar_value"].astype(float),
         "country": None,
     })
-    qty = df["number_of_cds"].astype("int64")
-    items = pd.DataFrame({
-        "order_item_id": order_id + "-0",
-        "order_id": order_id,
-        "product_id": "CD",
-        "quantity": qty,
-        "unit_price": np.where(qty > 0, df["dollar_value"] / qty.where(qty > 0, 1), 0.0),
-    })
     products = pd.DataFrame({"product_id": ["CD"], "product_name": ["Compact disc"],
                              "category": ["music"], "list_price": [None]})
     contacts = _contacts_from_orders(orders)
-    return {"orders": orders, "order_items": items, "products": products,
-            "crm_contacts": contacts}
+    # CDNOW is transaction-level: no order lines (zero-dollar transactions are free CDs,
+    # valid purchases — 68 customers have nothing else).
+    return {"orders": orders, "products": products, "crm_contacts": contacts}
 
 
 def _contacts_from_orders(orders: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,117 @@
+"""Real public data: CDNOW (RFM/BTYD against an independent computation) and UCI Online
+Retail (its real dirt quarantined with distinct reasons, counted independently)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import make_settings, query, quiet
+from independent import rfm
+
+from segwise.pipeline import run
+
+
+@pytest.fixture(scope="module")
+def cdnow(tmp_path_factory, shared_data):
+    settings = make_settings(tmp_path_factory.mktemp("cdnow"))
+    summary = run(settings, dataset="cdnow", as_of=date(1998, 6, 30), say=quiet)
+    return settings, summary
+
+
+@pytest.fixture(scope="module")
+def online_retail(tmp_path_factory, shared_data):
+    settings = make_settings(tmp_path_factory.mktemp("online_retail"))
+    summary = run(settings, dataset="online_retail", as_of=date(2011, 12, 9), say=quiet)
+    return settings, summary
+
+
+@pytest.mark.xdist_group("cdnow")
+def test_cdnow_rfm_matches_independent_computation(cdnow, shared_data):
+    settings, summary = cdnow
+    assert summary.validation_success is True
+    got = query(settings, "select * from marts.customer_rfm").set_index("customer_id")
+    assert len(got) == 23_570
+
+    raw = pd.read_csv(shared_data / "cdnow" / "CDNOW_master.txt", sep=r"\s+",
+                      dtype={"customer_id": str, "date": str})
+    orders = pd.DataFrame({
+        "customer_id": raw["customer_id"],
+        "ordered_at": pd.to_datetime(raw["date"], format="%Y%m%d"),
+        "amount": raw["dollar_value"],
+    })
+    expected = rfm(orders, "1998-06-30")
+    assert set(got.index) == set(expected.index)
+    got = got.loc[expected.index]
+    for col in ("recency_days", "orders_count", "frequency_repeat", "recency_btyd_days",
+                "tenure_days"):
+        assert np.array_equal(got[col].astype(int).to_numpy(),
+                              expected[col].astype(int).to_numpy()), col
+    for col in ("monetary_total", "monetary_avg_repeat"):
+        diff = (got[col].astype(float) - expected[col].astype(float)).abs().max()
+        assert diff < 1e-6, col
+    for col in ("r_score", "f_score", "m_score"):
+        assert (got[col].astype(int) == expected[col].astype(int)).all(), col
+    # published CDNOW facts: 69,659 transactions; everyone's first purchase is in 1997-Q1
+    assert got["orders_count"].sum() == 69_659
+    assert got["first_order_date"].max() < pd.Timestamp("1997-04-01")
+
+
+@pytest.mark.xdist_group("cdnow")
+def test_cdnow_as_of_ignores_later_data(cdnow):
+    from segwise.pipeline import step_build
+
+    settings, _ = cdnow
+    step_build(settings, "cdnow", date(1997, 12, 31), say=quiet)
+    got = query(settings, "select count(*) as n, max(last_order_date) as last, "
+                          "min(recency_days) as r from marts.customer_rfm")
+    assert got["last"][0] <= pd.Timestamp("1997-12-31")
+    assert got["r"][0] >= 0
+    assert got["n"][0] == 23_570  # all first purchases are in 1997-Q1
+    orders = query(settings, "select max(ordered_at) as m from marts.fct_orders")["m"][0]
+    assert orders < pd.Timestamp("1998-01-01")
+    step_build(settings, "cdnow", date(1998, 6, 30), say=quiet)  # leave it as it was
+
+
+@pytest.mark.xdist_group("online_retail")
+def test_online_retail_quarantine_reasons_match_raw_file(online_retail, shared_data):
+    settings, summary = online_retail
+    assert summary.validation_success is True
+    raw = pd.read_parquet(shared_data / "uci_online_retail" / "online_retail.parquet")
+    # the precedence documented in base_shop__orders / base_shop__order_items
+    no_customer = raw["CustomerID"].isna()
+    cancelled = ~no_customer & raw["InvoiceNo"].str.startswith("C")
+    bad_qty = ~no_customer & ~cancelled & (raw["Quantity"] <= 0)
+    bad_price = ~no_customer & ~cancelled & ~bad_qty & (raw["UnitPrice"] <= 0)
+    expected = {
+        "missing_customer_id": int(no_customer.sum()),
+        "cancelled_order": int(cancelled.sum()),
+        "non_positive_quantity": int(bad_qty.sum()),
+        "non_positive_price": int(bad_price.sum()),
+    }
+    expected = {k: v for k, v in expected.items() if v}
+    assert expected["missing_customer_id"] == 135_080  # the data set's README
+    got = query(settings, "select reason, rows_quarantined from quarantine.quarantine_summary "
+                          "where source_table = 'order_items'")
+    assert dict(zip(got["reason"], got["rows_quarantined"], strict=True)) == expected
+    staged = query(settings, "select count(*) as n from staging.stg_shop__order_items")["n"][0]
+    assert staged + sum(expected.values()) == len(raw)
+
+
+@pytest.mark.xdist_group("online_retail")
+def test_online_retail_rfm_counts_only_valid_purchases(online_retail, shared_data):
+    settings, _ = online_retail
+    raw = pd.read_parquet(shared_data / "uci_online_retail" / "online_retail.parquet")
+    valid = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")
+                & (raw["Quantity"] > 0) & (raw["UnitPrice"] > 0)]
+    spend = (valid["Quantity"] * valid["UnitPrice"]).groupby(
+        valid["CustomerID"].astype(int).astype(str)).sum()
+    invoices = valid.groupby(valid["CustomerID"].astype(int).astype(str))["InvoiceNo"].nunique()
+    got = query(settings, "select customer_id, monetary_total, orders_count "
+                          "from marts.customer_rfm").set_index("customer_id")
+    assert set(got.index) == set(spend.index)
+    assert (got.loc[spend.index, "monetary_total"].astype(float) - spend).abs().max() < 0.01
+    assert (got.loc[invoices.index, "orders_count"] == invoices).all()
+    assert (got["monetary_total"].astype(float) > 0).all()
