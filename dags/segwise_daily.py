@@ -69,9 +69,14 @@ def segwise_daily():
 
     @task(outlets=[SEGMENTS_VALIDATED])
     def validate(built: dict) -> dict:
-        from segwise.airflow_tasks import validate_task
+        from airflow.sdk.exceptions import AirflowFailException
 
-        return validate_task(built)
+        from segwise.airflow_tasks import ValidationFailed, validate_task
+
+        try:
+            return validate_task(built)
+        except ValidationFailed as exc:  # bad data is not transient: fail without retrying
+            raise AirflowFailException(str(exc)) from exc
 
     @task
     def export(validated: dict) -> dict:

@@ -1,0 +1,67 @@
+"""segwise_daily really runs under Airflow 3 (`airflow dags test`) against a temporary
+AIRFLOW_HOME and DuckDB warehouse, and its export lands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from segwise.settings import project_root
+
+pytestmark = pytest.mark.xdist_group("airflow")
+
+AIRFLOW = str(Path(sys.executable).with_name("airflow"))
+
+
+def _env(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(project_root() / "dags"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+        "SEGWISE_DUCKDB_PATH": str(home / "wh" / "segwise.duckdb"),
+        "SEGWISE_OUTPUT_DIR": str(home / "out"),
+    })
+    return env
+
+
+def test_segwise_daily_runs_end_to_end(tmp_path):
+    env = _env(tmp_path)
+    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True,
+                             text=True)
+    assert migrate.returncode == 0, migrate.stderr[-2000:]
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
+         '{"customers": 1500, "seed": 3, "as_of": "2026-06-30"}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-4000:]
+    assert "state=success" in out, out[-4000:]
+    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
+    runs = con.execute("select segment_name, members from ops.export_runs").fetchall()
+    val = con.execute("select success from ops.validation_runs").fetchall()
+    con.close()
+    assert val == [(True,)]
+    assert {name for name, _ in runs} >= {"recent_purchasers_30d", "cart_abandoners_24h"}
+    assert all(n > 0 for _, n in runs)
+    assert (tmp_path / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
+
+
+def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
+    """A raw load with no orders at all fails the gate: export must not run."""
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
+         '{"customers": 300, "seed": 3, "as_of": "2026-06-30", "dirty_rate": 0.5}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert "state=failed" in out, out[-4000:]
+    assert "data gate closed" in out
+    assert not (tmp_path / "out" / "exports").exists()

@@ -1,0 +1,101 @@
+"""The data gate: a failing validation exits non-zero and export refuses to run; a
+rebuild after validation also closes the gate until validation runs again."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import duckdb
+import pandas as pd
+import pytest
+from conftest import query
+
+from segwise.export.engine import compute_delta, export
+from segwise.export.file_destination import FileDestination
+from segwise.ops import GateClosed, record_build
+from segwise.validate.gate import validate
+
+pytestmark = pytest.mark.xdist_group("demo")
+
+
+@pytest.fixture
+def demo_copy(demo, tmp_path):
+    settings, _ = demo
+    target = tmp_path / "wh" / "segwise.duckdb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, target)
+    return replace(settings, duckdb_path=target, output_dir=tmp_path / "output")
+
+
+def _exec(settings, sql: str) -> None:
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        con.execute(sql)
+    finally:
+        con.close()
+
+
+def test_bad_mart_fails_validation_and_blocks_export(demo_copy):
+    _exec(demo_copy, "update marts.fct_orders set order_amount = -5 "
+                     "where order_id in (select order_id from marts.fct_orders limit 3)")
+    result = validate(demo_copy)
+    assert result.success is False
+    failed = {(o.batch, o.expectation, o.column) for o in result.failed}
+    assert ("fct_orders", "expect_column_values_to_be_between", "order_amount") in failed
+    dest = FileDestination(demo_copy.output_dir / "exports")
+    with pytest.raises(GateClosed, match="failed"):
+        export(demo_copy, dest)
+    assert not (demo_copy.output_dir / "exports").exists()
+
+
+def test_invalid_emails_in_marts_fail_validation(demo_copy):
+    _exec(demo_copy, "update marts.dim_customers set email = 'not an email' "
+                     "where customer_id in (select customer_id from marts.dim_customers limit 1)")
+    result = validate(demo_copy)
+    assert not result.success
+    assert any(o.column == "email" for o in result.failed)
+
+
+def test_rebuild_after_validation_closes_the_gate(demo_copy):
+    assert validate(demo_copy).success
+    record_build(demo_copy, "later", "generated", None, 1, 0)
+    with pytest.raises(GateClosed, match="rebuilt"):
+        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+    assert validate(demo_copy).success
+    result = export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+    assert result.reports
+
+
+def test_export_diff_after_membership_change(demo_copy):
+    assert validate(demo_copy).success
+    dest = FileDestination(demo_copy.output_dir / "exports")
+    export(demo_copy, dest, segments=["vip_customers"])
+    vip = query(demo_copy, "select customer_id from segments.vip_customers order by 1")
+    gone = vip["customer_id"].iloc[0]
+    # the view is rebuilt without one member; a held id that left must come out as removed
+    _exec(demo_copy, f"create or replace view segments.vip_customers as select * from "
+                     f"marts.customer_rfm as r, (select 1) where false")
+    _exec(demo_copy, "create or replace view segments.vip_customers as "
+                     "select customer_id, 'vip_customers' as segment_name, 'test' as reason, "
+                     "current_timestamp as computed_at from marts.customer_rfm "
+                     f"where m_score = 5 and f_score >= 4 and customer_id <> '{gone}'")
+    result = export(demo_copy, dest, segments=["vip_customers"])
+    (report,) = result.reports
+    assert report.removed == 1 and report.added == 0
+    removed = pd.read_csv(demo_copy.output_dir / "exports" / "vip_customers" / "removed.csv",
+                          dtype=str)
+    assert list(removed["customer_id"]) == [gone]
+    again = export(demo_copy, dest, segments=["vip_customers"])
+    assert again.reports[0].removed == 0 and again.reports[0].added == 0
+
+
+def test_compute_delta_is_a_pure_set_difference():
+    members = pd.DataFrame({"customer_id": ["a", "b", "c"], "email": None,
+                            "has_email_consent": True, "segment_name": "s", "reason": "r",
+                            "computed_at": None})
+    delta = compute_delta("s", members, held={"b", "z"})
+    assert list(delta.added["customer_id"]) == ["a", "c"]
+    assert list(delta.removed["customer_id"]) == ["z"]
+    assert not delta.is_noop
+    assert compute_delta("s", members, held={"a", "b", "c"}).is_noop
