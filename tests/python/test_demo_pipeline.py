@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+
 from conftest import DEMO_AS_OF, query
 from independent import (
     browsed_not_bought,

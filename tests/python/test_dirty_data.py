@@ -7,11 +7,12 @@ import json
 from datetime import date
 
 import pytest
-from conftest import make_settings, query, quiet
 
 from segwise.generate import generate
 from segwise.load import load_generated
 from segwise.pipeline import step_build
+
+from conftest import make_settings, query, quiet
 
 pytestmark = pytest.mark.xdist_group("dirty")
 

@@ -9,12 +9,13 @@ from dataclasses import replace
 import duckdb
 import pandas as pd
 import pytest
-from conftest import query
 
 from segwise.export.engine import compute_delta, export
 from segwise.export.file_destination import FileDestination
 from segwise.ops import GateClosed, record_build
 from segwise.validate.gate import validate
+
+from conftest import query
 
 pytestmark = pytest.mark.xdist_group("demo")
 
@@ -74,8 +75,8 @@ def test_export_diff_after_membership_change(demo_copy):
     vip = query(demo_copy, "select customer_id from segments.vip_customers order by 1")
     gone = vip["customer_id"].iloc[0]
     # the view is rebuilt without one member; a held id that left must come out as removed
-    _exec(demo_copy, f"create or replace view segments.vip_customers as select * from "
-                     f"marts.customer_rfm as r, (select 1) where false")
+    _exec(demo_copy, "create or replace view segments.vip_customers as select * from "
+                     "marts.customer_rfm as r, (select 1) where false")
     _exec(demo_copy, "create or replace view segments.vip_customers as "
                      "select customer_id, 'vip_customers' as segment_name, 'test' as reason, "
                      "current_timestamp as computed_at from marts.customer_rfm "

@@ -8,10 +8,11 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import make_settings, query, quiet
-from independent import rfm
 
 from segwise.pipeline import run
+
+from conftest import make_settings, query, quiet
+from independent import rfm
 
 
 @pytest.fixture(scope="module")
