@@ -15,6 +15,7 @@ from segwise.generate import generate
 from segwise.load import load_dataset, load_generated
 from segwise.ops import GateClosed, record_build
 from segwise.pipeline_vars import dbt_vars
+from segwise.segments import compile_project
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtError, build
@@ -36,6 +37,8 @@ def step_load(settings: Settings, dataset: str, customers: int, seed: int,
 
 
 def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print) -> int:
+    segments = compile_project(settings.project_dir)
+    say(f"compiled {len(segments)} segment definitions")
     say("dbt build (models, seeds, data tests, unit tests)")
     run_id = uuid.uuid4().hex[:12]
     result = build(settings, dbt_vars(as_of, dataset))

@@ -90,8 +90,9 @@ def test_rfm_scores_and_value_segments_match_independent_computation(demo):
 def test_segment_rows_carry_reasons(demo):
     settings, _ = demo
     df = query(settings, "select * from segments.repeat_buyers_30d limit 5")
-    assert list(df.columns) == ["customer_id", "segment_name", "reason", "computed_at"]
-    assert df["reason"].str.contains(r"orders_30d=\d+ >= 2").all()
+    assert list(df.columns) == ["customer_id", "segment_name", "reason", "rule_version",
+                                "is_holdout", "computed_at"]
+    assert df["reason"].str.fullmatch(r"order_30d=\d+ >= 2").all()
 
 
 def test_export_files_hold_members_and_re_export_is_idempotent(demo):

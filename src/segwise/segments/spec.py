@@ -1,0 +1,533 @@
+"""Segment definitions: YAML → validated condition trees.
+
+Everything a definition can name is checked here, before any SQL exists: trait names and
+value types against the ``customer_profile`` contract, event types and properties
+against the event vocabulary, windows, message and sequence parameters, segment
+references (cycles included). Every error names the file, the segment and the path
+inside the definition, e.g.::
+
+    segments/engagement.yml: segment 'hot_buyers' at rule.all[1].trait: unknown trait
+    'orderz' (known: country, email_clicks_30d, …)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+JINJA_DELIMITERS = ("{{", "}}", "{%", "%}", "{#", "#}")
+
+WEB_EVENTS = ("page_view", "product_view", "add_to_cart", "remove_from_cart",
+              "checkout_started", "purchase")
+EMAIL_EVENTS = tuple(f"email_{e}" for e in ("sent", "delivered", "open", "click", "bounce",
+                                             "unsubscribe", "complaint"))
+EVENT_TYPES = (*WEB_EVENTS, "order", *EMAIL_EVENTS)
+EVENT_PROPERTIES = ("category", "product_id", "device", "campaign_id")
+UNITS = {"minutes": "minute", "minute": "minute", "hours": "hour", "hour": "hour",
+         "days": "day", "day": "day"}
+UNIT_MINUTES = {"minute": 1, "hour": 60, "day": 1440}
+MAX_WINDOW_DAYS = 3650
+
+COMPARISONS = ("=", "!=", "<", "<=", ">", ">=")
+TRAIT_OPS = (*COMPARISONS, "in", "not in", "between", "is null", "is not null", "contains")
+NUMERIC_TYPES = ("bigint", "integer", "numeric", "double", "float", "decimal")
+TEMPORAL_TYPES = ("timestamp", "date")
+
+SEGMENT_KEYS = {"name", "description", "owner", "tags", "priority", "min_size", "holdout_pct",
+                "holdout_salt", "destinations", "rule"}
+
+
+class SegmentDefinitionError(ValueError):
+    def __init__(self, file: str, segment: str | None, path: str, message: str) -> None:
+        where = f"{file}: segment '{segment}'" if segment else file
+        if path:
+            where += f" at {path}"
+        super().__init__(f"{where}: {message}")
+        self.file, self.segment, self.path, self.detail = file, segment, path, message
+
+
+# ---------------------------------------------------------------- condition tree
+@dataclass(frozen=True)
+class Window:
+    kind: str  # "last" | "between"
+    amount: int = 0
+    unit: str = "day"
+    from_days: int = 0
+    to_days: int = 0
+
+    def label(self) -> str:
+        if self.kind == "last":
+            short = {"minute": "m", "hour": "h", "day": "d"}[self.unit]
+            return f"{self.amount}{short}"
+        return f"{self.from_days}_{self.to_days}d_ago"
+
+
+@dataclass(frozen=True, order=True)
+class Ago:
+    """A point relative to the as-of time: {days_ago: N} / {hours_ago: N}."""
+
+    amount: int
+    unit: str  # day | hour
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.unit}s ago"
+
+
+@dataclass(frozen=True)
+class Trait:
+    column: str
+    op: str
+    value: Any
+    kind: str  # numeric | string | boolean | temporal
+
+
+@dataclass(frozen=True)
+class PropertyFilter:
+    prop: str
+    op: str  # "=", "!=", "in", "not in"
+    value: Any
+
+
+@dataclass(frozen=True)
+class Event:
+    event_type: str
+    did: bool
+    op: str
+    value: int
+    window: Window | None
+    where: tuple[PropertyFilter, ...] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    action: str  # open | click
+    op: str
+    value: int
+    of_last: int
+
+
+@dataclass(frozen=True)
+class Sequence:
+    first: str
+    then_not: tuple[str, ...]
+    within: Window
+    lookback: Window
+
+
+@dataclass(frozen=True)
+class InSegment:
+    segment: str
+    holdout: bool | None  # None: any member; False: only members outside the holdout
+
+
+@dataclass(frozen=True)
+class All:
+    children: tuple
+
+
+@dataclass(frozen=True)
+class Any_:
+    children: tuple
+
+
+@dataclass(frozen=True)
+class Not:
+    child: object
+
+
+Condition = Trait | Event | Message | Sequence | InSegment | All | Any_ | Not
+
+
+@dataclass
+class Segment:
+    name: str
+    description: str
+    owner: str
+    tags: list[str]
+    priority: int
+    min_size: int
+    holdout_pct: float
+    holdout_salt: str
+    destinations: list[str]
+    rule: Condition
+    file: str
+    raw: dict = field(repr=False, default_factory=dict)
+
+    @property
+    def rule_version(self) -> str:
+        """Hash of the definition's meaning (rule, holdout), not of its YAML formatting."""
+        payload = {k: self.raw.get(k) for k in ("rule", "holdout_pct", "holdout_salt")}
+        payload["name"] = self.name
+        blob = json.dumps(payload, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    def referenced_segments(self) -> set[str]:
+        return set(_walk_refs(self.rule))
+
+
+def _walk_refs(node: Condition):
+    if isinstance(node, InSegment):
+        yield node.segment
+    elif isinstance(node, (All, Any_)):
+        for c in node.children:
+            yield from _walk_refs(c)
+    elif isinstance(node, Not):
+        yield from _walk_refs(node.child)
+
+
+# ---------------------------------------------------------------- trait catalogue
+def trait_kind(data_type: str) -> str:
+    t = data_type.lower()
+    if t.startswith(NUMERIC_TYPES):
+        return "numeric"
+    if t.startswith(TEMPORAL_TYPES):
+        return "temporal"
+    if t.startswith("bool"):
+        return "boolean"
+    return "string"
+
+
+def load_traits(project_dir: Path) -> dict[str, str]:
+    """Trait name → kind, from the customer_profile columns in the marts YAML."""
+    doc = yaml.safe_load((project_dir / "models" / "marts" / "_marts__models.yml").read_text())
+    for model in doc.get("models", []):
+        if model["name"] == "customer_profile":
+            return {c["name"]: trait_kind(c["data_type"]) for c in model["columns"]
+                    if c["name"] != "customer_id"}
+    raise RuntimeError("customer_profile is not declared in models/marts/_marts__models.yml")
+
+
+# ---------------------------------------------------------------- parsing
+class _Parser:
+    def __init__(self, file: str, segment: str, traits: dict[str, str]) -> None:
+        self.file, self.segment, self.traits = file, segment, traits
+
+    def fail(self, path: str, message: str) -> SegmentDefinitionError:
+        return SegmentDefinitionError(self.file, self.segment, path, message)
+
+    def keys(self, node: dict, path: str, allowed: set[str], required: set[str]) -> None:
+        unknown = set(node) - allowed
+        if unknown:
+            raise self.fail(path, f"unknown key(s) {sorted(unknown)} (allowed: {sorted(allowed)})")
+        missing = required - set(node)
+        if missing:
+            raise self.fail(path, f"missing key(s) {sorted(missing)}")
+
+    def literal(self, value: Any, path: str) -> Any:
+        if isinstance(value, str):
+            if any(d in value for d in JINJA_DELIMITERS) or "\x00" in value:
+                raise self.fail(path, f"value {value!r} contains template or control "
+                                      "characters: not allowed in a literal")
+            if len(value) > 200:
+                raise self.fail(path, "string literal longer than 200 characters")
+            return value
+        if isinstance(value, bool) or value is None:
+            return value
+        if isinstance(value, (int, float)):
+            if value != value or value in (float("inf"), float("-inf")):
+                raise self.fail(path, "numbers must be finite")
+            return value
+        raise self.fail(path, f"value {value!r} must be a string, number or boolean")
+
+    def parse(self, node: Any, path: str) -> Condition:
+        if not isinstance(node, dict) or not node:
+            raise self.fail(path, "a condition must be a mapping such as {trait: …}, "
+                                  "{event: …}, {all: [...]}")
+        kinds = [k for k in ("all", "any", "not", "trait", "event", "message", "sequence",
+                             "in_segment") if k in node]
+        if len(kinds) != 1:
+            raise self.fail(path, "a condition needs exactly one of all, any, not, trait, "
+                                  f"event, message, sequence, in_segment (got {sorted(node)})")
+        kind = kinds[0]
+        return getattr(self, f"_{kind}")(node, f"{path}.{kind}" if path else kind)
+
+    def _all(self, node: dict, path: str) -> Condition:
+        return All(self._children(node, "all", path))
+
+    def _any(self, node: dict, path: str) -> Condition:
+        return Any_(self._children(node, "any", path))
+
+    def _children(self, node: dict, key: str, path: str) -> tuple:
+        self.keys(node, path, {key}, {key})
+        items = node[key]
+        if not isinstance(items, list) or not items:
+            raise self.fail(path, f"'{key}' needs a non-empty list of conditions")
+        return tuple(self.parse(c, f"{path}[{i}]") for i, c in enumerate(items))
+
+    def _not(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"not"}, {"not"})
+        return Not(self.parse(node["not"], path))
+
+    def _trait(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"trait", "op", "value"}, {"trait", "op"})
+        column = node["trait"]
+        if column not in self.traits:
+            raise self.fail(path, f"unknown trait {column!r} (known: "
+                                  f"{', '.join(sorted(self.traits))})")
+        kind = self.traits[column]
+        op = str(node["op"]).strip().lower()
+        if op not in TRAIT_OPS:
+            raise self.fail(path + ".op", f"unknown operator {node['op']!r} (use one of "
+                                          f"{', '.join(TRAIT_OPS)})")
+        if op in ("is null", "is not null"):
+            if "value" in node:
+                raise self.fail(path, f"'{op}' takes no value")
+            return Trait(column, op, None, kind)
+        if "value" not in node:
+            raise self.fail(path, f"'{op}' needs a value")
+        value = node["value"]
+        vpath = path + ".value"
+        if op in ("in", "not in"):
+            if not isinstance(value, list) or not value:
+                raise self.fail(vpath, f"'{op}' needs a non-empty list")
+            value = tuple(self.typed(v, kind, f"{vpath}[{i}]", column) for i, v in
+                          enumerate(value))
+        elif op == "between":
+            if not isinstance(value, list) or len(value) != 2:
+                raise self.fail(vpath, "'between' needs [low, high]")
+            if kind not in ("numeric", "temporal"):
+                raise self.fail(path, f"'between' needs a numeric or date trait; {column} is "
+                                      f"{kind}")
+            value = tuple(self.typed(v, kind, f"{vpath}[{i}]", column) for i, v in
+                          enumerate(value))
+            if type(value[0]) is type(value[1]) and value[0] > value[1]:
+                raise self.fail(vpath, f"'between' low {value[0]} is above high {value[1]}")
+        elif op == "contains":
+            if kind != "string":
+                raise self.fail(path, f"'contains' needs a text trait; {column} is {kind}")
+            value = self.typed(value, kind, vpath, column)
+        else:
+            if kind == "boolean" and op not in ("=", "!="):
+                raise self.fail(path + ".op", f"{column} is boolean: use = or !=")
+            value = self.typed(value, kind, vpath, column)
+        return Trait(column, op, value, kind)
+
+    def typed(self, value: Any, kind: str, path: str, column: str) -> Any:
+        if kind == "temporal" and isinstance(value, dict):
+            if len(value) != 1 or next(iter(value)) not in ("days_ago", "hours_ago"):
+                raise self.fail(path, "a relative time is {days_ago: N} or {hours_ago: N}")
+            (key, amount), = value.items()
+            if not isinstance(amount, int) or isinstance(amount, bool) or not (
+                    0 <= amount <= MAX_WINDOW_DAYS * (24 if key == "hours_ago" else 1)):
+                raise self.fail(path, f"bad relative time {value!r}")
+            return Ago(amount, key.split("_")[0][:-1])
+        value = self.literal(value, path)
+        ok = {
+            "numeric": isinstance(value, (int, float)) and not isinstance(value, bool),
+            "string": isinstance(value, str),
+            "boolean": isinstance(value, bool),
+            "temporal": isinstance(value, str) and bool(
+                re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?", value)),
+        }[kind]
+        if not ok:
+            expected = {"numeric": "a number", "string": "a string", "boolean": "true or false",
+                        "temporal": "a date 'YYYY-MM-DD' or {days_ago: N}"}[kind]
+            raise self.fail(path, f"{column} is {kind}: expected {expected}, got {value!r}")
+        return value
+
+    def window(self, node: Any, path: str) -> Window:
+        if not isinstance(node, dict):
+            raise self.fail(path, "a window is {last: N, unit: days|hours|minutes} or "
+                                  "{between_days_ago: [A, B]}")
+        if "between_days_ago" in node:
+            self.keys(node, path, {"between_days_ago"}, {"between_days_ago"})
+            pair = node["between_days_ago"]
+            if (not isinstance(pair, list) or len(pair) != 2
+                    or not all(isinstance(x, int) and not isinstance(x, bool) for x in pair)):
+                raise self.fail(path, "between_days_ago needs [A, B], whole days")
+            a, b = pair
+            if not 0 <= a < b <= MAX_WINDOW_DAYS:
+                raise self.fail(path, f"bad window: need 0 <= A < B <= {MAX_WINDOW_DAYS}, "
+                                      f"got [{a}, {b}]")
+            return Window("between", from_days=a, to_days=b)
+        self.keys(node, path, {"last", "unit"}, {"last", "unit"})
+        amount, unit = node["last"], str(node["unit"]).lower()
+        if unit not in UNITS:
+            raise self.fail(path + ".unit", f"bad window unit {node['unit']!r} "
+                                            "(minutes, hours or days)")
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            raise self.fail(path + ".last", f"bad window: 'last' must be a positive whole "
+                                            f"number, got {amount!r}")
+        unit = UNITS[unit]
+        if amount * UNIT_MINUTES[unit] > MAX_WINDOW_DAYS * 1440:
+            raise self.fail(path, f"bad window: longer than {MAX_WINDOW_DAYS} days")
+        return Window("last", amount=amount, unit=unit)
+
+    def event_type(self, value: Any, path: str) -> str:
+        if value not in EVENT_TYPES:
+            raise self.fail(path, f"unknown event type {value!r} (known: "
+                                  f"{', '.join(EVENT_TYPES)})")
+        return value
+
+    def count(self, node: Any, path: str) -> tuple[str, int]:
+        if not isinstance(node, dict) or len(node) != 1:
+            raise self.fail(path, "count is {'>=': N} (one comparison)")
+        (op, value), = node.items()
+        if op not in COMPARISONS:
+            raise self.fail(path, f"unknown count operator {op!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise self.fail(path, f"count needs a whole number >= 0, got {value!r}")
+        return op, value
+
+    def _event(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"event", "did", "where", "count", "within"}, {"event", "within"})
+        etype = self.event_type(node["event"], path)
+        did = node.get("did", True)
+        if not isinstance(did, bool):
+            raise self.fail(path + ".did", "did must be true or false")
+        op, value = self.count(node.get("count", {">=": 1}), path + ".count")
+        filters = []
+        where = node.get("where", {})
+        if not isinstance(where, dict):
+            raise self.fail(path + ".where", "where is a mapping of property: value")
+        for prop, cond in where.items():
+            ppath = f"{path}.where.{prop}"
+            if prop not in EVENT_PROPERTIES:
+                raise self.fail(ppath, f"unknown event property {prop!r} (known: "
+                                       f"{', '.join(EVENT_PROPERTIES)})")
+            if isinstance(cond, list):
+                if not cond:
+                    raise self.fail(ppath, "empty list")
+                filters.append(PropertyFilter(prop, "in", tuple(
+                    self.typed(v, "string", f"{ppath}[{i}]", prop) for i, v in enumerate(cond))))
+            else:
+                filters.append(PropertyFilter(prop, "=", self.typed(cond, "string", ppath, prop)))
+        return Event(etype, did, op, value, self.window(node["within"], path + ".within"),
+                     tuple(filters))
+
+    def _message(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"message", "count", "of_last"}, {"message", "count", "of_last"})
+        action = {"opened": "open", "clicked": "click"}.get(node["message"])
+        if action is None:
+            raise self.fail(path, f"message must be 'opened' or 'clicked', got "
+                                  f"{node['message']!r}")
+        n = node["of_last"]
+        if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= 100:
+            raise self.fail(path + ".of_last", f"of_last must be 1..100, got {n!r}")
+        op, value = self.count(node["count"], path + ".count")
+        if value > n:
+            raise self.fail(path + ".count", f"cannot {node['message']} {value} of the last {n}")
+        return Message(action, op, value, n)
+
+    def _sequence(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"sequence", "lookback"}, {"sequence", "lookback"})
+        seq = node["sequence"]
+        if not isinstance(seq, dict):
+            raise self.fail(path, "sequence is {first: E, then_not: [E…], within: window}")
+        self.keys(seq, path, {"first", "then_not", "within"}, {"first", "then_not", "within"})
+        first = self.event_type(seq["first"], path + ".first")
+        then_not = seq["then_not"] if isinstance(seq["then_not"], list) else [seq["then_not"]]
+        then = tuple(self.event_type(e, f"{path}.then_not[{i}]") for i, e in enumerate(then_not))
+        within = self.window(seq["within"], path + ".within")
+        if within.kind != "last":
+            raise self.fail(path + ".within", "a sequence window is {last: N, unit: …}")
+        lookback = self.window(node["lookback"], path + ".lookback")
+        if lookback.kind != "last":
+            raise self.fail(path + ".lookback", "lookback is {last: N, unit: …}")
+        return Sequence(first, then, within, lookback)
+
+    def _in_segment(self, node: dict, path: str) -> Condition:
+        self.keys(node, path, {"in_segment", "holdout"}, {"in_segment"})
+        name = node["in_segment"]
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise self.fail(path, f"bad segment name {name!r}")
+        holdout = node.get("holdout")
+        if holdout is not None and not isinstance(holdout, bool):
+            raise self.fail(path + ".holdout", "holdout must be true or false")
+        return InSegment(name, holdout)
+
+
+def parse_segment(raw: Any, file: str, traits: dict[str, str]) -> Segment:
+    if not isinstance(raw, dict):
+        raise SegmentDefinitionError(file, None, "", "each segment must be a mapping")
+    name = raw.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SegmentDefinitionError(file, str(name), "name", "a segment name is lower case "
+                                     "letters, digits and _ (starting with a letter)")
+    p = _Parser(file, name, traits)
+    p.keys(raw, "", SEGMENT_KEYS, {"name", "description", "owner", "rule"})
+
+    def number(key: str, default: float, lo: float, hi: float, integer: bool = True) -> Any:
+        v = raw.get(key, default)
+        if (isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and
+                                                                      not isinstance(v, int))
+                or not lo <= v <= hi):
+            raise p.fail(key, f"{key} must be a {'whole ' if integer else ''}number in "
+                              f"[{lo}, {hi}], got {v!r}")
+        return v
+
+    tags = raw.get("tags", [])
+    dests = raw.get("destinations", ["file"])
+    for key, val in (("tags", tags), ("destinations", dests)):
+        if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
+            raise p.fail(key, f"{key} must be a list of strings")
+    salt = raw.get("holdout_salt", name)
+    p.literal(salt, "holdout_salt")
+    for key in ("description", "owner"):
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise p.fail(key, f"{key} must be a non-empty string")
+        p.literal(raw[key], key)
+    return Segment(
+        name=name, description=raw["description"].strip(), owner=raw["owner"], tags=tags,
+        priority=number("priority", 100, 1, 10_000), min_size=number("min_size", 1, 0, 10**9),
+        holdout_pct=float(number("holdout_pct", 0, 0, 50, integer=False)),
+        holdout_salt=str(salt), destinations=dests, rule=p.parse(raw["rule"], "rule"),
+        file=file, raw=raw,
+    )
+
+
+def load_definitions(folder: Path, traits: dict[str, str],
+                     root: Path | None = None) -> list[Segment]:
+    """Parse every ``*.yml`` in ``folder``; check names are unique, references exist and
+    there is no cycle. Returns the segments in a dependency-safe order."""
+    segments: dict[str, Segment] = {}
+    files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+    if not files:
+        raise SegmentDefinitionError(str(folder), None, "", "no segment definitions (*.yml)")
+    for path in files:
+        label = str(path.relative_to(root)) if root else path.name
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise SegmentDefinitionError(label, None, "", f"not valid YAML: {exc}") from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
+            raise SegmentDefinitionError(label, None, "", "expected a top-level 'segments:' list")
+        for i, raw in enumerate(doc["segments"]):
+            seg = parse_segment(raw, label, traits)
+            if seg.name in segments:
+                raise SegmentDefinitionError(label, seg.name, "name",
+                                             f"duplicate segment name (also in "
+                                             f"{segments[seg.name].file})")
+            segments[seg.name] = seg
+    for seg in segments.values():
+        for ref in seg.referenced_segments():
+            if ref not in segments:
+                raise SegmentDefinitionError(seg.file, seg.name, "rule",
+                                             f"in_segment refers to unknown segment {ref!r}")
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(name: str, trail: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = " -> ".join([*trail[trail.index(name):], name])
+            seg = segments[name]
+            raise SegmentDefinitionError(seg.file, seg.name, "rule",
+                                         f"segment reference cycle: {cycle}")
+        state[name] = 1
+        for ref in sorted(segments[name].referenced_segments()):
+            visit(ref, [*trail, name])
+        state[name] = 2
+        order.append(name)
+
+    for name in sorted(segments):
+        visit(name, [])
+    return [segments[n] for n in order]
