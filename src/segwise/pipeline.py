@@ -15,8 +15,8 @@ from segwise.generate import generate
 from segwise.load import load_dataset, load_generated
 from segwise.ops import GateClosed, record_build
 from segwise.pipeline_vars import dbt_vars
-from segwise.segments import compile_project
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
+from segwise.segments import compile_project
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtError, build
 from segwise.validate.gate import ValidationResult, validate

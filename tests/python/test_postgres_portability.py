@@ -3,7 +3,6 @@ gives the same quarantine, marts and segment members as on DuckDB."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -11,7 +10,6 @@ from datetime import date
 import pandas as pd
 import psycopg2
 import pytest
-from conftest import make_settings, query, quiet
 
 from segwise.generate import generate
 from segwise.load import load_generated
@@ -22,6 +20,8 @@ from segwise.load.postgres import (
     pg_dsn,
 )
 from segwise.pipeline import step_build
+
+from conftest import make_settings, query, quiet
 
 pytestmark = pytest.mark.xdist_group("postgres")
 

@@ -499,7 +499,7 @@ def load_definitions(folder: Path, traits: dict[str, str],
             raise SegmentDefinitionError(label, None, "", f"not valid YAML: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
             raise SegmentDefinitionError(label, None, "", "expected a top-level 'segments:' list")
-        for i, raw in enumerate(doc["segments"]):
+        for raw in doc["segments"]:
             seg = parse_segment(raw, label, traits)
             if seg.name in segments:
                 raise SegmentDefinitionError(label, seg.name, "name",
