@@ -103,9 +103,26 @@ def test_export_files_hold_members_and_re_export_is_idempotent(demo):
     folder = settings.output_dir / "exports" / "file"
     for segment in SEEDS_SEGMENTS:
         exported = pd.read_csv(folder / segment / "members.csv", dtype={"customer_id": str})
-        assert set(exported["customer_id"]) == members(settings, segment)
+        outside_holdout = set(query(settings, f"select customer_id from segments.{segment} "
+                                              "where not is_holdout")["customer_id"])
+        assert set(exported["customer_id"]) == outside_holdout
         assert len(pd.read_parquet(folder / segment / "members.parquet")) == len(exported)
     again = export(settings, FileDestination(folder))
     assert all(r.added == 0 and r.removed == 0 for r in again.reports)
     for segment in SEEDS_SEGMENTS:
         assert pd.read_csv(folder / segment / "added.csv").empty
+
+
+def test_holdout_is_the_documented_salted_hash(demo):
+    """is_holdout reproduces in plain Python: md5(salt:id)[:8] as int, mod 10000 < pct*100."""
+    import hashlib
+
+    settings, _ = demo
+    df = query(settings, "select customer_id, is_holdout from segments.cart_abandoners_24h")
+    expected = df["customer_id"].map(
+        lambda c: int(hashlib.md5(f"cart_abandoners_24h:{c}".encode()).hexdigest()[:8], 16)
+        % 10000 < 1000)
+    assert (df["is_holdout"] == expected).all()
+    assert 0 < df["is_holdout"].sum() < len(df)
+    treatment = members(settings, "cart_abandoners_treatment")
+    assert treatment == set(df[~df["is_holdout"]]["customer_id"])

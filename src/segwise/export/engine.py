@@ -52,6 +52,7 @@ def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFram
                    as has_email_consent, s.segment_name, s.reason, s.computed_at
             from segments."{segment}" as s
             left join marts.dim_customers as c on c.customer_id = s.customer_id
+            where not coalesce(s.is_holdout, false)  -- the control group is never activated
             order by s.customer_id""").df()[MEMBER_COLUMNS]
 
 

@@ -13,6 +13,7 @@ from segwise.segments.spec import (
 )
 
 COMPILED_DIR = Path("models") / "segments" / "compiled"
+CATALOG_DIR = Path("models") / "segmentation" / "generated"
 
 
 def definitions(project_dir: Path, folder: Path | None = None) -> list[Segment]:
@@ -23,9 +24,9 @@ def definitions(project_dir: Path, folder: Path | None = None) -> list[Segment]:
 def compile_project(project_dir: Path, folder: Path | None = None) -> list[Segment]:
     """Validate every definition and (re)write the compiled dbt models."""
     segs = definitions(project_dir, folder)
-    write_models(segs, project_dir / COMPILED_DIR)
+    write_models(segs, project_dir / COMPILED_DIR, project_dir / CATALOG_DIR)
     return segs
 
 
-__all__ = ["COMPILED_DIR", "Segment", "SegmentDefinitionError", "compile_project",
+__all__ = ["CATALOG_DIR", "COMPILED_DIR", "Segment", "SegmentDefinitionError", "compile_project",
            "definitions"]

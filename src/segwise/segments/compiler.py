@@ -306,11 +306,71 @@ def segment_yaml(segments: list[Segment]) -> str:
                                    width=100)
 
 
-def write_models(segments: list[Segment], out_dir: Path) -> list[Path]:
-    """(Re)write ``out_dir`` with one model per segment plus its YAML; stale files go."""
+def catalog_sql(segments: list[Segment]) -> str:
+    rows = []
+    for seg in segments:
+        values = [sql_literal(seg.name), sql_literal(seg.description.splitlines()[0]),
+                  sql_literal(seg.owner), str(seg.priority), str(seg.min_size),
+                  repr(float(seg.holdout_pct)), sql_literal(seg.rule_version),
+                  sql_literal(seg.file), sql_literal(",".join(seg.destinations))]
+        rows.append("    select " + ", ".join(values))
+    cols = ("segment_name, description, owner, priority, min_size, holdout_pct, rule_version, "
+            "definition_file, destinations")
+    return "".join([
+        GENERATED_HEADER.format(file="segments/*.yml"),
+        "-- One row per segment definition.\n",
+        f"with definitions ({cols}) as (\n",
+        "\n    union all\n".join(rows),
+        "\n)\n\n",
+        "select\n",
+        "    segment_name,\n",
+        "    description,\n",
+        "    owner,\n",
+        "    cast(priority as integer) as priority,\n",
+        "    cast(min_size as bigint) as min_size,\n",
+        "    cast(holdout_pct as numeric(5, 2)) as holdout_pct,\n",
+        "    rule_version,\n",
+        "    definition_file,\n",
+        "    destinations\n",
+        "from definitions\n",
+    ])
+
+
+def memberships_sql(segments: list[Segment]) -> str:
+    parts = [
+        "    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at\n"
+        f"    from {{{{ ref('{seg.name}') }}}}"
+        for seg in segments
+    ]
+    membership_id = ("{{ dbt.concat(['memberships.segment_name', \"'|'\", "
+                     "'memberships.customer_id']) }}")
+    return "".join([
+        GENERATED_HEADER.format(file="segments/*.yml"),
+        "-- One row per customer and segment the customer is in (all segments).\n",
+        "with memberships as (\n",
+        "\n    union all\n".join(parts),
+        "\n),\n\n",
+        "catalog as (\n    select * from {{ ref('segment_catalog') }}\n),\n\n",
+        "final as (\n",
+        "    select\n",
+        f"        {membership_id} as membership_id,\n",
+        "        memberships.customer_id,\n",
+        "        memberships.segment_name,\n",
+        "        catalog.priority,\n",
+        "        memberships.reason,\n",
+        "        memberships.rule_version,\n",
+        "        memberships.is_holdout,\n",
+        "        memberships.computed_at\n",
+        "    from memberships\n",
+        "    inner join catalog\n",
+        "        on memberships.segment_name = catalog.segment_name\n",
+        ")\n\n",
+        "select * from final\n",
+    ])
+
+
+def _write_dir(out_dir: Path, wanted: dict[str, str]) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = {f"{s.name}.sql": compile_segment(s) for s in segments}
-    wanted["_compiled_segments__models.yml"] = segment_yaml(segments)
     for stale in out_dir.iterdir():
         if stale.is_file() and stale.name not in wanted:
             stale.unlink()
@@ -321,3 +381,19 @@ def write_models(segments: list[Segment], out_dir: Path) -> list[Path]:
             path.write_text(text)
         paths.append(path)
     return paths
+
+
+def write_models(segments: list[Segment], out_dir: Path,
+                 catalog_dir: Path | None = None) -> list[Path]:
+    """(Re)write ``out_dir`` with one model per segment plus its YAML, and ``catalog_dir``
+    with segment_catalog and segment_memberships; stale files go."""
+    paths = []
+    if catalog_dir is not None:
+        paths += _write_dir(catalog_dir, {
+            "segment_catalog.sql": catalog_sql(segments),
+            "segment_memberships.sql": memberships_sql(segments),
+        })
+    wanted = {f"{s.name}.sql": compile_segment(s) for s in segments}
+    wanted["_compiled_segments__models.yml"] = segment_yaml(segments)
+    return paths + _write_dir(out_dir, wanted)
+
