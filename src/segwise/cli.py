@@ -184,5 +184,127 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     console.print(f"report: [bold]{summary.report_path}[/bold]")
 
 
+segments_app = typer.Typer(no_args_is_help=True,
+                           help="Segment definitions: list, show, validate, compile, preview, diff.")
+app.add_typer(segments_app, name="segments")
+
+
+def _definitions():
+    from segwise.segments import SegmentDefinitionError, definitions
+
+    settings = Settings.from_env()
+    try:
+        return settings, definitions(settings.project_dir)
+    except SegmentDefinitionError as exc:
+        _fail(str(exc))
+
+
+def _find(segs, name: str):
+    for seg in segs:
+        if seg.name == name:
+            return seg
+    _fail(f"unknown segment {name!r} (known: {', '.join(s.name for s in segs)})")
+
+
+@segments_app.command("list")
+def segments_list() -> None:
+    """List segment definitions by priority."""
+    _, segs = _definitions()
+    t = Table()
+    for col in ("priority", "segment", "owner", "min size", "holdout %", "tags", "file"):
+        t.add_column(col)
+    for seg in sorted(segs, key=lambda s: (s.priority, s.name)):
+        t.add_row(str(seg.priority), seg.name, seg.owner, str(seg.min_size),
+                  f"{seg.holdout_pct:g}", ", ".join(seg.tags), seg.file)
+    console.print(t)
+
+
+@segments_app.command("show")
+def segments_show(name: str) -> None:
+    """Show one definition, its rule_version and its compiled SQL."""
+    import yaml
+
+    from segwise.segments.compiler import compile_segment
+
+    _, segs = _definitions()
+    seg = _find(segs, name)
+    console.print(f"[bold]{seg.name}[/bold] ({seg.file}) rule_version {seg.rule_version}")
+    console.print(yaml.safe_dump(seg.raw, sort_keys=False))
+    console.print(compile_segment(seg), markup=False, highlight=False)
+
+
+@segments_app.command("validate")
+def segments_validate() -> None:
+    """Check every definition (names, traits, types, events, windows, references, cycles)."""
+    _, segs = _definitions()
+    console.print(f"{len(segs)} segment definitions are valid")
+
+
+@segments_app.command("compile")
+def segments_compile() -> None:
+    """Validate and (re)write the compiled dbt models."""
+    from segwise.segments import SegmentDefinitionError, compile_project
+
+    try:
+        segs = compile_project(Settings.from_env().project_dir)
+    except SegmentDefinitionError as exc:
+        _fail(str(exc))
+    console.print(f"compiled {len(segs)} segments into models/segments/compiled/")
+
+
+@segments_app.command("preview")
+def segments_preview(name: str, sample: Annotated[int, typer.Option(help="rows")] = 10) -> None:
+    """Size and sample members (with reasons) of a working-tree definition; writes nothing."""
+    from segwise.segments.preview import preview
+    from segwise.transform.dbt import DbtError
+
+    settings, segs = _definitions()
+    try:
+        result = preview(settings, _find(segs, name), sample)
+    except DbtError as exc:
+        _fail(str(exc))
+    console.print(f"[bold]{name}[/bold]: {result.size:,} members")
+    t = Table()
+    for col in ("customer_id", "holdout", "reason"):
+        t.add_column(col)
+    for row in result.sample.itertuples():
+        t.add_row(row.customer_id, "yes" if row.is_holdout else "", row.reason)
+    console.print(t)
+
+
+@segments_app.command("diff")
+def segments_diff(
+    name: Annotated[str | None, typer.Argument(help="one segment (default: all)")] = None,
+    sample: Annotated[int, typer.Option(help="members shown per change")] = 3,
+    exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 3 when anything "
+                                            "changes (for CI on pull requests)")] = False,
+) -> None:
+    """Membership under the working-tree definitions vs the last build: +added / -removed."""
+    from segwise.segments.preview import diff
+    from segwise.transform.dbt import DbtError
+
+    settings, segs = _definitions()
+    chosen = [_find(segs, name)] if name else segs
+    try:
+        diffs = diff(settings, chosen, report_deleted=name is None)
+    except DbtError as exc:
+        _fail(str(exc))
+    changed = False
+    for d in diffs:
+        status = "new" if not d.built else ("deleted" if d.rule_version_after is None else "")
+        mark = "[yellow]~[/yellow]" if d.changed else " "
+        console.print(f"{mark} {d.segment:36} {d.before:>8,} → {d.after:<8,} "
+                      f"[green]+{len(d.added):,}[/green] [red]-{len(d.removed):,}[/red] {status}")
+        if d.rule_version_before != d.rule_version_after and d.rule_version_after:
+            console.print(f"    rule_version {d.rule_version_before} → {d.rule_version_after}")
+        for row in d.added.head(sample).itertuples():
+            console.print(f"    [green]+ {row.customer_id}[/green]  {row.reason}", markup=True)
+        for row in d.removed.head(sample).itertuples():
+            console.print(f"    [red]- {row.customer_id}[/red]  was: {row.reason}")
+        changed = changed or d.changed
+    if exit_code and changed:
+        raise typer.Exit(3)
+
+
 if __name__ == "__main__":
     app()
