@@ -1,0 +1,154 @@
+"""Segment definitions are validated before any SQL exists: every kind of mistake fails
+with a message naming the file, the segment and the path; literals cannot inject SQL."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from segwise.segments import definitions
+from segwise.segments.compiler import compile_segment
+from segwise.segments.spec import SegmentDefinitionError, load_definitions, load_traits
+from segwise.settings import project_root
+
+ROOT = project_root()
+TRAITS = load_traits(ROOT)
+
+
+def _load(tmp_path, body: str):
+    (tmp_path / "defs.yml").write_text(textwrap.dedent(body))
+    return load_definitions(tmp_path, TRAITS)
+
+
+def _segment(rule: str, extra: str = "", name: str = "bad_one") -> str:
+    return (f"segments:\n  - name: {name}\n    description: d\n    owner: o\n{extra}"
+            f"    rule:\n" + textwrap.indent(textwrap.dedent(rule), "      "))
+
+
+def _error(tmp_path, body: str) -> str:
+    with pytest.raises(SegmentDefinitionError) as exc:
+        _load(tmp_path, body)
+    return str(exc.value)
+
+
+def test_project_definitions_are_valid_and_compiled_models_up_to_date():
+    segs = definitions(ROOT)
+    assert len(segs) >= 12
+    compiled = ROOT / "models" / "segments" / "compiled"
+    for seg in segs:
+        assert (compiled / f"{seg.name}.sql").read_text() == compile_segment(seg), (
+            f"{seg.name}: run `segwise segments compile`")
+
+
+def test_unknown_column(tmp_path):
+    msg = _error(tmp_path, _segment("trait: orderz\nop: '>'\nvalue: 1\n"))
+    assert "defs.yml: segment 'bad_one' at rule.trait" in msg
+    assert "unknown trait 'orderz'" in msg and "orders_count" in msg
+
+
+def test_wrong_type(tmp_path):
+    msg = _error(tmp_path, _segment("trait: orders_count\nop: '>='\nvalue: many\n"))
+    assert "rule.trait.value" in msg and "orders_count is numeric" in msg
+    msg = _error(tmp_path, _segment("trait: loyalty_tier\nop: between\nvalue: [a, b]\n"))
+    assert "'between' needs a numeric or date trait" in msg
+    msg = _error(tmp_path, _segment("trait: has_email_consent\nop: '>'\nvalue: true\n"))
+    assert "boolean" in msg
+
+
+def test_unknown_event_type(tmp_path):
+    msg = _error(tmp_path, _segment("event: add_to_wishlist\nwithin: {last: 7, unit: days}\n"))
+    assert "rule.event" in msg and "unknown event type 'add_to_wishlist'" in msg
+
+
+def test_unknown_event_property(tmp_path):
+    msg = _error(tmp_path, _segment(
+        "event: product_view\nwhere: {colour: red}\nwithin: {last: 7, unit: days}\n"))
+    assert "rule.event.where.colour" in msg
+
+
+def test_bad_window(tmp_path):
+    msg = _error(tmp_path, _segment("event: order\nwithin: {last: -3, unit: days}\n"))
+    assert "rule.event.within.last" in msg and "bad window" in msg
+    msg = _error(tmp_path, _segment("event: order\nwithin: {last: 3, unit: weeks}\n"))
+    assert "bad window unit 'weeks'" in msg
+    msg = _error(tmp_path, _segment("event: order\nwithin: {between_days_ago: [60, 30]}\n"))
+    assert "0 <= A < B" in msg
+
+
+def test_cycle(tmp_path):
+    body = textwrap.dedent("""\
+        segments:
+          - name: seg_a
+            description: d
+            owner: o
+            rule: {in_segment: seg_b}
+          - name: seg_b
+            description: d
+            owner: o
+            rule:
+              all:
+                - in_segment: seg_c
+                - trait: orders_count
+                  op: ">"
+                  value: 0
+          - name: seg_c
+            description: d
+            owner: o
+            rule: {in_segment: seg_a}
+        """)
+    msg = _error(tmp_path, body)
+    assert "segment reference cycle: seg_a -> seg_b -> seg_c -> seg_a" in msg
+
+
+def test_unknown_segment_reference_and_duplicates(tmp_path):
+    assert "unknown segment 'nope'" in _error(tmp_path, _segment("in_segment: nope\n"))
+    body = _segment("trait: orders_count\nop: '>'\nvalue: 0\n", name="twin")
+    assert "duplicate segment name" in _error(tmp_path, body + body.split("segments:\n")[1])
+
+
+def test_typos_in_keys_are_errors(tmp_path):
+    msg = _error(tmp_path, _segment("trait: orders_count\nop: '>'\nvalue: 0\n",
+                                    extra="    priorty: 3\n"))
+    assert "unknown key(s) ['priorty']" in msg
+    msg = _error(tmp_path, _segment("all:\n  - trait: orders_count\n    op: '>'\n    valu: 0\n"))
+    assert "rule.all[0].trait" in msg and "valu" in msg
+
+
+def test_message_condition_bounds(tmp_path):
+    msg = _error(tmp_path, _segment("message: opened\ncount: {'>=': 6}\nof_last: 5\n"))
+    assert "cannot opened 6 of the last 5" in msg
+
+
+@pytest.mark.parametrize("payload", [
+    "x'; drop table marts.dim_customers; --",
+    "gold' or '1'='1",
+])
+def test_sql_injection_in_literals_is_quoted(tmp_path, payload):
+    body = _segment(f"trait: loyalty_tier\nop: '='\nvalue: {json.dumps(payload)}\n")
+    (seg,) = _load(tmp_path, body)
+    sql = compile_segment(seg)
+    quoted = "'" + payload.replace("'", "''") + "'"
+    assert f"profile.loyalty_tier = {quoted}" in sql
+    # the payload never appears unquoted: every ' inside it is doubled
+    assert payload not in sql.replace(quoted, "")
+
+
+@pytest.mark.parametrize("payload", ["{{ run_query('drop table x') }}", "{% do x %}"])
+def test_template_injection_is_rejected(tmp_path, payload):
+    body = _segment(f"trait: loyalty_tier\nop: '='\nvalue: {json.dumps(payload)}\n")
+    assert "template or control characters" in _error(tmp_path, body)
+
+
+def test_identifier_injection_is_an_unknown_trait(tmp_path):
+    msg = _error(tmp_path, _segment("trait: 'orders_count > 0; drop table x; --'\nop: '>'\n"
+                                    "value: 1\n"))
+    assert "unknown trait" in msg
+
+
+def test_rule_version_tracks_meaning_not_formatting(tmp_path):
+    a = _load(tmp_path, _segment("trait: orders_count\nop: '>='\nvalue: 2\n"))[0]
+    b = _load(tmp_path, _segment("{trait: orders_count, op: '>=', value: 2}\n"))[0]
+    c = _load(tmp_path, _segment("trait: orders_count\nop: '>='\nvalue: 3\n"))[0]
+    assert a.rule_version == b.rule_version != c.rule_version
