@@ -189,12 +189,15 @@ segments_app = typer.Typer(no_args_is_help=True,
 app.add_typer(segments_app, name="segments")
 
 
-def _definitions():
+DEFS_HELP = "folder of segment definitions (default: segments/)"
+
+
+def _definitions(folder: Path | None = None):
     from segwise.segments import SegmentDefinitionError, definitions
 
     settings = Settings.from_env()
     try:
-        return settings, definitions(settings.project_dir)
+        return settings, definitions(settings.project_dir, folder)
     except SegmentDefinitionError as exc:
         _fail(str(exc))
 
@@ -234,9 +237,11 @@ def segments_show(name: str) -> None:
 
 
 @segments_app.command("validate")
-def segments_validate() -> None:
+def segments_validate(
+    definitions: Annotated[Path | None, typer.Option(help=DEFS_HELP)] = None,
+) -> None:
     """Check every definition (names, traits, types, events, windows, references, cycles)."""
-    _, segs = _definitions()
+    _, segs = _definitions(definitions)
     console.print(f"{len(segs)} segment definitions are valid")
 
 
@@ -253,12 +258,16 @@ def segments_compile() -> None:
 
 
 @segments_app.command("preview")
-def segments_preview(name: str, sample: Annotated[int, typer.Option(help="rows")] = 10) -> None:
+def segments_preview(
+    name: str,
+    sample: Annotated[int, typer.Option(help="rows")] = 10,
+    definitions: Annotated[Path | None, typer.Option(help=DEFS_HELP)] = None,
+) -> None:
     """Size and sample members (with reasons) of a working-tree definition; writes nothing."""
     from segwise.segments.preview import preview
     from segwise.transform.dbt import DbtError
 
-    settings, segs = _definitions()
+    settings, segs = _definitions(definitions)
     try:
         result = preview(settings, _find(segs, name), sample)
     except DbtError as exc:
@@ -278,12 +287,13 @@ def segments_diff(
     sample: Annotated[int, typer.Option(help="members shown per change")] = 3,
     exit_code: Annotated[bool, typer.Option("--exit-code", help="exit 3 when anything "
                                             "changes (for CI on pull requests)")] = False,
+    definitions: Annotated[Path | None, typer.Option(help=DEFS_HELP)] = None,
 ) -> None:
     """Membership under the working-tree definitions vs the last build: +added / -removed."""
     from segwise.segments.preview import diff
     from segwise.transform.dbt import DbtError
 
-    settings, segs = _definitions()
+    settings, segs = _definitions(definitions)
     chosen = [_find(segs, name)] if name else segs
     try:
         diffs = diff(settings, chosen, report_deleted=name is None)

@@ -57,3 +57,39 @@ def test_validate_exits_non_zero_and_export_refuses(demo, tmp_path):
     assert exp.returncode == 2
     assert "export refused" in exp.stderr
     assert not (tmp_path / "out" / "exports").exists()
+
+
+def test_segments_diff_and_preview_on_a_built_warehouse(demo, tmp_path):
+    settings, _ = demo
+    db = tmp_path / "wh" / "segwise.duckdb"
+    db.parent.mkdir()
+    shutil.copy(settings.duckdb_path, db)
+    env = {"SEGWISE_DUCKDB_PATH": str(db), "COLUMNS": "200"}
+    same = _run(["segments", "diff", "--exit-code"], env)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "+0 -0" in same.stdout and "~" not in same.stdout
+
+    defs = tmp_path / "defs"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "segments", defs)
+    value = defs / "value.yml"
+    value.write_text(value.read_text().replace("value: 4\n", "value: 3\n", 1))
+    changed = _run(["segments", "diff", "vip_customers", "--exit-code", "--definitions",
+                    str(defs)], env)
+    assert changed.returncode == 3, changed.stdout + changed.stderr
+    assert "rule_version" in changed.stdout and "f_score=3 >= 3" in changed.stdout
+
+    preview = _run(["segments", "preview", "vip_customers", "--sample", "2"], env)
+    assert preview.returncode == 0, preview.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    size = con.execute("select count(*) from segments.vip_customers").fetchall()[0][0]
+    con.close()
+    assert f"vip_customers: {size:,} members" in preview.stdout
+
+
+def test_segments_validate_reports_file_segment_and_path(tmp_path):
+    (tmp_path / "bad.yml").write_text(
+        "segments:\n  - name: oops\n    description: d\n    owner: o\n"
+        "    rule: {trait: nope, op: '=', value: 1}\n")
+    res = _run(["segments", "validate", "--definitions", str(tmp_path)], {})
+    assert res.returncode == 1
+    assert "segment 'oops' at rule.trait: unknown trait 'nope'" in " ".join(res.stderr.split())

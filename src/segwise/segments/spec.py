@@ -492,7 +492,8 @@ def load_definitions(folder: Path, traits: dict[str, str],
     if not files:
         raise SegmentDefinitionError(str(folder), None, "", "no segment definitions (*.yml)")
     for path in files:
-        label = str(path.relative_to(root)) if root else path.name
+        label = (str(path.relative_to(root)) if root and path.is_relative_to(root)
+                 else str(path))
         try:
             doc = yaml.safe_load(path.read_text())
         except yaml.YAMLError as exc:
