@@ -95,7 +95,7 @@ def golden(tmp_path_factory):
     step_build(settings, "generated", as_of, say=quiet)
     memberships = query(settings, "select customer_id, segment_name, reason "
                                   "from segmentation.segment_memberships")
-    return docs, memberships
+    return docs, memberships, settings
 
 
 def _cases() -> list:
@@ -113,7 +113,7 @@ def test_golden_fixtures_exist():
 
 @pytest.mark.parametrize("customer", _cases())
 def test_golden_user(golden, customer):
-    _, memberships = golden
+    _, memberships, _ = golden
     mine = memberships[memberships["customer_id"] == customer["id"]]
     segs = set(mine["segment_name"])
     for seg in customer.get("expect_in", []):
@@ -123,3 +123,70 @@ def test_golden_user(golden, customer):
     for seg in customer.get("expect_not_in", []):
         assert seg not in segs, (f"{customer['id']} should not be in {seg}: "
                                  f"{mine[mine['segment_name'] == seg]['reason'].tolist()}")
+
+
+LANGUAGE_RULES = """
+segments:
+  - name: kw_contains
+    description: d
+    owner: test
+    rule: {trait: loyalty_tier, op: contains, value: "ol"}
+  - name: kw_in
+    description: d
+    owner: test
+    rule: {trait: loyalty_tier, op: in, value: [gold, silver]}
+  - name: kw_between_days_ago
+    description: d
+    owner: test
+    rule: {event: order, within: {between_days_ago: [5, 25]}}
+  - name: kw_minutes
+    description: d
+    owner: test
+    rule: {event: add_to_cart, within: {last: 240, unit: minutes}}
+  - name: kw_where_books
+    description: d
+    owner: test
+    rule: {event: product_view, where: {category: [books, toys]}, within: {last: 7, unit: days}}
+  - name: kw_is_null
+    description: d
+    owner: test
+    rule: {trait: recency_days, op: is null}
+  - name: kw_any_not
+    description: d
+    owner: test
+    rule:
+      any:
+        - {trait: loyalty_tier, op: "=", value: gold}
+        - not: {event: order, within: {last: 365, unit: days}}
+  - name: kw_injection
+    description: d
+    owner: test
+    rule: {trait: loyalty_tier, op: "=", value: "x'; drop table marts.dim_customers; --"}
+"""
+
+
+def test_language_features_on_golden_users(golden, tmp_path):
+    """Operators the production segments do not use, evaluated for real on the golden
+    warehouse through `segments diff` (compiled in memory, read-only)."""
+    from segwise.segments import definitions
+    from segwise.segments.preview import diff
+
+    docs, _, settings = golden
+    customers = [c for d in docs for c in d["customers"]]
+    (tmp_path / "rules.yml").write_text(LANGUAGE_RULES)
+    got = {d.segment: set(d.added["customer_id"])
+           for d in diff(settings, definitions(project_root(), tmp_path), report_deleted=False)}
+    tier = {c["id"]: c.get("loyalty_tier", "none") for c in customers}
+    no_orders = {c["id"] for c in customers if not c.get("orders")}
+    assert got["kw_contains"] == {c for c, t in tier.items() if "ol" in t}
+    assert got["kw_in"] == {c for c, t in tier.items() if t in ("gold", "silver")}
+    assert got["kw_between_days_ago"] == {
+        c["id"] for c in customers
+        if any(5 <= o.get("days_ago", 0) + o.get("hours_ago", 0) / 24 < 25
+               for o in c.get("orders", []))}
+    assert got["kw_minutes"] == {"g_cart_too_fresh"}
+    assert got["kw_where_books"] == {"g_silver_viewer"}
+    assert got["kw_is_null"] == no_orders
+    assert got["kw_any_not"] == no_orders | {c for c, t in tier.items() if t == "gold"}
+    assert got["kw_injection"] == set()
+    assert query(settings, "select count(*) as n from marts.dim_customers")["n"][0] == len(tier)
