@@ -1,0 +1,1 @@
+"""ESP destination adapters: production clients; only the base URL differs in tests."""

@@ -1,0 +1,99 @@
+"""Mailchimp Marketing API v3 adapter.
+
+One Mailchimp audience (``list_id``) holds the contacts; each segwise segment is a static
+segment of that audience, named after the segment. Upserts use ``status_if_new`` so an
+existing member's status is never overwritten (an unsubscribed or cleaned member stays
+so); the member's status in the response is reported so the sync can record ESP-side
+unsubscribes. Batch limit: 500 members per call.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from segwise.sync.destinations.base import (
+    Contact,
+    DestinationError,
+    HttpDestination,
+    MemberResult,
+)
+
+SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
+
+
+class MailchimpDestination(HttpDestination):
+    name = "mailchimp"
+    max_batch = 500
+
+    def __init__(self, base_url: str, api_key: str, list_id: str, **kwargs) -> None:
+        self._api_key = api_key
+        self.list_id = list_id
+        self._segment_ids: dict[str, int] = {}
+        super().__init__(base_url, **kwargs)
+
+    def auth(self) -> httpx.Auth:
+        return httpx.BasicAuth("segwise", self._api_key)
+
+    def _check(self, response: httpx.Response) -> dict:
+        if response.status_code >= 400:
+            body = response.json() if response.content else {}
+            raise DestinationError(f"mailchimp {response.request.method} "
+                                   f"{response.request.url.path}: {response.status_code} "
+                                   f"{body.get('title')}: {body.get('detail')}")
+        return response.json()
+
+    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        body = {"members": [{"email_address": c.email, "status_if_new": "subscribed",
+                             "merge_fields": c.fields} for c in contacts],
+                "update_existing": True}
+        data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}", json=body))
+        status = {m["email_address"].lower(): m["status"]
+                  for m in data.get("new_members", []) + data.get("updated_members", [])}
+        errors = {e["email_address"].lower(): e["error"] for e in data.get("errors", [])}
+        out = []
+        for c in contacts:
+            key = c.email.lower()
+            if key in errors:
+                out.append(MemberResult(c.email, False, errors[key]))
+            else:
+                remote = status.get(key)
+                out.append(MemberResult(c.email, remote not in SUPPRESSED, None, remote))
+        return out
+
+    def _segment_id(self, list_name: str) -> int:
+        if list_name not in self._segment_ids:
+            data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/segments"))
+            for seg in data.get("segments", []):
+                self._segment_ids[seg["name"]] = seg["id"]
+        if list_name not in self._segment_ids:
+            data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}/segments",
+                                            json={"name": list_name, "static_segment": []}))
+            self._segment_ids[list_name] = data["id"]
+        return self._segment_ids[list_name]
+
+    def _segment_call(self, list_name: str, key: str, contacts: list[Contact]
+                      ) -> list[MemberResult]:
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        sid = self._segment_id(list_name)
+        data = self._check(self.request(
+            "POST", f"/3.0/lists/{self.list_id}/segments/{sid}",
+            json={key: [c.email for c in contacts]}))
+        failed = {}
+        for e in data.get("errors", []):
+            for email in e.get("email_addresses", []):
+                failed[email.lower()] = e.get("error")
+        return [MemberResult(c.email, c.email.lower() not in failed, failed.get(c.email.lower()))
+                for c in contacts]
+
+    def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        return self._segment_call(list_name, "members_to_add", contacts)
+
+    def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        results = self._segment_call(list_name, "members_to_remove", contacts)
+        # already out of the segment is the state we want: idempotent removal
+        out = []
+        for r in results:
+            ok = r.ok or "not in the segment" in (r.error or "")
+            out.append(MemberResult(r.email, ok, None if ok else r.error))
+        return out

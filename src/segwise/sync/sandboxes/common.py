@@ -1,0 +1,141 @@
+"""What every ESP sandbox shares: a request log, fault knobs and a threaded server.
+
+Each provider's sandbox is a FastAPI app that enforces that provider's contract (see
+``../shared/specs/esp_api.md``); this module gives them the common parts:
+
+* every request is counted (method, path, whether it writes) so tests can assert
+  "0 requests with writes" on a no-op re-sync;
+* fault knobs set through ``POST /_sandbox/faults``: ``rate_limit_next`` (a 429 storm of N
+  requests with the provider's body and headers), ``error_next`` (N 5xx), ``delay_ms``
+  (slow replies);
+* ``SandboxServer`` runs an app on a free local port in a background thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@dataclass
+class Faults:
+    rate_limit_next: int = 0
+    error_next: int = 0
+    delay_ms: int = 0
+
+
+@dataclass
+class RequestLog:
+    entries: list[tuple[str, str, bool, int]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, method: str, path: str, status: int) -> None:
+        with self.lock:
+            self.entries.append((method, path, method in WRITE_METHODS, status))
+
+    def summary(self) -> dict:
+        with self.lock:
+            api = [e for e in self.entries if not e[1].startswith("/_sandbox")]
+            return {
+                "requests": len(api),
+                "writes": sum(1 for e in api if e[2]),
+                "rate_limited": sum(1 for e in api if e[3] == 429),
+                "server_errors": sum(1 for e in api if e[3] >= 500),
+                "by_path": _count_paths(api),
+            }
+
+
+def _count_paths(entries) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for method, path, _, _ in entries:
+        key = f"{method} {path}"
+        out[key] = out.get(key, 0) + 1
+    return out
+
+
+def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
+                   server_error: Callable[[], Response]) -> None:
+    """Request logging, fault injection and the /_sandbox admin endpoints."""
+    state.faults = Faults()
+    state.log = RequestLog()
+
+    @app.middleware("http")
+    async def faults_and_log(request: Request, call_next):
+        path = request.url.path
+        if path.startswith("/_sandbox"):
+            return await call_next(request)
+        faults: Faults = state.faults
+        if faults.delay_ms:
+            await asyncio.sleep(faults.delay_ms / 1000)
+        if faults.rate_limit_next > 0:
+            faults.rate_limit_next -= 1
+            response = rate_limited()
+        elif faults.error_next > 0:
+            faults.error_next -= 1
+            response = server_error()
+        else:
+            response = await call_next(request)
+        state.log.add(request.method, path, response.status_code)
+        return response
+
+    @app.post("/_sandbox/faults")
+    async def set_faults(body: dict) -> dict:
+        for key, value in body.items():
+            if not hasattr(state.faults, key):
+                return JSONResponse({"error": f"unknown fault {key}"}, status_code=400)
+            setattr(state.faults, key, int(value))
+        return state.faults.__dict__
+
+    @app.get("/_sandbox/requests")
+    async def requests_summary() -> dict:
+        return state.log.summary()
+
+    @app.post("/_sandbox/requests/reset")
+    async def reset_requests() -> dict:
+        with state.log.lock:
+            state.log.entries.clear()
+        return {"ok": True}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class SandboxServer:
+    """Run an ASGI app on 127.0.0.1 in a daemon thread (tests, `make run`)."""
+
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.port = port or free_port()
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
+                                lifespan="off", limit_concurrency=None)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> SandboxServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline:
+                raise RuntimeError("sandbox server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)

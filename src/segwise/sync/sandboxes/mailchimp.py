@@ -1,0 +1,255 @@
+"""Mailchimp Marketing API v3 sandbox — the contract in ../shared/specs/esp_api.md.
+
+Enforced: HTTP Basic auth with the API key as password (401 problem+json otherwise);
+batch upsert ``POST /3.0/lists/{list_id}`` with at most 500 members (400 otherwise),
+``status_if_new`` / ``status`` semantics and the compliance rule (an ``unsubscribed`` or
+``cleaned`` member cannot be set to ``subscribed``: a per-member error "Member In
+Compliance State" inside a 200); static segments ``POST /3.0/lists/{id}/segments`` and
+membership changes ``POST /3.0/lists/{id}/segments/{segment_id}`` with at most 500 adds and
+500 removes (non-members of the list are per-member errors); at most 10 simultaneous
+connections per key (429 "Too Many Requests"); ``application/problem+json`` errors.
+Identity: ``subscriber_hash`` = MD5 of the lower-cased email.
+
+Not modelled (yet): ``/batches`` async operations, tags endpoint, archive/GDPR erase.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import itertools
+import re
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from segwise.sync.sandboxes.common import install_common
+
+MAX_BATCH = 500
+MAX_CONNECTIONS = 10
+STATUSES = {"subscribed", "unsubscribed", "cleaned", "pending", "transactional", "archived"}
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
+
+
+def problem(status: int, title: str, detail: str, errors: list | None = None) -> JSONResponse:
+    body = {"type": "https://mailchimp.com/developer/marketing/docs/errors/", "title": title,
+            "status": status, "detail": detail, "instance": ""}
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+@dataclass
+class ListState:
+    members: dict[str, dict] = field(default_factory=dict)  # hash -> member
+    segments: dict[int, dict] = field(default_factory=dict)  # id -> {name, members:set}
+
+
+@dataclass
+class MailchimpState:
+    api_key: str
+    lists: dict[str, ListState] = field(default_factory=dict)
+    in_flight: int = 0
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+
+    def list(self, list_id: str) -> ListState:
+        return self.lists.setdefault(list_id, ListState())
+
+
+def create_app(api_key: str) -> FastAPI:
+    app = FastAPI(title="Mailchimp sandbox")
+    state = MailchimpState(api_key=api_key)
+    app.state.sandbox = state
+    install_common(
+        app, state,
+        rate_limited=lambda: problem(429, "Too Many Requests",
+                                     "You have exceeded the limit of 10 simultaneous "
+                                     "connections."),
+        server_error=lambda: problem(503, "Service Unavailable",
+                                     "The service is temporarily unavailable."),
+    )
+
+    @app.middleware("http")
+    async def auth_and_connections(request: Request, call_next):
+        if request.url.path.startswith("/_sandbox"):
+            return await call_next(request)
+        header = request.headers.get("authorization", "")
+        ok = False
+        if header.startswith("Basic "):
+            try:
+                _, _, password = base64.b64decode(header[6:]).decode().partition(":")
+                ok = password == state.api_key
+            except ValueError:
+                ok = False
+        elif header.startswith("Bearer "):
+            ok = header[7:] == state.api_key
+        if not ok:
+            return problem(401, "API Key Invalid", "Your API key may be invalid, or you've "
+                           "attempted to access the wrong datacenter.")
+        if state.in_flight >= MAX_CONNECTIONS:
+            return problem(429, "Too Many Requests",
+                           "You have exceeded the limit of 10 simultaneous connections.")
+        state.in_flight += 1
+        try:
+            return await call_next(request)
+        finally:
+            state.in_flight -= 1
+
+    @app.post("/3.0/lists/{list_id}")
+    async def batch_upsert(list_id: str, body: dict):
+        members = body.get("members")
+        if not isinstance(members, list):
+            return problem(400, "Invalid Resource", "The resource submitted could not be "
+                           "validated.", [{"field": "members", "message": "Required"}])
+        if len(members) > MAX_BATCH:
+            return problem(400, "Invalid Resource", f"You can only add up to {MAX_BATCH} "
+                           "members per batch.", [{"field": "members",
+                                                  "message": "Too many members"}])
+        update_existing = bool(body.get("update_existing", False))
+        lst = state.list(list_id)
+        new, updated, errors = [], [], []
+        for m in members:
+            email = str(m.get("email_address", "")).strip()
+            if not EMAIL_RE.match(email):
+                errors.append({"email_address": email, "error": f"{email} looks fake or "
+                               "invalid, please enter a real email address.",
+                               "error_code": "ERROR_GENERIC"})
+                continue
+            h = subscriber_hash(email)
+            status, status_if_new = m.get("status"), m.get("status_if_new")
+            for s in (status, status_if_new):
+                if s is not None and s not in STATUSES:
+                    errors.append({"email_address": email, "error": f"Invalid status {s}",
+                                   "error_code": "ERROR_GENERIC"})
+                    break
+            else:
+                existing = lst.members.get(h)
+                if existing is None:
+                    initial = status or status_if_new
+                    if initial is None:
+                        errors.append({"email_address": email, "error": "The resource "
+                                       "submitted could not be validated: status required",
+                                       "error_code": "ERROR_GENERIC"})
+                        continue
+                    member = {"id": h, "email_address": email.lower(), "status": initial,
+                              "merge_fields": m.get("merge_fields", {}),
+                              "tags": [t for t in m.get("tags", [])]}
+                    lst.members[h] = member
+                    new.append(member)
+                    continue
+                if not update_existing:
+                    errors.append({"email_address": email, "error": f"{email} is already a "
+                                   "list member.", "error_code": "ERROR_CONTACT_EXISTS"})
+                    continue
+                if (status == "subscribed"
+                        and existing["status"] in ("unsubscribed", "cleaned")):
+                    errors.append({"email_address": email,
+                                   "error": f"{email} is in a compliance state due to "
+                                   "unsubscribe, bounce, or compliance review and cannot "
+                                   "be subscribed.",
+                                   "error_code": "ERROR_CONTACT_EXISTS",
+                                   "title": "Member In Compliance State"})
+                    continue
+                if status is not None:
+                    existing["status"] = status
+                existing["merge_fields"].update(m.get("merge_fields", {}))
+                updated.append(existing)
+        await asyncio.sleep(0)
+        return {"new_members": new, "updated_members": updated, "errors": errors,
+                "total_created": len(new), "total_updated": len(updated),
+                "error_count": len(errors)}
+
+    @app.get("/3.0/lists/{list_id}/members/{member_hash}")
+    async def get_member(list_id: str, member_hash: str):
+        member = state.list(list_id).members.get(member_hash)
+        if member is None:
+            return problem(404, "Resource Not Found", "The requested resource could not be "
+                           "found.")
+        return member
+
+    @app.get("/3.0/lists/{list_id}/segments")
+    async def list_segments(list_id: str):
+        lst = state.list(list_id)
+        return {"segments": [{"id": sid, "name": s["name"], "type": "static",
+                              "member_count": len(s["members"])}
+                             for sid, s in lst.segments.items()],
+                "total_items": len(lst.segments)}
+
+    @app.post("/3.0/lists/{list_id}/segments")
+    async def create_segment(list_id: str, body: dict):
+        name = body.get("name")
+        if not name or "static_segment" not in body:
+            return problem(400, "Invalid Resource", "The resource submitted could not be "
+                           "validated.", [{"field": "static_segment", "message": "Required"}])
+        lst = state.list(list_id)
+        if any(s["name"] == name for s in lst.segments.values()):
+            return problem(400, "Invalid Resource", f"A segment named {name} already exists.")
+        sid = next(state.ids)
+        lst.segments[sid] = {"name": name, "members": set()}
+        return {"id": sid, "name": name, "type": "static", "member_count": 0}
+
+    @app.post("/3.0/lists/{list_id}/segments/{segment_id}")
+    async def segment_members(list_id: str, segment_id: int, body: dict):
+        lst = state.list(list_id)
+        seg = lst.segments.get(segment_id)
+        if seg is None:
+            return problem(404, "Resource Not Found", "The requested segment could not be "
+                           "found.")
+        adds = body.get("members_to_add", []) or []
+        removes = body.get("members_to_remove", []) or []
+        if len(adds) > MAX_BATCH or len(removes) > MAX_BATCH:
+            return problem(400, "Invalid Resource", f"Cannot add or remove more than "
+                           f"{MAX_BATCH} members at a time.")
+        added, removed, errors = [], [], []
+        for email in adds:
+            h = subscriber_hash(email)
+            if h not in lst.members:
+                errors.append({"email_addresses": [email], "error": "Email address is not "
+                               "subscribed to the list"})
+                continue
+            if h not in seg["members"]:
+                seg["members"].add(h)
+            added.append(lst.members[h])
+        for email in removes:
+            h = subscriber_hash(email)
+            if h in seg["members"]:
+                seg["members"].discard(h)
+                removed.append(lst.members[h])
+            else:
+                errors.append({"email_addresses": [email], "error": "Email address is not in "
+                               "the segment"})
+        return {"members_added": added, "members_removed": removed, "errors": errors,
+                "total_added": len(added), "total_removed": len(removed),
+                "error_count": len(errors)}
+
+    # ---- sandbox-only: seed and inspect state
+    @app.post("/_sandbox/lists/{list_id}/members")
+    async def seed_member(list_id: str, body: dict):
+        email = body["email_address"]
+        h = subscriber_hash(email)
+        state.list(list_id).members[h] = {"id": h, "email_address": email.lower(),
+                                          "status": body.get("status", "subscribed"),
+                                          "merge_fields": {}, "tags": []}
+        return state.list(list_id).members[h]
+
+    @app.post("/_sandbox/lists/{list_id}/members/{member_hash}/status")
+    async def set_status(list_id: str, member_hash: str, body: dict):
+        state.list(list_id).members[member_hash]["status"] = body["status"]
+        return state.list(list_id).members[member_hash]
+
+    @app.get("/_sandbox/lists/{list_id}/state")
+    async def dump_state(list_id: str):
+        lst = state.list(list_id)
+        return {
+            "members": {m["email_address"]: m["status"] for m in lst.members.values()},
+            "segments": {s["name"]: sorted(lst.members[h]["email_address"] for h in s["members"])
+                         for s in lst.segments.values()},
+        }
+
+    return app

@@ -1,0 +1,216 @@
+"""Syncing segments into the Mailchimp sandbox (a real HTTP server enforcing the
+provider's contract) with the production adapter: diff-based, consent-safe, guarded,
+resumable, and never re-subscribing an unsubscribed member."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import duckdb
+import httpx
+import pytest
+
+from segwise.ops import record_validation
+from segwise.sync.destinations.mailchimp import MailchimpDestination
+from segwise.sync.engine import sync_segment
+from segwise.sync.guards import GuardConfig
+from segwise.sync.sandboxes.common import SandboxServer
+from segwise.sync.sandboxes.mailchimp import create_app, subscriber_hash
+
+from conftest import query
+
+pytestmark = pytest.mark.xdist_group("demo")
+
+KEY = "sandbox-key-0123456789abcdef-us21"
+LIST = "aud1"
+SEGMENT = "recent_purchasers_30d"
+BATCH = 200
+
+
+@pytest.fixture
+def wh(demo, tmp_path):
+    settings, _ = demo
+    target = tmp_path / "wh" / "segwise.duckdb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, target)
+    return replace(settings, duckdb_path=target)
+
+
+@pytest.fixture
+def sandbox():
+    with SandboxServer(create_app(KEY)) as server:
+        yield server
+
+
+def dest(server) -> MailchimpDestination:
+    return MailchimpDestination(server.url, KEY, LIST, batch_size=BATCH)
+
+
+def remote(server) -> dict:
+    return httpx.get(f"{server.url}/_sandbox/lists/{LIST}/state").json()
+
+
+def admin(server, path: str, body: dict | None = None) -> dict:
+    if body is None:
+        return httpx.get(f"{server.url}{path}").json()
+    return httpx.post(f"{server.url}{path}", json=body).json()
+
+
+def expected_emails(settings, segment=SEGMENT) -> set[str]:
+    df = query(settings, f"""
+        select c.email from segments.{segment} s join marts.dim_customers c using (customer_id)
+        left join marts.customer_engagement e using (customer_id)
+        where not s.is_holdout and c.email is not null and c.has_email_consent
+          and e.last_unsubscribe_at is null and e.last_bounce_at is null
+          and e.last_complaint_at is null""")
+    return set(df["email"])
+
+
+def test_first_sync_then_noop(wh, sandbox):
+    first = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert first.status == "succeeded", first.guard_outcome
+    want = expected_emails(wh)
+    assert len(want) > 2 * BATCH  # several batches
+    assert set(remote(sandbox)["segments"][SEGMENT]) == want
+    admin(sandbox, "/_sandbox/requests/reset", {})
+    again = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert again.status == "succeeded"
+    assert len(again.plan.adds) == 0 and again.sent_adds == 0
+    assert admin(sandbox, "/_sandbox/requests")["writes"] == 0
+    runs = query(wh, "select * from ops.sync_runs order by started_at")
+    assert list(runs["planned_adds"]) == [len(want), 0]
+
+
+def test_never_pushes_without_consent_or_into_holdout(wh, sandbox):
+    sync_segment(wh, "cart_abandoners_24h", dest(sandbox))
+    pushed = set(remote(sandbox)["members"])
+    bad = query(wh, """
+        select c.email from segments.cart_abandoners_24h s join marts.dim_customers c
+        using (customer_id) where s.is_holdout or not c.has_email_consent""")
+    assert len(bad) > 0
+    assert pushed.isdisjoint(set(bad["email"]))
+
+
+def test_unsubscribed_member_is_never_resubscribed(wh, sandbox):
+    victim = sorted(expected_emails(wh))[0]
+    admin(sandbox, f"/_sandbox/lists/{LIST}/members",
+          {"email_address": victim, "status": "unsubscribed"})
+    result = sync_segment(wh, SEGMENT, dest(sandbox))
+    state = remote(sandbox)
+    assert state["members"][victim] == "unsubscribed"
+    assert victim not in state["segments"][SEGMENT]
+    assert result.suppressed == 1
+    sup = query(wh, "select email, remote_status from ops.destination_suppressions")
+    assert list(sup.itertuples(index=False, name=None)) == [(victim, "unsubscribed")]
+    # the next run does not try again
+    again = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert again.plan.excluded_suppressed >= 1 and again.sent_adds == 0
+    member = httpx.get(f"{sandbox.url}/3.0/lists/{LIST}/members/{subscriber_hash(victim)}",
+                       auth=("x", KEY)).json()
+    assert member["status"] == "unsubscribed"
+
+
+def test_compliance_state_is_enforced_by_the_sandbox(sandbox):
+    admin(sandbox, f"/_sandbox/lists/{LIST}/members",
+          {"email_address": "gone@example.com", "status": "cleaned"})
+    r = httpx.post(f"{sandbox.url}/3.0/lists/{LIST}", auth=("x", KEY), json={
+        "members": [{"email_address": "gone@example.com", "status": "subscribed"}],
+        "update_existing": True}).json()
+    assert r["error_count"] == 1 and "compliance state" in r["errors"][0]["error"]
+    too_many = httpx.post(f"{sandbox.url}/3.0/lists/{LIST}", auth=("x", KEY), json={
+        "members": [{"email_address": f"u{i}@example.com", "status_if_new": "subscribed"}
+                    for i in range(501)]})
+    assert too_many.status_code == 400
+    assert too_many.headers["content-type"].startswith("application/problem+json")
+    assert httpx.post(f"{sandbox.url}/3.0/lists/{LIST}", auth=("x", "wrong"),
+                      json={"members": []}).status_code == 401
+
+
+@pytest.mark.parametrize("fault", [{"rate_limit_next": 6}, {"error_next": 4}])
+def test_faults_end_with_correct_state(wh, sandbox, fault):
+    admin(sandbox, "/_sandbox/faults", fault)
+    d = dest(sandbox)
+    result = sync_segment(wh, SEGMENT, d)
+    assert result.status == "succeeded"
+    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh)
+    log = admin(sandbox, "/_sandbox/requests")
+    if "rate_limit_next" in fault:
+        assert log["rate_limited"] == 6 and d.stats.rate_limited == 6
+        runs = query(wh, "select rate_limited from ops.sync_runs")
+        assert runs["rate_limited"][0] == 6
+    else:
+        assert log["server_errors"] == 4
+
+
+def test_crash_then_resume_sends_each_member_once(wh, sandbox):
+    want = expected_emails(wh)
+    with pytest.raises(SystemExit):
+        sync_segment(wh, SEGMENT, dest(sandbox), crash_after_batches=1)
+    held = query(wh, "select count(*) as n from ops.destination_ledger")["n"][0]
+    assert held == BATCH
+    resumed = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert resumed.sent_adds == len(want) - BATCH
+    assert set(remote(sandbox)["segments"][SEGMENT]) == want
+    ledger = query(wh, "select customer_id, count(*) as n from ops.destination_ledger "
+                       "group by 1 having count(*) > 1")
+    assert ledger.empty
+
+
+def _shrink_segment(settings, keep_share: float) -> None:
+    con = duckdb.connect(str(settings.duckdb_path))
+    rows = con.execute(f"select customer_id from segments.{SEGMENT} order by 1").fetchall()
+    keep = [r[0] for r in rows[: int(len(rows) * keep_share)]]
+    con.execute("create or replace table main.keep_ids as select unnest(?) as customer_id",
+                [keep])
+    sql = con.execute("select sql from duckdb_views() where view_name = ? "
+                      "and schema_name = 'segments'", [SEGMENT]).fetchall()[0][0]
+    con.execute(f"alter view segments.{SEGMENT} rename to {SEGMENT}_full")
+    con.execute(f"create view segments.{SEGMENT} as select * from segments.{SEGMENT}_full "
+                "where customer_id in (select customer_id from main.keep_ids)")
+    con.close()
+    assert sql
+
+
+def test_guard_blocks_a_60_percent_removal_until_forced(wh, sandbox):
+    sync_segment(wh, SEGMENT, dest(sandbox), mode="mirror")
+    before = set(remote(sandbox)["segments"][SEGMENT])
+    _shrink_segment(wh, 0.4)
+    admin(sandbox, "/_sandbox/requests/reset", {})
+    blocked = sync_segment(wh, SEGMENT, dest(sandbox), mode="mirror")
+    assert blocked.status == "blocked"
+    assert "removals" in blocked.guard_outcome and "exceed 20%" in blocked.guard_outcome
+    assert admin(sandbox, "/_sandbox/requests")["requests"] == 0
+    assert set(remote(sandbox)["segments"][SEGMENT]) == before
+    forced = sync_segment(wh, SEGMENT, dest(sandbox), mode="mirror", force=True)
+    assert forced.status == "succeeded" and forced.succeeded_removes > 0
+    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh)
+    status = query(wh, "select status from ops.sync_runs order by started_at")["status"]
+    assert list(status) == ["succeeded", "blocked", "succeeded"]
+
+
+def test_upsert_mode_never_removes(wh, sandbox):
+    sync_segment(wh, SEGMENT, dest(sandbox))
+    before = set(remote(sandbox)["segments"][SEGMENT])
+    _shrink_segment(wh, 0.9)
+    result = sync_segment(wh, SEGMENT, dest(sandbox), mode="upsert",
+                          guards=GuardConfig(max_size_change_pct=100))
+    assert len(result.plan.removes) == 0 and result.sent_removes == 0
+    assert set(remote(sandbox)["segments"][SEGMENT]) == before
+
+
+def test_failing_validation_blocks_the_sync(wh, sandbox):
+    record_validation(wh, "bad", False, [{"expectation": "x"}])
+    result = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert result.status == "blocked" and "data gate" in result.guard_outcome
+    assert admin(sandbox, "/_sandbox/requests")["requests"] == 0
+
+
+def test_dry_run_sends_nothing(wh, sandbox):
+    result = sync_segment(wh, SEGMENT, dest(sandbox), dry_run=True)
+    assert result.status == "dry_run" and len(result.plan.adds) > 0
+    assert admin(sandbox, "/_sandbox/requests")["requests"] == 0
+
+
+def test_adapter_repr_hides_the_key(sandbox):
+    assert KEY not in repr(dest(sandbox))
