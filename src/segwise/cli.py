@@ -131,6 +131,8 @@ def run_cmd(
     seed: Annotated[int, typer.Option(help="generator seed")] = 42,
     as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD")] = None,
     dirty_rate: Annotated[float, typer.Option(help="generator dirt rate")] = 0.0,
+    sync_sandboxes: Annotated[bool, typer.Option("--sync-sandboxes", help="then sync the "
+                                                 "segments into the local ESP sandboxes")] = False,
 ) -> None:
     """generate (or load --dataset) → dbt build → validate → export, then a summary."""
     from segwise.load.datasets import DATASETS, DatasetNotFound
@@ -142,7 +144,8 @@ def run_cmd(
     settings = Settings.from_env()
     try:
         summary = run(settings, dataset=dataset, customers=customers, seed=seed,
-                      as_of=_date(as_of), dirty_rate=dirty_rate, say=_say)
+                      as_of=_date(as_of), dirty_rate=dirty_rate, say=_say,
+                      sync_sandboxes=sync_sandboxes)
     except (DbtError, DatasetNotFound, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)
@@ -181,7 +184,54 @@ def _print_summary(summary) -> None:  # noqa: ANN001
         console.print(f"[red]export refused:[/red] {summary.export_refused}")
     elif summary.exports:
         console.print(f"exports: {Path(summary.exports[0]['path']).parent}")
+    if summary.syncs:
+        per: dict[str, dict[str, int]] = {}
+        for x in summary.syncs:
+            agg = per.setdefault(x["destination"], {"segments": 0, "added": 0, "removed": 0,
+                                                    "rejected": 0, "suppressed": 0,
+                                                    "blocked": 0})
+            agg["segments"] += 1
+            agg["blocked"] += x["status"] == "blocked"
+            for k in ("added", "removed", "rejected", "suppressed"):
+                agg[k] += x[k]
+        d = Table(title="ESP sync (local sandboxes)")
+        for col in ("destination", "segments", "added", "removed", "rejected", "suppressed",
+                    "blocked"):
+            d.add_column(col, justify="left" if col == "destination" else "right")
+        for name, agg in per.items():
+            d.add_row(name, *(f"{agg[k]:,}" for k in ("segments", "added", "removed",
+                                                      "rejected", "suppressed", "blocked")))
+        console.print(d)
     console.print(f"report: [bold]{summary.report_path}[/bold]")
+
+
+@app.command("sync")
+def sync_cmd(
+    destination: Annotated[str, typer.Option(help="mailchimp")] = "mailchimp",
+    segment: Annotated[list[str] | None, typer.Option(help="segment(s); default: every "
+                                                      "segment listing the destination")] = None,
+    mode: Annotated[str, typer.Option(help="upsert | mirror | add_only")] = "upsert",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="plan and print, send nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="override blocking guards")] = False,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="sync into a local sandbox server "
+                                          "started for this run")] = False,
+) -> None:
+    """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
+    from segwise.sync.runner import ConfigError, sync_all
+
+    try:
+        results = sync_all(Settings.from_env(), destination, segment or None, mode, dry_run,
+                           force, sandbox, say=_say)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    for r in results:
+        if r.status == "dry_run":
+            sample = ", ".join(r.plan.adds["customer_id"].head(5))
+            console.print(f"{r.plan.segment}: would add {len(r.plan.adds)}, remove "
+                          f"{len(r.plan.removes)} (e.g. {sample})")
+    if any(r.status == "blocked" for r in results):
+        err.print("some syncs were blocked by guards: fix the data or re-run with --force")
+        raise typer.Exit(4)
 
 
 segments_app = typer.Typer(no_args_is_help=True,

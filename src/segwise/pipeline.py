@@ -64,9 +64,24 @@ def step_export(settings: Settings, say: Say = print) -> ExportResult:
     return export(settings, dest)
 
 
+def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
+    """Sync every segment into the local ESP sandboxes (state kept beside the warehouse)."""
+    from segwise.sync.runner import DESTINATIONS, sync_all
+
+    out = []
+    for destination in DESTINATIONS:
+        say(f"syncing segments to the local {destination} sandbox")
+        for r in sync_all(settings, destination, sandbox=True, say=say):
+            out.append({"destination": destination, "segment": r.plan.segment,
+                        "status": r.status, "added": r.succeeded_adds,
+                        "removed": r.succeeded_removes, "rejected": r.rejected_adds,
+                        "suppressed": r.suppressed, "guard": r.guard_outcome})
+    return out
+
+
 def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
         seed: int = 42, as_of: date | None = None, dirty_rate: float = 0.0,
-        say: Say = print) -> RunSummary:
+        say: Say = print, sync_sandboxes: bool = False) -> RunSummary:
     """Returns the summary; ``summary.validation_success`` is False when the gate closed."""
     if dataset == "generated" and as_of is None:
         # generated data ends at the end of yesterday (UTC): compute as of then
@@ -93,6 +108,8 @@ def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
     except GateClosed as exc:
         summary.export_refused = str(exc)
         say(f"  export refused: {exc}")
+    if sync_sandboxes:
+        summary.syncs = step_sync_sandboxes(settings, say)
     write_report(summary, settings.output_dir)
     return summary
 

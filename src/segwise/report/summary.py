@@ -23,6 +23,7 @@ class RunSummary:
     data_docs: str | None = None
     exports: list[dict] = field(default_factory=list)
     export_refused: str | None = None
+    syncs: list[dict] = field(default_factory=list)
     report_path: str | None = None
 
 
@@ -61,6 +62,13 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
         lines += [f"Refused: {summary.export_refused}"]
     lines += [f"- {e['segment']}: {e['members']:,} members (+{e['added']:,} / -{e['removed']:,})"
               f" → {e['path']}" for e in summary.exports]
+    if summary.syncs:
+        lines += ["", "## ESP sync (local sandboxes)", "",
+                  "| destination | segment | status | added | removed | rejected | suppressed |",
+                  "|---|---|---|---:|---:|---:|---:|"]
+        lines += [f"| {x['destination']} | {x['segment']} | {x['status']} | {x['added']} | "
+                  f"{x['removed']} | {x['rejected']} | {x['suppressed']} |"
+                  for x in summary.syncs]
     path.write_text("\n".join(lines) + "\n")
     (out_dir / "run_report.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
     return path

@@ -117,6 +117,7 @@ class SandboxServer:
     """Run an ASGI app on 127.0.0.1 in a daemon thread (tests, `make run`)."""
 
     def __init__(self, app: FastAPI, port: int | None = None) -> None:
+        self.app = app
         self.port = port or free_port()
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
                                 lifespan="off", limit_concurrency=None)

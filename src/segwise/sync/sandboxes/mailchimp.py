@@ -19,8 +19,10 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -61,11 +63,39 @@ class MailchimpState:
     def list(self, list_id: str) -> ListState:
         return self.lists.setdefault(list_id, ListState())
 
+    def dump(self) -> dict:
+        return {lid: {"members": lst.members,
+                      "segments": {str(sid): {"name": seg["name"],
+                                              "members": sorted(seg["members"])}
+                                   for sid, seg in lst.segments.items()}}
+                for lid, lst in self.lists.items()}
 
-def create_app(api_key: str) -> FastAPI:
+    def load(self, data: dict) -> None:
+        top = 999
+        for lid, lst in data.items():
+            state = self.list(lid)
+            state.members = lst["members"]
+            for sid, seg in lst["segments"].items():
+                state.segments[int(sid)] = {"name": seg["name"], "members": set(seg["members"])}
+                top = max(top, int(sid))
+        self.ids = itertools.count(top + 1)
+
+
+def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
+    """``state_file``: load the destination's state from it and save it back on
+    ``app.state.save()`` — so a demo destination survives between `make run`s."""
     app = FastAPI(title="Mailchimp sandbox")
     state = MailchimpState(api_key=api_key)
+    if state_file is not None and state_file.exists():
+        state.load(json.loads(state_file.read_text()))
+
+    def save() -> None:
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(state.dump()))
+
     app.state.sandbox = state
+    app.state.save = save
     install_common(
         app, state,
         rate_limited=lambda: problem(429, "Too Many Requests",

@@ -1,0 +1,107 @@
+"""Wiring: destinations from the environment, local sandboxes, and syncing many segments.
+
+Secrets come from the environment (or, under Airflow, from a connection exported to the
+environment) and are never printed: adapters' repr hides them and summaries carry only
+counts.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+from segwise.segments import definitions
+from segwise.settings import Settings
+from segwise.sync.destinations.base import HttpDestination
+from segwise.sync.destinations.mailchimp import MailchimpDestination
+from segwise.sync.engine import SyncResult, sync_segment
+from segwise.sync.guards import GuardConfig
+
+DESTINATIONS = ("mailchimp",)
+SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21"}
+
+
+class ConfigError(RuntimeError):
+    pass
+
+
+def _env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        raise ConfigError(f"set {name} (API keys come from the environment or an Airflow "
+                          "connection, never from files)")
+    return value
+
+
+def destination_from_env(name: str, base_url: str | None = None) -> HttpDestination:
+    if name == "mailchimp":
+        key = _env("SEGWISE_MAILCHIMP_API_KEY")
+        match = re.search(r"-([a-z]+\d+)$", key)
+        url = base_url or os.environ.get("SEGWISE_MAILCHIMP_URL") or (
+            f"https://{match.group(1)}.api.mailchimp.com" if match else None)
+        if not url:
+            raise ConfigError("the Mailchimp API key has no data-centre suffix (…-us21): "
+                              "set SEGWISE_MAILCHIMP_URL")
+        return MailchimpDestination(url, key, os.environ.get("SEGWISE_MAILCHIMP_LIST_ID",
+                                                             "segwise"))
+    raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
+
+
+@contextmanager
+def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
+                    state_dir: Path | None = None) -> Iterator[dict[str, str]]:
+    """Start the local sandbox servers and point the environment at them. With
+    ``state_dir``, each sandbox keeps its state there between runs (like a real ESP)."""
+    from segwise.sync.sandboxes.common import SandboxServer
+    from segwise.sync.sandboxes.mailchimp import create_app as mailchimp_app
+
+    def state_file(n: str) -> Path | None:
+        return state_dir / f"{n}.json" if state_dir else None
+
+    apps = {"mailchimp": lambda: mailchimp_app(SANDBOX_KEYS["mailchimp"],
+                                                state_file("mailchimp"))}
+    servers = {n: SandboxServer(apps[n]()) for n in names}
+    saved = dict(os.environ)
+    try:
+        for n, server in servers.items():
+            server.__enter__()
+            os.environ[f"SEGWISE_{n.upper()}_API_KEY"] = SANDBOX_KEYS[n]
+            os.environ[f"SEGWISE_{n.upper()}_URL"] = server.url
+        yield {n: s.url for n, s in servers.items()}
+    finally:
+        for server in servers.values():
+            server.__exit__(None, None, None)
+            server.app.state.save()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
+             mode: str = "upsert", dry_run: bool = False, force: bool = False,
+             sandbox: bool = False, say: Callable[[str], None] = print) -> list[SyncResult]:
+    """Sync every segment whose definition lists ``destination`` (or the given ones)."""
+    defs = {s.name: s for s in definitions(settings.project_dir)}
+    names = segments or [n for n, s in defs.items() if destination in s.destinations]
+    unknown = [n for n in names if n not in defs]
+    if unknown:
+        raise ConfigError(f"unknown segment(s) {unknown}")
+    results = []
+    state_dir = settings.duckdb_path.parent / "sandboxes"
+    with local_sandboxes((destination,), state_dir) if sandbox else nullcontext():
+        dest = destination_from_env(destination)
+        try:
+            for name in sorted(names, key=lambda n: defs[n].priority):
+                result = sync_segment(settings, name, dest, mode=mode, dry_run=dry_run,
+                                      force=force, guards=GuardConfig(),
+                                      min_size=defs[name].min_size)
+                say(f"  {destination}/{name}: {result.status} +{result.succeeded_adds} "
+                    f"-{result.succeeded_removes} rejected {result.rejected_adds} "
+                    f"suppressed {result.suppressed}"
+                    + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
+                results.append(result)
+        finally:
+            dest.close()
+    return results
