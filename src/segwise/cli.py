@@ -12,7 +12,8 @@ from rich.table import Table
 
 from segwise.settings import Settings
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+# never print locals in tracebacks: they may hold API keys
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Warehouse-native customer segmentation.")
 console = Console()
 err = Console(stderr=True)
@@ -217,12 +218,13 @@ def sync_cmd(
                                           "started for this run")] = False,
 ) -> None:
     """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
+    from segwise.sync.destinations.base import DestinationError
     from segwise.sync.runner import ConfigError, sync_all
 
     try:
         results = sync_all(Settings.from_env(), destination, segment or None, mode, dry_run,
                            force, sandbox, say=_say)
-    except (ConfigError, ValueError) as exc:
+    except (ConfigError, ValueError, DestinationError) as exc:
         _fail(str(exc))
     for r in results:
         if r.status == "dry_run":

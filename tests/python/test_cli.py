@@ -93,3 +93,35 @@ def test_segments_validate_reports_file_segment_and_path(tmp_path):
     res = _run(["segments", "validate", "--definitions", str(tmp_path)], {})
     assert res.returncode == 1
     assert "segment 'oops' at rule.trait: unknown trait 'nope'" in " ".join(res.stderr.split())
+
+
+def test_sync_cli_dry_run_then_sync_and_secrets_never_logged(demo, tmp_path):
+    from segwise.sync.sandboxes.common import SandboxServer
+    from segwise.sync.sandboxes.mailchimp import create_app
+
+    settings, _ = demo
+    db = tmp_path / "wh" / "segwise.duckdb"
+    db.parent.mkdir()
+    shutil.copy(settings.duckdb_path, db)
+    key = "s3cr3t-KEY-5f2e9c1d7a-us21"
+    with SandboxServer(create_app(key)) as server:
+        env = {"SEGWISE_DUCKDB_PATH": str(db), "SEGWISE_MAILCHIMP_API_KEY": key,
+               "SEGWISE_MAILCHIMP_URL": server.url, "COLUMNS": "200"}
+        dry = _run(["sync", "--segment", "vip_customers", "--dry-run"], env)
+        assert dry.returncode == 0, dry.stderr
+        assert "would add" in dry.stdout
+        assert server.app.state.sandbox.log.summary()["requests"] == 0
+        real = _run(["sync", "--segment", "vip_customers"], env)
+        assert real.returncode == 0, real.stderr
+        assert "succeeded" in real.stdout
+        wrong = _run(["sync", "--segment", "at_risk_high_value"],
+                     {**env, "SEGWISE_MAILCHIMP_API_KEY": key + "-wrong"})
+        assert wrong.returncode != 0 and "API Key Invalid" in wrong.stderr + wrong.stdout
+    logs = [real.stdout, real.stderr, dry.stdout, dry.stderr, wrong.stdout, wrong.stderr]
+    logs += [p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file()
+             and p.suffix in (".log", ".json", ".md", ".txt")]
+    assert all(key not in text for text in logs)
+    con = duckdb.connect(str(db), read_only=True)
+    dump = " ".join(str(r) for r in con.execute("select * from ops.sync_runs").fetchall())
+    con.close()
+    assert key not in dump
