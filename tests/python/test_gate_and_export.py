@@ -75,10 +75,9 @@ def test_export_diff_after_membership_change(demo_copy):
     vip = query(demo_copy, "select customer_id from segments.vip_customers order by 1")
     gone = vip["customer_id"].iloc[0]
     # the view is rebuilt without one member; a held id that left must come out as removed
-    _exec(demo_copy, "create or replace view segments.vip_customers as select * from "
-                     "marts.customer_rfm as r, (select 1) where false")
     _exec(demo_copy, "create or replace view segments.vip_customers as "
                      "select customer_id, 'vip_customers' as segment_name, 'test' as reason, "
+                     "'v' as rule_version, false as is_holdout, "
                      "current_timestamp as computed_at from marts.customer_rfm "
                      f"where m_score = 5 and f_score >= 4 and customer_id <> '{gone}'")
     result = export(demo_copy, dest, segments=["vip_customers"])
