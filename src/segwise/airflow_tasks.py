@@ -52,3 +52,46 @@ def export_task(validated: dict) -> dict:
     return {"export_run_id": result.run_id,
             "segments": {r.segment_name: {"members": r.members, "added": r.added,
                                           "removed": r.removed} for r in result.reports}}
+
+
+class SyncBlocked(RuntimeError):
+    pass
+
+
+def _connection_env(destination: str) -> None:
+    """Export an Airflow connection `segwise_<destination>` to the SEGWISE_* variables."""
+    import os
+
+    try:
+        from airflow.sdk import BaseHook
+
+        conn = BaseHook.get_connection(f"segwise_{destination}")
+    except Exception:  # noqa: BLE001 - no connection: the environment is used as is
+        return
+    prefix = f"SEGWISE_{destination.upper()}"
+    if conn.password:
+        os.environ[f"{prefix}_API_KEY"] = conn.password
+    if conn.host:
+        os.environ[f"{prefix}_URL"] = conn.host
+    list_id = (conn.extra_dejson or {}).get("list_id")
+    if list_id:
+        os.environ[f"{prefix}_LIST_ID"] = str(list_id)
+
+
+def sync_task(params: dict) -> dict:
+    from segwise.sync.runner import sync_all
+
+    destination = params.get("destination", "mailchimp")
+    if not params.get("sandbox"):
+        _connection_env(destination)
+    results = sync_all(Settings.from_env(), destination, mode=params.get("mode", "upsert"),
+                       dry_run=bool(params.get("dry_run")), force=bool(params.get("force")),
+                       sandbox=bool(params.get("sandbox")))
+    summary = {r.plan.segment: {"status": r.status, "added": r.succeeded_adds,
+                                "removed": r.succeeded_removes, "rejected": r.rejected_adds,
+                                "guard": r.guard_outcome} for r in results}
+    blocked = [name for name, s in summary.items() if s["status"] == "blocked"]
+    if blocked:
+        raise SyncBlocked(f"sync blocked by guards for {blocked}: re-run with force=true "
+                          "after checking the data")
+    return summary

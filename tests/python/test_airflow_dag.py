@@ -65,3 +65,25 @@ def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     assert "state=failed" in out, out[-4000:]
     assert "data gate closed" in out
     assert not (tmp_path / "out" / "exports").exists()
+
+
+def test_segwise_sync_runs_after_daily_into_the_sandbox(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    daily = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
+         '{"customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert "state=success" in daily.stdout + daily.stderr
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_sync", "-c", '{"sandbox": true}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert "state=success" in out, out[-4000:]
+    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
+    runs = con.execute("select status, succeeded_adds from ops.sync_runs").fetchall()
+    con.close()
+    assert runs and all(status == "succeeded" for status, _ in runs)
+    assert sum(n for _, n in runs) > 0
+    state = (tmp_path / "wh" / "sandboxes" / "mailchimp.json")
+    assert state.exists()

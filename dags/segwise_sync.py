@@ -1,0 +1,67 @@
+"""
+### segwise_sync
+
+Pushes segment membership changes to the email service providers. Scheduled on the
+`segwise://segments/validated` asset, which `segwise_daily` updates only after the data
+gate passed — a failed validation never triggers a sync (and the sync re-checks the gate
+itself: a rebuild after validation blocks it).
+
+API keys come from Airflow connections (`segwise_mailchimp`: password = API key, host =
+base URL, extra `list_id`) or the `SEGWISE_MAILCHIMP_*` environment variables; they are
+handed to the package through the task's environment and never logged.
+
+Params: `destination`, `mode` (upsert | mirror | add_only), `dry_run`, `force` (override
+blocking guards), `sandbox` (sync into a local sandbox server started for the run).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pendulum
+from airflow.sdk import Asset, Param, dag, task
+
+SEGMENTS_VALIDATED = Asset("segwise://segments/validated")
+log = logging.getLogger(__name__)
+
+
+def _notify_failure(context: dict) -> None:
+    ti = context.get("task_instance")
+    log.error("segwise_sync failed in task %s (run %s)", getattr(ti, "task_id", "?"),
+              context.get("run_id"))
+
+
+@dag(
+    dag_id="segwise_sync",
+    doc_md=__doc__,
+    schedule=[SEGMENTS_VALIDATED],
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["segwise", "activation"],
+    default_args={
+        "retries": 2,
+        "retry_delay": pendulum.duration(minutes=5),
+        "retry_exponential_backoff": True,
+        "execution_timeout": pendulum.duration(hours=2),
+        "on_failure_callback": _notify_failure,
+    },
+    params={
+        "destination": Param("mailchimp", enum=["mailchimp"]),
+        "mode": Param("upsert", enum=["upsert", "mirror", "add_only"]),
+        "dry_run": Param(False, type="boolean"),
+        "force": Param(False, type="boolean"),
+        "sandbox": Param(False, type="boolean"),
+    },
+)
+def segwise_sync():
+    @task
+    def sync(params: dict | None = None) -> dict:
+        from segwise.airflow_tasks import sync_task
+
+        return sync_task(params or {})
+
+    sync()
+
+
+segwise_sync()
