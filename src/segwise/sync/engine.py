@@ -209,7 +209,9 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "add_to_list", r.error)
         if rows:  # checkpoint: the batch is recorded before the next one is sent
-            con.executemany("insert into ops.destination_ledger values (?, ?, ?, ?, ?, ?)", rows)
+            ledger_rows = pd.DataFrame(rows, columns=[  # noqa: F841 (read by duckdb)
+                "destination", "segment_name", "customer_id", "email", "synced_at", "run_id"])
+            con.execute("insert into ops.destination_ledger select * from ledger_rows")
         result.succeeded_adds += len(rows)
         if crash_after_batches is not None and done >= crash_after_batches:
             raise SystemExit(f"simulated crash after {done} batches")
