@@ -16,12 +16,14 @@ from pathlib import Path
 from segwise.segments import definitions
 from segwise.settings import Settings
 from segwise.sync.destinations.base import HttpDestination
+from segwise.sync.destinations.klaviyo import KlaviyoDestination
 from segwise.sync.destinations.mailchimp import MailchimpDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
 
-DESTINATIONS = ("mailchimp",)
-SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21"}
+DESTINATIONS = ("mailchimp", "klaviyo")
+SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
+                "klaviyo": "pk_sandbox_000000000000"}
 
 
 class ConfigError(RuntimeError):
@@ -47,6 +49,10 @@ def destination_from_env(name: str, base_url: str | None = None) -> HttpDestinat
                               "set SEGWISE_MAILCHIMP_URL")
         return MailchimpDestination(url, key, os.environ.get("SEGWISE_MAILCHIMP_LIST_ID",
                                                              "segwise"))
+    if name == "klaviyo":
+        key = _env("SEGWISE_KLAVIYO_API_KEY")
+        url = base_url or os.environ.get("SEGWISE_KLAVIYO_URL") or "https://a.klaviyo.com"
+        return KlaviyoDestination(url, key)
     raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
 
 
@@ -56,13 +62,15 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
     """Start the local sandbox servers and point the environment at them. With
     ``state_dir``, each sandbox keeps its state there between runs (like a real ESP)."""
     from segwise.sync.sandboxes.common import SandboxServer
+    from segwise.sync.sandboxes.klaviyo import create_app as klaviyo_app
     from segwise.sync.sandboxes.mailchimp import create_app as mailchimp_app
 
     def state_file(n: str) -> Path | None:
         return state_dir / f"{n}.json" if state_dir else None
 
     apps = {"mailchimp": lambda: mailchimp_app(SANDBOX_KEYS["mailchimp"],
-                                                state_file("mailchimp"))}
+                                                state_file("mailchimp")),
+            "klaviyo": lambda: klaviyo_app(SANDBOX_KEYS["klaviyo"], state_file("klaviyo"))}
     servers = {n: SandboxServer(apps[n]()) for n in names}
     saved = dict(os.environ)
     try:

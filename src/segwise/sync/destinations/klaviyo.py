@@ -1,0 +1,144 @@
+"""Klaviyo adapter (JSON:API, ``revision`` header).
+
+Contacts are upserted with an asynchronous profile bulk-import job (≤ 10,000 profiles and
+5 MB per job), polled until ``complete``; per-profile failures come from the job's
+import errors, profile ids and consent from the job's profiles. Importing never touches
+consent, and a profile whose email consent is ``UNSUBSCRIBED`` or that is suppressed is
+reported back (``remote_status``) so the sync never adds it to a list. Each segwise
+segment is a Klaviyo list of the same name; membership calls take ≤ 1,000 profile ids.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from segwise.sync.destinations.base import (
+    Contact,
+    DestinationError,
+    HttpDestination,
+    MemberResult,
+)
+
+REVISION = "2024-10-15"
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+
+
+class KlaviyoDestination(HttpDestination):
+    name = "klaviyo"
+    max_batch = 1_000  # list-membership limit; import jobs allow 10,000
+
+    def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
+                 job_timeout: float = 300.0, **kwargs) -> None:
+        self._api_key = api_key
+        self.poll_interval = poll_interval
+        self.job_timeout = job_timeout
+        self._list_ids: dict[str, str] = {}
+        self._profile_ids: dict[str, str] = {}
+        super().__init__(base_url, **kwargs)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Klaviyo-API-Key {self._api_key}", "revision": REVISION,
+                "accept": "application/vnd.api+json",
+                "content-type": "application/vnd.api+json"}
+
+    def _check(self, response: httpx.Response) -> dict:
+        if response.status_code >= 400:
+            errors = response.json().get("errors", [{}]) if response.content else [{}]
+            first = errors[0] if errors else {}
+            raise DestinationError(f"klaviyo {response.request.method} "
+                                   f"{response.request.url.path}: {response.status_code} "
+                                   f"{first.get('title')}: {first.get('detail')}")
+        return response.json() if response.content else {}
+
+    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {
+            "data": [{"type": "profile", "attributes": {
+                "email": c.email, "first_name": c.fields.get("FNAME", ""),
+                "last_name": c.fields.get("LNAME", "")}} for c in contacts]}}}}
+        payload = json.dumps(body)
+        if len(payload.encode()) > MAX_IMPORT_BYTES:
+            raise DestinationError("klaviyo import job over 5 MB: lower the batch size")
+        job = self._check(self.request("POST", "/api/profile-bulk-import-jobs",
+                                       content=payload))["data"]["id"]
+        deadline = time.monotonic() + self.job_timeout
+        while True:
+            status = self._check(self.request(
+                "GET", f"/api/profile-bulk-import-jobs/{job}"))["data"]["attributes"]["status"]
+            if status == "complete":
+                break
+            if status in ("cancelled", "failed"):
+                raise DestinationError(f"klaviyo import job {job} {status}")
+            if time.monotonic() > deadline:
+                raise DestinationError(f"klaviyo import job {job} still {status}")
+            time.sleep(self.poll_interval)
+        errors = self._check(self.request(
+            "GET", f"/api/profile-bulk-import-jobs/{job}/import-errors"))["data"]
+        failed = {str(e["attributes"].get("original_payload", {}).get("email", "")).lower():
+                  e["attributes"].get("detail") for e in errors}
+        profiles = self._check(self.request(
+            "GET", f"/api/profile-bulk-import-jobs/{job}/profiles"))["data"]
+        remote = {}
+        for p in profiles:
+            email = p["attributes"]["email"].lower()
+            self._profile_ids[email] = p["id"]
+            marketing = p["attributes"]["subscriptions"]["email"]["marketing"]
+            if marketing.get("suppression"):
+                remote[email] = "suppressed"
+            elif marketing.get("consent") == "UNSUBSCRIBED":
+                remote[email] = "unsubscribed"
+            else:
+                remote[email] = None
+        out = []
+        for c in contacts:
+            key = c.email.lower()
+            if key in failed:
+                out.append(MemberResult(c.email, False, failed[key]))
+            elif key not in remote:
+                out.append(MemberResult(c.email, False, "not returned by the import job"))
+            else:
+                out.append(MemberResult(c.email, remote[key] is None, None, remote[key]))
+        return out
+
+    def _list_id(self, list_name: str) -> str:
+        if list_name not in self._list_ids:
+            for item in self._check(self.request("GET", "/api/lists"))["data"]:
+                self._list_ids[item["attributes"]["name"]] = item["id"]
+        if list_name not in self._list_ids:
+            data = self._check(self.request("POST", "/api/lists", content=json.dumps(
+                {"data": {"type": "list", "attributes": {"name": list_name}}})))["data"]
+            self._list_ids[list_name] = data["id"]
+        return self._list_ids[list_name]
+
+    def _ids(self, contacts: list[Contact]) -> dict[str, str]:
+        missing = [c.email.lower() for c in contacts if c.email.lower() not in self._profile_ids]
+        for start in range(0, len(missing), 100):
+            chunk = missing[start:start + 100]
+            flt = "any(email,[" + ",".join(f'"{e}"' for e in chunk) + "])"
+            for p in self._check(self.request("GET", "/api/profiles",
+                                              params={"filter": flt}))["data"]:
+                self._profile_ids[p["attributes"]["email"].lower()] = p["id"]
+        return {c.email.lower(): self._profile_ids.get(c.email.lower()) for c in contacts}
+
+    def _membership(self, method: str, list_name: str, contacts: list[Contact]
+                    ) -> list[MemberResult]:
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        lid = self._list_id(list_name)
+        ids = self._ids(contacts)
+        known = [{"type": "profile", "id": pid} for pid in ids.values() if pid]
+        if known:
+            self._check(self.request(method, f"/api/lists/{lid}/relationships/profiles",
+                                     content=json.dumps({"data": known})))
+        return [MemberResult(c.email, bool(ids[c.email.lower()]) or method == "DELETE",
+                             None if ids[c.email.lower()] or method == "DELETE"
+                             else "no Klaviyo profile for this email")
+                for c in contacts]
+
+    def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        return self._membership("POST", list_name, contacts)
+
+    def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        return self._membership("DELETE", list_name, contacts)

@@ -1,0 +1,285 @@
+"""Klaviyo API (JSON:API) sandbox — the contract in ../shared/specs/esp_api.md.
+
+Enforced: ``Authorization: Klaviyo-API-Key <key>``; a known ``revision`` header (400
+otherwise); JSON:API error bodies ``{"errors": [{id, status, code, title, detail,
+source}]}``; ``POST /api/profile-bulk-import-jobs`` with at most 10,000 profiles and 5 MB
+(413/400 otherwise), answered 202 and completed asynchronously (``queued`` → ``processing``
+→ ``complete``, a poll or two later), per-profile failures at ``…/import-errors``, the
+job's profiles at ``…/profiles``; importing never changes a profile's email consent;
+lists ``POST /api/lists``, ``GET /api/lists``; membership ``POST``/``DELETE
+/api/lists/{id}/relationships/profiles`` with at most 1,000 profiles (204, idempotent);
+``GET /api/profiles?filter=any(email,[…])`` with consent in
+``subscriptions.email.marketing.consent``; a burst rate limit per endpoint (429 with
+``Retry-After`` and ``RateLimit-*`` headers).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from segwise.sync.sandboxes.common import install_common
+
+REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15"}
+MAX_IMPORT = 10_000
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+MAX_RELATIONSHIPS = 1_000
+BURST_PER_SECOND = 10  # tier M burst
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+JSONAPI = "application/vnd.api+json"
+
+
+def error(status: int, code: str, title: str, detail: str, pointer: str = "/data"
+          ) -> JSONResponse:
+    return JSONResponse({"errors": [{"id": str(uuid.uuid4()), "status": status, "code": code,
+                                     "title": title, "detail": detail,
+                                     "source": {"pointer": pointer}}]},
+                        status_code=status, media_type=JSONAPI)
+
+
+def rate_limited(retry_after: int = 1) -> JSONResponse:
+    resp = error(429, "throttled", "Request was throttled.",
+                 f"Request was throttled. Expected available in {retry_after} second.")
+    resp.headers.update({"Retry-After": str(retry_after), "RateLimit-Limit": "10, 10;w=1",
+                         "RateLimit-Remaining": "0", "RateLimit-Reset": str(retry_after)})
+    return resp
+
+
+@dataclass
+class KlaviyoState:
+    api_key: str
+    profiles: dict[str, dict] = field(default_factory=dict)  # id -> profile
+    by_email: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, dict] = field(default_factory=dict)  # id -> {name, members:set}
+    jobs: dict[str, dict] = field(default_factory=dict)
+    window: dict[str, list[float]] = field(default_factory=dict)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def profile_for(self, email: str, attrs: dict) -> dict:
+        key = email.strip().lower()
+        pid = self.by_email.get(key)
+        if pid is None:
+            pid = f"01K{next(self.ids):020d}"
+            self.by_email[key] = pid
+            self.profiles[pid] = {"id": pid, "email": key, "consent": "NEVER_SUBSCRIBED",
+                                  "suppressed": False, "attributes": {}}
+        profile = self.profiles[pid]
+        profile["attributes"].update({k: v for k, v in attrs.items() if k != "email"})
+        return profile
+
+    def dump(self) -> dict:
+        return {"profiles": self.profiles,
+                "lists": {lid: {"name": lst["name"], "members": sorted(lst["members"])}
+                          for lid, lst in self.lists.items()}}
+
+    def load(self, data: dict) -> None:
+        self.profiles = data["profiles"]
+        self.by_email = {p["email"]: pid for pid, p in self.profiles.items()}
+        self.lists = {lid: {"name": lst["name"], "members": set(lst["members"])}
+                      for lid, lst in data["lists"].items()}
+        self.ids = itertools.count(len(self.profiles) + 1)
+
+
+def _profile_json(p: dict) -> dict:
+    return {"type": "profile", "id": p["id"],
+            "attributes": {"email": p["email"], **p["attributes"],
+                           "subscriptions": {"email": {"marketing": {
+                               "consent": p["consent"], "can_receive_email_marketing":
+                               p["consent"] == "SUBSCRIBED" and not p["suppressed"],
+                               "suppression": ([{"reason": "USER_SUPPRESSED"}]
+                                               if p["suppressed"] else [])}}}}}
+
+
+def create_app(api_key: str, state_file=None) -> FastAPI:
+    app = FastAPI(title="Klaviyo sandbox")
+    state = KlaviyoState(api_key=api_key)
+    if state_file is not None and state_file.exists():
+        state.load(json.loads(state_file.read_text()))
+
+    def save() -> None:
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(state.dump()))
+
+    app.state.sandbox = state
+    app.state.save = save
+    install_common(app, state, rate_limited=rate_limited,
+                   server_error=lambda: error(503, "service_unavailable",
+                                              "Service Unavailable", "Try again later."))
+
+    @app.middleware("http")
+    async def auth_revision_and_rate(request: Request, call_next):
+        if request.url.path.startswith("/_sandbox"):
+            return await call_next(request)
+        if request.headers.get("authorization") != f"Klaviyo-API-Key {state.api_key}":
+            return error(401, "not_authenticated", "Authentication credentials were not "
+                         "provided.", "Missing or invalid private key.")
+        revision = request.headers.get("revision")
+        if revision not in REVISIONS:
+            return error(400, "invalid", "Invalid input.", f"Invalid revision '{revision}'.",
+                         "/headers/revision")
+        endpoint = re.sub(r"/[0-9A-Za-z]{8,}", "/{id}", request.url.path)
+        now = time.monotonic()
+        recent = [t for t in state.window.get(endpoint, []) if now - t < 1.0]
+        if len(recent) >= BURST_PER_SECOND:
+            return rate_limited(1)
+        recent.append(now)
+        state.window[endpoint] = recent
+        return await call_next(request)
+
+    @app.post("/api/profile-bulk-import-jobs")
+    async def bulk_import(request: Request):
+        raw = await request.body()
+        if len(raw) > MAX_IMPORT_BYTES:
+            return error(413, "payload_too_large", "Payload too large.",
+                         "The payload must be at most 5 MB.")
+        body = json.loads(raw)
+        try:
+            profiles = body["data"]["attributes"]["profiles"]["data"]
+        except (KeyError, TypeError):
+            return error(400, "invalid", "Invalid input.", "Missing profiles.",
+                         "/data/attributes/profiles/data")
+        if len(profiles) > MAX_IMPORT:
+            return error(400, "invalid", "Invalid input.", f"A job can have at most "
+                         f"{MAX_IMPORT} profiles.", "/data/attributes/profiles/data")
+        job_id = uuid.uuid4().hex[:20]
+        state.jobs[job_id] = {"profiles": profiles, "polls": 0, "status": "queued",
+                              "errors": [], "profile_ids": []}
+        return JSONResponse({"data": {"type": "profile-bulk-import-job", "id": job_id,
+                                      "attributes": {"status": "queued",
+                                                     "total_count": len(profiles)}}},
+                            status_code=202, media_type=JSONAPI)
+
+    def _advance(job: dict) -> None:
+        job["polls"] += 1
+        if job["status"] == "queued":
+            job["status"] = "processing"
+            return
+        if job["status"] == "processing":
+            for i, p in enumerate(job["profiles"]):
+                attrs = p.get("attributes", {})
+                email = str(attrs.get("email", "")).strip()
+                if not EMAIL_RE.match(email):
+                    job["errors"].append({"type": "import-error", "id": f"e{i}",
+                                          "attributes": {"code": "invalid", "title":
+                                                         "Invalid email", "detail":
+                                                         f"{email!r} is not a valid email.",
+                                                         "original_payload": attrs}})
+                    continue
+                job["profile_ids"].append(state.profile_for(email, attrs)["id"])
+            job["status"] = "complete"
+
+    @app.get("/api/profile-bulk-import-jobs/{job_id}")
+    async def job_status(job_id: str):
+        job = state.jobs.get(job_id)
+        if job is None:
+            return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
+        _advance(job)
+        return JSONResponse({"data": {"type": "profile-bulk-import-job", "id": job_id,
+                                      "attributes": {"status": job["status"],
+                                                     "total_count": len(job["profiles"]),
+                                                     "failed_count": len(job["errors"])}}},
+                            media_type=JSONAPI)
+
+    @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
+    async def job_errors(job_id: str):
+        job = state.jobs.get(job_id)
+        if job is None:
+            return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
+        return JSONResponse({"data": job["errors"]}, media_type=JSONAPI)
+
+    @app.get("/api/profile-bulk-import-jobs/{job_id}/profiles")
+    async def job_profiles(job_id: str):
+        job = state.jobs.get(job_id)
+        if job is None:
+            return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
+        return JSONResponse({"data": [_profile_json(state.profiles[pid])
+                                      for pid in job["profile_ids"]]}, media_type=JSONAPI)
+
+    @app.get("/api/profiles")
+    async def get_profiles(request: Request):
+        flt = request.query_params.get("filter", "")
+        m = re.fullmatch(r'any\(email,\[(.*)\]\)', flt) or re.fullmatch(
+            r'equals\(email,(".*")\)', flt)
+        if not m:
+            return error(400, "invalid", "Invalid input.", f"Unsupported filter {flt!r}.",
+                         "/filter")
+        emails = [e.strip().strip('"').lower() for e in m.group(1).split(",") if e.strip()]
+        if len(emails) > 100:
+            return error(400, "invalid", "Invalid input.", "any() takes at most 100 values.",
+                         "/filter")
+        found = [_profile_json(state.profiles[state.by_email[e]]) for e in emails
+                 if e in state.by_email]
+        return JSONResponse({"data": found}, media_type=JSONAPI)
+
+    @app.get("/api/lists")
+    async def get_lists():
+        return JSONResponse({"data": [{"type": "list", "id": lid,
+                                       "attributes": {"name": lst["name"]}}
+                                      for lid, lst in state.lists.items()]}, media_type=JSONAPI)
+
+    @app.post("/api/lists")
+    async def create_list(body: dict):
+        name = (body.get("data") or {}).get("attributes", {}).get("name")
+        if not name:
+            return error(400, "invalid", "Invalid input.", "name is required.",
+                         "/data/attributes/name")
+        lid = uuid.uuid4().hex[:6].upper()
+        state.lists[lid] = {"name": name, "members": set()}
+        return JSONResponse({"data": {"type": "list", "id": lid,
+                                      "attributes": {"name": name}}},
+                            status_code=201, media_type=JSONAPI)
+
+    async def _relationship(list_id: str, request: Request, add: bool):
+        lst = state.lists.get(list_id)
+        if lst is None:
+            return error(404, "not_found", "Not found.", f"List {list_id} not found.")
+        body = json.loads(await request.body() or b"{}")
+        data = body.get("data")
+        if not isinstance(data, list):
+            return error(400, "invalid", "Invalid input.", "data must be a list.")
+        if len(data) > MAX_RELATIONSHIPS:
+            return error(400, "invalid", "Invalid input.", f"At most {MAX_RELATIONSHIPS} "
+                         "profiles per request.")
+        for item in data:
+            pid = item.get("id")
+            if item.get("type") != "profile" or pid not in state.profiles:
+                return error(400, "invalid", "Invalid input.", f"Profile {pid} not found.",
+                             "/data/id")
+        for item in data:
+            (lst["members"].add if add else lst["members"].discard)(item["id"])
+        return Response(status_code=204)
+
+    @app.post("/api/lists/{list_id}/relationships/profiles")
+    async def add_profiles(list_id: str, request: Request):
+        return await _relationship(list_id, request, add=True)
+
+    @app.delete("/api/lists/{list_id}/relationships/profiles")
+    async def remove_profiles(list_id: str, request: Request):
+        return await _relationship(list_id, request, add=False)
+
+    # ---- sandbox-only
+    @app.post("/_sandbox/profiles")
+    async def seed_profile(body: dict):
+        p = state.profile_for(body["email"], {})
+        p["consent"] = body.get("consent", p["consent"])
+        p["suppressed"] = bool(body.get("suppressed", False))
+        return p
+
+    @app.get("/_sandbox/state")
+    async def dump_state():
+        return {"profiles": {p["email"]: {"consent": p["consent"],
+                                          "suppressed": p["suppressed"]}
+                             for p in state.profiles.values()},
+                "lists": {lst["name"]: sorted(state.profiles[pid]["email"]
+                                            for pid in lst["members"])
+                          for lst in state.lists.values()}}
+
+    return app

@@ -1,0 +1,98 @@
+"""Syncing into the Klaviyo sandbox (JSON:API, revision header, async bulk import jobs,
+list relationships) with the production adapter."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+
+import httpx
+import pytest
+
+from segwise.sync.destinations.klaviyo import KlaviyoDestination
+from segwise.sync.engine import sync_segment
+from segwise.sync.sandboxes.common import SandboxServer
+from segwise.sync.sandboxes.klaviyo import create_app
+from test_sync_mailchimp import expected_emails
+
+from conftest import query
+
+pytestmark = pytest.mark.xdist_group("demo")
+
+KEY = "pk_test_0123456789"
+SEGMENT = "recent_purchasers_30d"
+HEADERS = {"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2024-10-15",
+           "content-type": "application/vnd.api+json"}
+
+
+@pytest.fixture
+def wh(demo, tmp_path):
+    settings, _ = demo
+    target = tmp_path / "wh" / "segwise.duckdb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, target)
+    return replace(settings, duckdb_path=target)
+
+
+@pytest.fixture
+def sandbox():
+    with SandboxServer(create_app(KEY)) as server:
+        yield server
+
+
+def state(server) -> dict:
+    return httpx.get(f"{server.url}/_sandbox/state").json()
+
+
+def test_sync_then_noop_with_async_import_jobs(wh, sandbox):
+    d = KlaviyoDestination(sandbox.url, KEY, batch_size=200)
+    first = sync_segment(wh, SEGMENT, d)
+    assert first.status == "succeeded", first.guard_outcome
+    assert set(state(sandbox)["lists"][SEGMENT]) == expected_emails(wh)
+    log = httpx.get(f"{sandbox.url}/_sandbox/requests").json()["by_path"]
+    assert any(k.startswith("GET /api/profile-bulk-import-jobs/") for k in log)
+    httpx.post(f"{sandbox.url}/_sandbox/requests/reset", json={})
+    again = sync_segment(wh, SEGMENT, KlaviyoDestination(sandbox.url, KEY))
+    assert again.sent_adds == 0
+    assert httpx.get(f"{sandbox.url}/_sandbox/requests").json()["writes"] == 0
+
+
+def test_unsubscribed_profile_is_never_added_or_resubscribed(wh, sandbox):
+    victim = sorted(expected_emails(wh))[1]
+    httpx.post(f"{sandbox.url}/_sandbox/profiles",
+               json={"email": victim, "consent": "UNSUBSCRIBED"})
+    result = sync_segment(wh, SEGMENT, KlaviyoDestination(sandbox.url, KEY))
+    s = state(sandbox)
+    assert victim not in s["lists"][SEGMENT]
+    assert s["profiles"][victim]["consent"] == "UNSUBSCRIBED"
+    assert result.suppressed == 1
+    assert list(query(wh, "select email from ops.destination_suppressions")["email"]) == [victim]
+
+
+def test_rate_limit_storm_ends_with_correct_state(wh, sandbox):
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"rate_limit_next": 5})
+    d = KlaviyoDestination(sandbox.url, KEY)
+    result = sync_segment(wh, SEGMENT, d)
+    assert result.status == "succeeded"
+    assert d.stats.rate_limited >= 5
+    assert set(state(sandbox)["lists"][SEGMENT]) == expected_emails(wh)
+
+
+def test_sandbox_enforces_the_contract(sandbox):
+    url = sandbox.url
+    assert httpx.get(f"{url}/api/lists", headers={**HEADERS, "revision": "1999-01-01"}
+                     ).status_code == 400
+    assert httpx.get(f"{url}/api/lists", headers={**HEADERS, "Authorization": "x"}
+                     ).status_code == 401
+    big = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {"data": [
+        {"type": "profile", "attributes": {"email": f"u{i}@x.io"}} for i in range(10_001)]}}}}
+    r = httpx.post(f"{url}/api/profile-bulk-import-jobs", headers=HEADERS,
+                   content=json.dumps(big))
+    assert r.status_code in (400, 413) and r.json()["errors"][0]["status"] == r.status_code
+    lst = httpx.post(f"{url}/api/lists", headers=HEADERS, content=json.dumps(
+        {"data": {"type": "list", "attributes": {"name": "x"}}})).json()["data"]["id"]
+    too_many = {"data": [{"type": "profile", "id": str(i)} for i in range(1001)]}
+    r = httpx.post(f"{url}/api/lists/{lst}/relationships/profiles", headers=HEADERS,
+                   content=json.dumps(too_many))
+    assert r.status_code == 400
