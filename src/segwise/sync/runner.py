@@ -16,14 +16,16 @@ from pathlib import Path
 from segwise.segments import definitions
 from segwise.settings import Settings
 from segwise.sync.destinations.base import HttpDestination
+from segwise.sync.destinations.hubspot import HubSpotDestination
 from segwise.sync.destinations.klaviyo import KlaviyoDestination
 from segwise.sync.destinations.mailchimp import MailchimpDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
 
-DESTINATIONS = ("mailchimp", "klaviyo")
+DESTINATIONS = ("mailchimp", "klaviyo", "hubspot")
 SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
-                "klaviyo": "pk_sandbox_000000000000"}
+                "klaviyo": "pk_sandbox_000000000000",
+                "hubspot": "pat-sandbox-0000-0000"}
 
 
 class ConfigError(RuntimeError):
@@ -53,6 +55,10 @@ def destination_from_env(name: str, base_url: str | None = None) -> HttpDestinat
         key = _env("SEGWISE_KLAVIYO_API_KEY")
         url = base_url or os.environ.get("SEGWISE_KLAVIYO_URL") or "https://a.klaviyo.com"
         return KlaviyoDestination(url, key)
+    if name == "hubspot":
+        token = _env("SEGWISE_HUBSPOT_API_KEY")
+        url = base_url or os.environ.get("SEGWISE_HUBSPOT_URL") or "https://api.hubapi.com"
+        return HubSpotDestination(url, token)
     raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
 
 
@@ -62,6 +68,7 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
     """Start the local sandbox servers and point the environment at them. With
     ``state_dir``, each sandbox keeps its state there between runs (like a real ESP)."""
     from segwise.sync.sandboxes.common import SandboxServer
+    from segwise.sync.sandboxes.hubspot import create_app as hubspot_app
     from segwise.sync.sandboxes.klaviyo import create_app as klaviyo_app
     from segwise.sync.sandboxes.mailchimp import create_app as mailchimp_app
 
@@ -70,7 +77,8 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
 
     apps = {"mailchimp": lambda: mailchimp_app(SANDBOX_KEYS["mailchimp"],
                                                 state_file("mailchimp")),
-            "klaviyo": lambda: klaviyo_app(SANDBOX_KEYS["klaviyo"], state_file("klaviyo"))}
+            "klaviyo": lambda: klaviyo_app(SANDBOX_KEYS["klaviyo"], state_file("klaviyo")),
+            "hubspot": lambda: hubspot_app(SANDBOX_KEYS["hubspot"], state_file("hubspot"))}
     servers = {n: SandboxServer(apps[n]()) for n in names}
     saved = dict(os.environ)
     try:

@@ -1,0 +1,202 @@
+"""HubSpot CRM v3 sandbox — the contract in ../shared/specs/esp_api.md.
+
+Enforced: ``Authorization: Bearer <private app token>``; ``POST
+/crm/v3/objects/contacts/batch/upsert`` with ``idProperty: email`` and at most 100 inputs
+(400 VALIDATION_ERROR otherwise), answered 200, or 207 Multi-Status with ``results`` and
+``errors`` when some inputs fail; the marketing opt-out (``hs_email_optout``) is never
+changed by an upsert; manual lists ``POST /crm/v3/lists`` (``processingType: MANUAL``),
+lookup by name, ``PUT /crm/v3/lists/{id}/memberships/add|remove`` with record ids
+(``recordIdsAdded`` / ``recordIdsRemoved`` / ``recordsIdsMissing``); 100 requests per
+rolling 10 s (429 with HubSpot's RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers).
+Max ids per membership call is not confirmed *(verify)*: the sandbox accepts 100,000.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from segwise.sync.sandboxes.common import install_common
+
+MAX_BATCH = 100
+MAX_MEMBERSHIP_IDS = 100_000
+WINDOW_S, WINDOW_MAX = 10.0, 100
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def error(status: int, message: str, category: str = "VALIDATION_ERROR") -> JSONResponse:
+    return JSONResponse({"status": "error", "message": message,
+                         "correlationId": str(uuid.uuid4()), "category": category,
+                         "errors": []}, status_code=status)
+
+
+def rate_limited() -> JSONResponse:
+    resp = JSONResponse({"status": "error",
+                         "message": "You have reached your ten_secondly_rolling limit.",
+                         "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
+                         "policyName": "TEN_SECONDLY_ROLLING"}, status_code=429)
+    resp.headers.update({"X-HubSpot-RateLimit-Max": str(WINDOW_MAX),
+                         "X-HubSpot-RateLimit-Remaining": "0",
+                         "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+                         "Retry-After": "1"})
+    return resp
+
+
+@dataclass
+class HubSpotState:
+    token: str
+    contacts: dict[str, dict] = field(default_factory=dict)  # id -> contact
+    by_email: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, dict] = field(default_factory=dict)  # listId -> {name, members}
+    calls: list[float] = field(default_factory=list)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(51))
+
+    def dump(self) -> dict:
+        return {"contacts": self.contacts,
+                "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
+                          for k, v in self.lists.items()}}
+
+    def load(self, data: dict) -> None:
+        self.contacts = data["contacts"]
+        self.by_email = {c["properties"]["email"]: cid for cid, c in self.contacts.items()}
+        self.lists = {k: {"name": v["name"], "members": set(v["members"])}
+                      for k, v in data["lists"].items()}
+        self.ids = itertools.count(51 + len(self.contacts) + len(self.lists))
+
+
+def create_app(token: str, state_file=None) -> FastAPI:
+    app = FastAPI(title="HubSpot sandbox")
+    state = HubSpotState(token=token)
+    if state_file is not None and state_file.exists():
+        state.load(json.loads(state_file.read_text()))
+
+    def save() -> None:
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(state.dump()))
+
+    app.state.sandbox = state
+    app.state.save = save
+    install_common(app, state, rate_limited=rate_limited,
+                   server_error=lambda: error(502, "Bad gateway", "INTERNAL_ERROR"))
+
+    @app.middleware("http")
+    async def auth_and_rate(request: Request, call_next):
+        if request.url.path.startswith("/_sandbox"):
+            return await call_next(request)
+        if request.headers.get("authorization") != f"Bearer {state.token}":
+            return error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
+        now = time.monotonic()
+        state.calls = [t for t in state.calls if now - t < WINDOW_S]
+        if len(state.calls) >= WINDOW_MAX:
+            return rate_limited()
+        state.calls.append(now)
+        return await call_next(request)
+
+    @app.post("/crm/v3/objects/contacts/batch/upsert")
+    async def batch_upsert(body: dict):
+        inputs = body.get("inputs")
+        if not isinstance(inputs, list) or not inputs:
+            return error(400, "inputs must be a non-empty array")
+        if len(inputs) > MAX_BATCH:
+            return error(400, f"Batch size must be at most {MAX_BATCH} inputs.")
+        results, errors = [], []
+        for item in inputs:
+            if item.get("idProperty") != "email":
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": "idProperty must be email",
+                               "context": {"ids": [item.get("id")]}})
+                continue
+            email = str(item.get("id", "")).strip().lower()
+            if not EMAIL_RE.match(email):
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": f"Email address {email} is invalid",
+                               "context": {"ids": [item.get("id")]}})
+                continue
+            cid = state.by_email.get(email)
+            props = {k: v for k, v in (item.get("properties") or {}).items()
+                     if k != "hs_email_optout"}  # subscription status is not a sync's to set
+            if cid is None:
+                cid = str(next(state.ids))
+                state.by_email[email] = cid
+                state.contacts[cid] = {"id": cid, "properties": {
+                    "email": email, "hs_email_optout": "false"}}
+            state.contacts[cid]["properties"].update(props)
+            results.append({"id": cid, "properties": state.contacts[cid]["properties"],
+                            "new": False})
+        payload = {"status": "COMPLETE", "results": results}
+        if errors:
+            payload.update(errors=errors, numErrors=len(errors))
+            return JSONResponse(payload, status_code=207)
+        return payload
+
+    @app.post("/crm/v3/lists")
+    async def create_list(body: dict):
+        if body.get("processingType") != "MANUAL" or body.get("objectTypeId") != "0-1":
+            return error(400, "Only MANUAL contact lists (objectTypeId 0-1) are supported.")
+        name = body.get("name")
+        if any(v["name"] == name for v in state.lists.values()):
+            return error(409, f"A list named {name} already exists.", "CONFLICT")
+        lid = str(next(state.ids))
+        state.lists[lid] = {"name": name, "members": set()}
+        return {"list": {"listId": lid, "name": name, "processingType": "MANUAL"}}
+
+    @app.get("/crm/v3/lists/object-type-id/0-1/name/{name}")
+    async def list_by_name(name: str):
+        for lid, v in state.lists.items():
+            if v["name"] == name:
+                return {"list": {"listId": lid, "name": name, "processingType": "MANUAL"}}
+        return error(404, f"List {name} not found.", "OBJECT_NOT_FOUND")
+
+    async def _membership(list_id: str, request: Request, add: bool):
+        lst = state.lists.get(list_id)
+        if lst is None:
+            return error(404, f"List {list_id} not found.", "OBJECT_NOT_FOUND")
+        ids = json.loads(await request.body() or b"[]")
+        if not isinstance(ids, list):
+            return error(400, "Body must be an array of record ids.")
+        if len(ids) > MAX_MEMBERSHIP_IDS:
+            return error(400, f"At most {MAX_MEMBERSHIP_IDS} record ids per call.")
+        done, missing = [], []
+        for rid in map(str, ids):
+            if rid not in state.contacts:
+                missing.append(rid)
+                continue
+            (lst["members"].add if add else lst["members"].discard)(rid)
+            done.append(rid)
+        key = "recordIdsAdded" if add else "recordIdsRemoved"
+        return {key: done, "recordsIdsMissing": missing}
+
+    @app.put("/crm/v3/lists/{list_id}/memberships/add")
+    async def add(list_id: str, request: Request):
+        return await _membership(list_id, request, add=True)
+
+    @app.put("/crm/v3/lists/{list_id}/memberships/remove")
+    async def remove(list_id: str, request: Request):
+        return await _membership(list_id, request, add=False)
+
+    @app.post("/_sandbox/contacts")
+    async def seed(body: dict):
+        email = body["email"].lower()
+        cid = state.by_email.get(email) or str(next(state.ids))
+        state.by_email[email] = cid
+        state.contacts[cid] = {"id": cid, "properties": {
+            "email": email, "hs_email_optout": "true" if body.get("optout") else "false"}}
+        return state.contacts[cid]
+
+    @app.get("/_sandbox/state")
+    async def dump_state():
+        return {"contacts": {c["properties"]["email"]: c["properties"]["hs_email_optout"]
+                             for c in state.contacts.values()},
+                "lists": {v["name"]: sorted(state.contacts[i]["properties"]["email"]
+                                            for i in v["members"])
+                          for v in state.lists.values()}}
+
+    return app
