@@ -47,7 +47,7 @@ def _notify_failure(context: dict) -> None:
         "on_failure_callback": _notify_failure,
     },
     params={
-        "destination": Param("mailchimp", enum=["mailchimp", "klaviyo", "hubspot"]),
+        "destination": Param("mailchimp", enum=["mailchimp", "klaviyo", "hubspot", "sendgrid"]),
         "mode": Param("upsert", enum=["upsert", "mirror", "add_only"]),
         "dry_run": Param(False, type="boolean"),
         "force": Param(False, type="boolean"),

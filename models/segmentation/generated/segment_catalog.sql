@@ -2,29 +2,29 @@
 -- change the YAML definition and recompile.
 -- One row per segment definition.
 with definitions (segment_name, description, owner, priority, min_size, holdout_pct, rule_version, definition_file, destinations) as (
-    select 'at_risk_high_value', 'Valuable customers not buying lately: m_score at least 4 and r_score at most 2.', 'growth-team', 20, 1, 0.0, 'a99ab9317cf1', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'at_risk_high_value', 'Valuable customers not buying lately: m_score at least 4 and r_score at most 2.', 'growth-team', 20, 1, 0.0, 'a99ab9317cf1', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'browsed_not_bought_48h', 'Customers who viewed a product in the last 7 days and neither added to cart nor ordered within 48 hours of the view (the 48 hours must have elapsed).', 'lifecycle-team', 40, 1, 0.0, 'ab52c4e9dddf', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'browsed_not_bought_48h', 'Customers who viewed a product in the last 7 days and neither added to cart nor ordered within 48 hours of the view (the 48 hours must have elapsed).', 'lifecycle-team', 40, 1, 0.0, 'ab52c4e9dddf', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'cart_abandoners_24h', 'Customers who added to cart in the last 7 days and placed no order within 24 hours of that add (the 24 hours must have elapsed).', 'lifecycle-team', 30, 1, 10.0, '78b7153bd566', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'cart_abandoners_24h', 'Customers who added to cart in the last 7 days and placed no order within 24 hours of that add (the 24 hours must have elapsed).', 'lifecycle-team', 30, 1, 10.0, '78b7153bd566', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'cart_abandoners_treatment', 'Cart abandoners who are not in the cart_abandoners_24h holdout (the ones to email).', 'lifecycle-team', 29, 1, 0.0, '6140ec8fd8f0', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'cart_abandoners_treatment', 'Cart abandoners who are not in the cart_abandoners_24h holdout (the ones to email).', 'lifecycle-team', 29, 1, 0.0, '6140ec8fd8f0', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'engaged_non_buyers_90d', 'High engagement but no purchase in the last 90 days.', 'crm-team', 60, 1, 0.0, 'eb978bc0b481', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'engaged_non_buyers_90d', 'High engagement but no purchase in the last 90 days.', 'crm-team', 60, 1, 0.0, 'eb978bc0b481', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'gold_product_viewers_24h', 'Gold-tier customers who viewed a product page in the last 24 hours.', 'loyalty-team', 25, 1, 0.0, 'ec23acf8bf2e', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'gold_product_viewers_24h', 'Gold-tier customers who viewed a product page in the last 24 hours.', 'loyalty-team', 25, 1, 0.0, 'ec23acf8bf2e', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'highly_engaged_recent_buyers', 'Customers in the ''high'' engagement tier who ordered within 90 days.', 'crm-team', 35, 1, 0.0, '3ded6de38a27', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'highly_engaged_recent_buyers', 'Customers in the ''high'' engagement tier who ordered within 90 days.', 'crm-team', 35, 1, 0.0, '3ded6de38a27', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 0.0, '50e34e7ddaa7', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 0.0, '50e34e7ddaa7', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'recent_buyers_opening_not_clicking', 'Purchased within 30 days, opened at least 3 of the last 5 emails and clicked none — interested, but the emails do not convert.', 'crm-team', 55, 1, 0.0, '52540cdd466b', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'recent_buyers_opening_not_clicking', 'Purchased within 30 days, opened at least 3 of the last 5 emails and clicked none — interested, but the emails do not convert.', 'crm-team', 55, 1, 0.0, '52540cdd466b', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'recent_purchasers_30d', 'Customers with at least one valid order in the last 30 days.', 'growth-team', 50, 1, 0.0, 'edb90e7bdd61', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'recent_purchasers_30d', 'Customers with at least one valid order in the last 30 days.', 'growth-team', 50, 1, 0.0, 'edb90e7bdd61', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'repeat_buyers_30d', 'Customers with at least two valid orders in the last 30 days.', 'growth-team', 45, 1, 0.0, 'ffddd6e553c0', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'repeat_buyers_30d', 'Customers with at least two valid orders in the last 30 days.', 'growth-team', 45, 1, 0.0, 'ffddd6e553c0', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'vip_customers', 'Top spenders who buy often: m_score 5 and f_score at least 4.', 'growth-team', 10, 1, 0.0, 'ea14d09a5336', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot'
+    select 'vip_customers', 'Top spenders who buy often: m_score 5 and f_score at least 4.', 'growth-team', 10, 1, 0.0, 'ea14d09a5336', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
 )
 
 select

@@ -19,13 +19,15 @@ from segwise.sync.destinations.base import HttpDestination
 from segwise.sync.destinations.hubspot import HubSpotDestination
 from segwise.sync.destinations.klaviyo import KlaviyoDestination
 from segwise.sync.destinations.mailchimp import MailchimpDestination
+from segwise.sync.destinations.sendgrid import SendGridDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
 
-DESTINATIONS = ("mailchimp", "klaviyo", "hubspot")
+DESTINATIONS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
 SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
                 "klaviyo": "pk_sandbox_000000000000",
-                "hubspot": "pat-sandbox-0000-0000"}
+                "hubspot": "pat-sandbox-0000-0000",
+                "sendgrid": "SG.sandbox.0000"}
 
 
 class ConfigError(RuntimeError):
@@ -59,6 +61,10 @@ def destination_from_env(name: str, base_url: str | None = None) -> HttpDestinat
         token = _env("SEGWISE_HUBSPOT_API_KEY")
         url = base_url or os.environ.get("SEGWISE_HUBSPOT_URL") or "https://api.hubapi.com"
         return HubSpotDestination(url, token)
+    if name == "sendgrid":
+        key = _env("SEGWISE_SENDGRID_API_KEY")
+        url = base_url or os.environ.get("SEGWISE_SENDGRID_URL") or "https://api.sendgrid.com"
+        return SendGridDestination(url, key)
     raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
 
 
@@ -71,6 +77,7 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
     from segwise.sync.sandboxes.hubspot import create_app as hubspot_app
     from segwise.sync.sandboxes.klaviyo import create_app as klaviyo_app
     from segwise.sync.sandboxes.mailchimp import create_app as mailchimp_app
+    from segwise.sync.sandboxes.sendgrid import create_app as sendgrid_app
 
     def state_file(n: str) -> Path | None:
         return state_dir / f"{n}.json" if state_dir else None
@@ -78,7 +85,8 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
     apps = {"mailchimp": lambda: mailchimp_app(SANDBOX_KEYS["mailchimp"],
                                                 state_file("mailchimp")),
             "klaviyo": lambda: klaviyo_app(SANDBOX_KEYS["klaviyo"], state_file("klaviyo")),
-            "hubspot": lambda: hubspot_app(SANDBOX_KEYS["hubspot"], state_file("hubspot"))}
+            "hubspot": lambda: hubspot_app(SANDBOX_KEYS["hubspot"], state_file("hubspot")),
+            "sendgrid": lambda: sendgrid_app(SANDBOX_KEYS["sendgrid"], state_file("sendgrid"))}
     servers = {n: SandboxServer(apps[n]()) for n in names}
     saved = dict(os.environ)
     try:

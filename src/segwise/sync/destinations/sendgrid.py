@@ -1,0 +1,122 @@
+"""Twilio SendGrid Marketing Campaigns v3 adapter.
+
+SendGrid adds contacts to lists in the upsert itself (``PUT /v3/marketing/contacts`` with
+``list_ids``, an asynchronous job polled until ``completed``), so ``add_to_list`` is an
+upsert into that list. Global unsubscribes (``/v3/suppression/unsubscribes``) are read
+first: a suppressed address is reported as unsubscribed and never sent. Removal needs
+contact ids (``search/emails``, ≤ 100 per call) and ``DELETE …/lists/{id}/contacts``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+
+from segwise.sync.destinations.base import (
+    Contact,
+    DestinationError,
+    HttpDestination,
+    MemberResult,
+)
+
+MAX_BYTES = 6 * 1024 * 1024
+
+
+class SendGridDestination(HttpDestination):
+    name = "sendgrid"
+    max_batch = 1_000  # the API takes 30,000; smaller jobs keep checkpoints frequent
+    search_batch = 100
+
+    def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
+                 job_timeout: float = 300.0, **kwargs) -> None:
+        self._api_key = api_key
+        self.poll_interval = poll_interval
+        self.job_timeout = job_timeout
+        self._list_ids: dict[str, str] = {}
+        self._suppressed: set[str] | None = None
+        super().__init__(base_url, **kwargs)
+
+    def auth_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"}
+
+    def _check(self, response: httpx.Response) -> dict | list:
+        if response.status_code >= 400:
+            body = response.json() if response.content else {}
+            msg = "; ".join(e.get("message", "") for e in body.get("errors", []))
+            raise DestinationError(f"sendgrid {response.request.method} "
+                                   f"{response.request.url.path}: {response.status_code} {msg}")
+        return response.json() if response.content else {}
+
+    def suppressed(self) -> set[str]:
+        if self._suppressed is None:
+            data = self._check(self.request("GET", "/v3/suppression/unsubscribes"))
+            self._suppressed = {row["email"].lower() for row in data}
+        return self._suppressed
+
+    def _wait(self, job_id: str) -> None:
+        deadline = time.monotonic() + self.job_timeout
+        while True:
+            status = self._check(self.request(
+                "GET", f"/v3/marketing/contacts/imports/{job_id}"))["status"]
+            if status == "completed":
+                return
+            if status in ("errored", "failed"):
+                raise DestinationError(f"sendgrid import job {job_id} {status}")
+            if time.monotonic() > deadline:
+                raise DestinationError(f"sendgrid import job {job_id} still {status}")
+            time.sleep(self.poll_interval)
+
+    def _upsert(self, contacts: list[Contact], list_ids: list[str]) -> list[MemberResult]:
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        blocked = self.suppressed()
+        send = [c for c in contacts if c.email.lower() not in blocked]
+        if send:
+            payload = json.dumps({"list_ids": list_ids, "contacts": [
+                {"email": c.email, "first_name": c.fields.get("FNAME", ""),
+                 "last_name": c.fields.get("LNAME", "")} for c in send]})
+            if len(payload.encode()) > MAX_BYTES:
+                raise DestinationError("sendgrid upsert over 6 MB: lower the batch size")
+            job = self._check(self.request("PUT", "/v3/marketing/contacts", content=payload,
+                                           headers={"content-type": "application/json"}))
+            self._wait(job["job_id"])
+        return [MemberResult(c.email, False, None, "unsubscribed")
+                if c.email.lower() in blocked else MemberResult(c.email, True)
+                for c in contacts]
+
+    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        # contacts are created by add_to_list's upsert (one job instead of two); here we
+        # only screen them against SendGrid's global unsubscribes
+        blocked = self.suppressed()
+        return [MemberResult(c.email, False, None, "unsubscribed")
+                if c.email.lower() in blocked else MemberResult(c.email, True)
+                for c in contacts]
+
+    def _list_id(self, list_name: str) -> str:
+        if list_name not in self._list_ids:
+            for row in self._check(self.request("GET", "/v3/marketing/lists"))["result"]:
+                self._list_ids[row["name"]] = row["id"]
+        if list_name not in self._list_ids:
+            data = self._check(self.request("POST", "/v3/marketing/lists",
+                                            json={"name": list_name}))
+            self._list_ids[list_name] = data["id"]
+        return self._list_ids[list_name]
+
+    def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        return self._upsert(contacts, [self._list_id(list_name)])
+
+    def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        lid = self._list_id(list_name)
+        for start in range(0, len(contacts), self.search_batch):
+            chunk = contacts[start:start + self.search_batch]
+            r = self.request("POST", "/v3/marketing/contacts/search/emails",
+                             json={"emails": [c.email for c in chunk]})
+            if r.status_code == 404:  # none of them exist: already not in the list
+                continue
+            found = self._check(r)["result"]
+            ids = [v["contact"]["id"] for v in found.values()]
+            if ids:
+                self._check(self.request("DELETE", f"/v3/marketing/lists/{lid}/contacts",
+                                         params={"contact_ids": ",".join(ids)}))
+        return [MemberResult(c.email, True) for c in contacts]

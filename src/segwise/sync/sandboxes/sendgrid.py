@@ -1,0 +1,212 @@
+"""Twilio SendGrid Marketing Campaigns v3 sandbox — the contract in
+../shared/specs/esp_api.md.
+
+Enforced: ``Authorization: Bearer SG.…``; ``PUT /v3/marketing/contacts`` with at most
+30,000 contacts and 6 MB, answered 202 ``{"job_id"}`` and completed asynchronously
+(``pending`` → ``completed``) at ``GET /v3/marketing/contacts/imports/{id}``, adding the
+contacts to ``list_ids``; lists ``POST``/``GET /v3/marketing/lists``; contact ids by
+email ``POST /v3/marketing/contacts/search/emails`` (≤ 100 *(verify)*, 404 when none is
+found); list removal ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=…`` (202 job);
+global unsubscribes at ``GET /v3/suppression/unsubscribes``; ``{"errors":[{field,
+message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from segwise.sync.sandboxes.common import install_common
+
+MAX_CONTACTS = 30_000
+MAX_BYTES = 6 * 1024 * 1024
+MAX_SEARCH = 100
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def error(status: int, message: str, field_name: str | None = None) -> JSONResponse:
+    return JSONResponse({"errors": [{"field": field_name, "message": message}]},
+                        status_code=status)
+
+
+def rate_limited() -> JSONResponse:
+    resp = error(429, "too many requests")
+    resp.headers.update({"X-RateLimit-Limit": "600", "X-RateLimit-Remaining": "0",
+                         "X-RateLimit-Reset": str(int(time.time()) + 1)})
+    return resp
+
+
+@dataclass
+class SendGridState:
+    key: str
+    contacts: dict[str, dict] = field(default_factory=dict)  # id -> contact
+    by_email: dict[str, str] = field(default_factory=dict)
+    lists: dict[str, dict] = field(default_factory=dict)  # id -> {name, members}
+    unsubscribes: set[str] = field(default_factory=set)
+    jobs: dict[str, dict] = field(default_factory=dict)
+
+    def dump(self) -> dict:
+        return {"contacts": self.contacts, "unsubscribes": sorted(self.unsubscribes),
+                "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
+                          for k, v in self.lists.items()}}
+
+    def load(self, data: dict) -> None:
+        self.contacts = data["contacts"]
+        self.by_email = {c["email"]: cid for cid, c in self.contacts.items()}
+        self.unsubscribes = set(data["unsubscribes"])
+        self.lists = {k: {"name": v["name"], "members": set(v["members"])}
+                      for k, v in data["lists"].items()}
+
+
+def create_app(key: str, state_file=None) -> FastAPI:
+    app = FastAPI(title="SendGrid sandbox")
+    state = SendGridState(key=key)
+    if state_file is not None and state_file.exists():
+        state.load(json.loads(state_file.read_text()))
+
+    def save() -> None:
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(state.dump()))
+
+    app.state.sandbox = state
+    app.state.save = save
+    install_common(app, state, rate_limited=rate_limited,
+                   server_error=lambda: error(500, "internal server error"))
+
+    @app.middleware("http")
+    async def auth(request: Request, call_next):
+        if request.url.path.startswith("/_sandbox"):
+            return await call_next(request)
+        if request.headers.get("authorization") != f"Bearer {state.key}":
+            return error(401, "authorization required")
+        return await call_next(request)
+
+    def _finish(job: dict) -> None:
+        if job["status"] != "pending":
+            return
+        job["polls"] += 1
+        if job["polls"] < 2:
+            return
+        job["apply"]()
+        job["status"] = "completed"
+
+    def _new_job(apply) -> str:
+        job_id = uuid.uuid4().hex
+        state.jobs[job_id] = {"status": "pending", "polls": 0, "apply": apply}
+        return job_id
+
+    @app.put("/v3/marketing/contacts")
+    async def upsert(request: Request):
+        raw = await request.body()
+        if len(raw) > MAX_BYTES:
+            return error(413, "request body is larger than 6 MB")
+        body = json.loads(raw)
+        contacts = body.get("contacts")
+        if not isinstance(contacts, list) or not contacts:
+            return error(400, "contacts is required", "contacts")
+        if len(contacts) > MAX_CONTACTS:
+            return error(400, f"contacts must have at most {MAX_CONTACTS} items", "contacts")
+        list_ids = body.get("list_ids", [])
+        for lid in list_ids:
+            if lid not in state.lists:
+                return error(404, f"list {lid} not found", "list_ids")
+        for c in contacts:
+            if not EMAIL_RE.match(str(c.get("email", ""))):
+                return error(400, f"invalid email {c.get('email')!r}", "contacts")
+
+        def apply() -> None:
+            for c in contacts:
+                email = c["email"].strip().lower()
+                cid = state.by_email.get(email)
+                if cid is None:
+                    cid = str(uuid.uuid4())
+                    state.by_email[email] = cid
+                    state.contacts[cid] = {"id": cid, "email": email}
+                state.contacts[cid].update({k: v for k, v in c.items() if k != "email"})
+                for lid in list_ids:
+                    state.lists[lid]["members"].add(cid)
+
+        return JSONResponse({"job_id": _new_job(apply)}, status_code=202)
+
+    @app.get("/v3/marketing/contacts/imports/{job_id}")
+    async def import_status(job_id: str):
+        job = state.jobs.get(job_id)
+        if job is None:
+            return error(404, "job not found")
+        _finish(job)
+        return {"id": job_id, "status": job["status"], "job_type": "upsert"}
+
+    @app.post("/v3/marketing/contacts/search/emails")
+    async def search(body: dict):
+        emails = body.get("emails")
+        if not isinstance(emails, list) or not emails:
+            return error(400, "emails is required", "emails")
+        if len(emails) > MAX_SEARCH:
+            return error(400, f"emails must have at most {MAX_SEARCH} items", "emails")
+        result = {}
+        for e in emails:
+            cid = state.by_email.get(str(e).strip().lower())
+            if cid:
+                result[e] = {"contact": state.contacts[cid]}
+        if not result:
+            return error(404, "no contacts found")
+        return {"result": result}
+
+    @app.get("/v3/marketing/lists")
+    async def get_lists():
+        return {"result": [{"id": k, "name": v["name"], "contact_count": len(v["members"])}
+                           for k, v in state.lists.items()]}
+
+    @app.post("/v3/marketing/lists")
+    async def create_list(body: dict):
+        name = body.get("name")
+        if not name:
+            return error(400, "name is required", "name")
+        if any(v["name"] == name for v in state.lists.values()):
+            return error(400, "list name already exists", "name")
+        lid = str(uuid.uuid4())
+        state.lists[lid] = {"name": name, "members": set()}
+        return JSONResponse({"id": lid, "name": name, "contact_count": 0}, status_code=201)
+
+    @app.delete("/v3/marketing/lists/{list_id}/contacts")
+    async def remove(list_id: str, contact_ids: str = ""):
+        lst = state.lists.get(list_id)
+        if lst is None:
+            return error(404, "list not found")
+        ids = [i for i in contact_ids.split(",") if i]
+        if not ids:
+            return error(400, "contact_ids is required", "contact_ids")
+        if len(ids) > MAX_SEARCH:
+            return error(400, f"at most {MAX_SEARCH} contact_ids", "contact_ids")
+
+        def apply() -> None:
+            for i in ids:
+                lst["members"].discard(i)
+
+        apply()  # list removals show immediately in the sandbox; the job id is returned
+        return JSONResponse({"job_id": _new_job(lambda: None)}, status_code=202)
+
+    @app.get("/v3/suppression/unsubscribes")
+    async def unsubscribes():
+        return [{"email": e, "created": 1700000000} for e in sorted(state.unsubscribes)]
+
+    @app.post("/_sandbox/unsubscribes")
+    async def seed_unsubscribe(body: dict):
+        state.unsubscribes.add(body["email"].lower())
+        return {"ok": True}
+
+    @app.get("/_sandbox/state")
+    async def dump_state():
+        return {"contacts": sorted(c["email"] for c in state.contacts.values()),
+                "unsubscribes": sorted(state.unsubscribes),
+                "lists": {v["name"]: sorted(state.contacts[i]["email"] for i in v["members"])
+                          for v in state.lists.values()}}
+
+    return app
