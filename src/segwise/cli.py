@@ -216,6 +216,8 @@ def sync_cmd(
     force: Annotated[bool, typer.Option("--force", help="override blocking guards")] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="sync into a local sandbox server "
                                           "started for this run")] = False,
+    batch_size: Annotated[int | None, typer.Option(help="members per request (default: the "
+                                                   "provider's maximum)")] = None,
 ) -> None:
     """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
     from segwise.sync.destinations.base import DestinationError
@@ -223,7 +225,7 @@ def sync_cmd(
 
     try:
         results = sync_all(Settings.from_env(), destination, segment or None, mode, dry_run,
-                           force, sandbox, say=_say)
+                           force, sandbox, say=_say, batch_size=batch_size)
     except (ConfigError, ValueError, DestinationError) as exc:
         _fail(str(exc))
     for r in results:

@@ -214,3 +214,41 @@ def test_dry_run_sends_nothing(wh, sandbox):
 
 def test_adapter_repr_hides_the_key(sandbox):
     assert KEY not in repr(dest(sandbox))
+
+
+def test_kill_minus_9_mid_sync_then_resume(wh, sandbox):
+    """A real `segwise sync` process killed with SIGKILL between requests, then re-run:
+    the destination ends equal to the segment and no member is added twice."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    admin(sandbox, "/_sandbox/faults", {"delay_ms": 150})
+    env = dict(os.environ, SEGWISE_DUCKDB_PATH=str(wh.duckdb_path),
+               SEGWISE_MAILCHIMP_API_KEY=KEY, SEGWISE_MAILCHIMP_URL=sandbox.url,
+               SEGWISE_MAILCHIMP_LIST_ID=LIST)
+    cli = [str(Path(sys.executable).with_name("segwise")), "sync", "--destination",
+           "mailchimp", "--segment", SEGMENT, "--batch-size", "50"]
+    proc = subprocess.Popen(cli, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while admin(sandbox, "/_sandbox/requests")["writes"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    partial = set(remote(sandbox)["segments"].get(SEGMENT, []))
+    want = expected_emails(wh)
+    assert partial < want  # killed part-way
+    admin(sandbox, "/_sandbox/faults", {"delay_ms": 0})
+    done = subprocess.run(cli, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert set(remote(sandbox)["segments"][SEGMENT]) == want
+    ledger = query(wh, "select customer_id, count(*) as n from ops.destination_ledger "
+                       "group by 1 having count(*) > 1")
+    assert ledger.empty
+    # the re-run only sent what the ledger did not hold yet (plus at most the batch in flight)
+    runs = query(wh, "select sent_adds from ops.sync_runs where status = 'succeeded'")
+    assert runs["sent_adds"].sum() <= len(want) - len(partial) + 50

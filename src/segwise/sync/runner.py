@@ -42,7 +42,8 @@ def _env(name: str) -> str:
     return value
 
 
-def destination_from_env(name: str, base_url: str | None = None) -> HttpDestination:
+def destination_from_env(name: str, base_url: str | None = None,
+                         batch_size: int | None = None) -> HttpDestination:
     if name == "mailchimp":
         key = _env("SEGWISE_MAILCHIMP_API_KEY")
         match = re.search(r"-([a-z]+\d+)$", key)
@@ -52,19 +53,19 @@ def destination_from_env(name: str, base_url: str | None = None) -> HttpDestinat
             raise ConfigError("the Mailchimp API key has no data-centre suffix (…-us21): "
                               "set SEGWISE_MAILCHIMP_URL")
         return MailchimpDestination(url, key, os.environ.get("SEGWISE_MAILCHIMP_LIST_ID",
-                                                             "segwise"))
+                                                             "segwise"), batch_size=batch_size)
     if name == "klaviyo":
         key = _env("SEGWISE_KLAVIYO_API_KEY")
         url = base_url or os.environ.get("SEGWISE_KLAVIYO_URL") or "https://a.klaviyo.com"
-        return KlaviyoDestination(url, key)
+        return KlaviyoDestination(url, key, batch_size=batch_size)
     if name == "hubspot":
         token = _env("SEGWISE_HUBSPOT_API_KEY")
         url = base_url or os.environ.get("SEGWISE_HUBSPOT_URL") or "https://api.hubapi.com"
-        return HubSpotDestination(url, token)
+        return HubSpotDestination(url, token, batch_size=batch_size)
     if name == "sendgrid":
         key = _env("SEGWISE_SENDGRID_API_KEY")
         url = base_url or os.environ.get("SEGWISE_SENDGRID_URL") or "https://api.sendgrid.com"
-        return SendGridDestination(url, key)
+        return SendGridDestination(url, key, batch_size=batch_size)
     raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
 
 
@@ -105,7 +106,8 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
 
 def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
              mode: str = "upsert", dry_run: bool = False, force: bool = False,
-             sandbox: bool = False, say: Callable[[str], None] = print) -> list[SyncResult]:
+             sandbox: bool = False, say: Callable[[str], None] = print,
+             batch_size: int | None = None) -> list[SyncResult]:
     """Sync every segment whose definition lists ``destination`` (or the given ones)."""
     defs = {s.name: s for s in definitions(settings.project_dir)}
     names = segments or [n for n, s in defs.items() if destination in s.destinations]
@@ -115,7 +117,7 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
     results = []
     state_dir = settings.duckdb_path.parent / "sandboxes"
     with local_sandboxes((destination,), state_dir) if sandbox else nullcontext():
-        dest = destination_from_env(destination)
+        dest = destination_from_env(destination, batch_size=batch_size)
         try:
             for name in sorted(names, key=lambda n: defs[n].priority):
                 result = sync_segment(settings, name, dest, mode=mode, dry_run=dry_run,
