@@ -112,13 +112,20 @@ def validate_cmd() -> None:
 
 
 @app.command("export")
-def export_cmd() -> None:
+def export_cmd(
+    ad_audience: Annotated[bool, typer.Option("--ad-audience", help="also write SHA-256 "
+                                              "hashed emails for ad platforms")] = False,
+) -> None:
     """Export every segment (members + added/removed) — only after a passing validation."""
+    from segwise.export.ad_audience import export_ad_audiences
     from segwise.ops import GateClosed
     from segwise.pipeline import step_export
 
     try:
         result = step_export(Settings.from_env(), _say)
+        if ad_audience:
+            paths = export_ad_audiences(Settings.from_env())
+            console.print(f"ad audiences: {paths[0].parent if paths else '-'}")
     except GateClosed as exc:
         _fail(str(exc), code=2)
     for r in result.reports:

@@ -99,3 +99,22 @@ def test_compute_delta_is_a_pure_set_difference():
     assert list(delta.removed["customer_id"]) == ["z"]
     assert not delta.is_noop
     assert compute_delta("s", members, held={"a", "b", "c"}).is_noop
+
+
+def test_ad_audience_hashes_normalised_consented_emails(demo_copy):
+    import hashlib
+
+    from segwise.export.ad_audience import export_ad_audiences, normalised_sha256
+
+    assert normalised_sha256("  Ada@Example.COM ") == hashlib.sha256(b"ada@example.com").hexdigest()
+    assert validate(demo_copy).success
+    (path,) = export_ad_audiences(demo_copy, ["cart_abandoners_24h"])
+    got = set(pd.read_csv(path)["email_sha256"])
+    emails = query(demo_copy, """
+        select c.email, s.is_holdout, c.has_email_consent from segments.cart_abandoners_24h s
+        join marts.dim_customers c using (customer_id)""")
+    allowed = emails[~emails["is_holdout"] & emails["has_email_consent"]]
+    assert got <= {hashlib.sha256(e.encode()).hexdigest() for e in allowed["email"]}
+    refused = emails[emails["is_holdout"] | ~emails["has_email_consent"]]
+    assert got.isdisjoint({hashlib.sha256(e.encode()).hexdigest() for e in refused["email"]})
+    assert len(got) > 0 and all(len(h) == 64 for h in got)

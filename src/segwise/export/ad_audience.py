@@ -1,0 +1,44 @@
+"""Ad-audience export: SHA-256 of the normalised (trimmed, lower-cased) email, as Google
+Customer Match, Meta Custom Audiences and TikTok require — only for members outside the
+holdout with email consent and no unsubscribe, bounce or complaint."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+
+from segwise.load.warehouse import connect
+from segwise.ops import assert_gate_open
+from segwise.settings import Settings
+
+
+def normalised_sha256(email: str) -> str:
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def export_ad_audiences(settings: Settings, segments: list[str] | None = None) -> list[Path]:
+    out_dir = settings.output_dir / "exports" / "ad_audiences"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    with connect(settings.duckdb_path) as con:
+        assert_gate_open(con)
+        names = segments or [r[0] for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'segments' "
+            "order by 1").fetchall()]
+        for name in names:
+            emails = con.execute(f"""
+                select c.email
+                from segments."{name}" as s
+                join marts.dim_customers as c on c.customer_id = s.customer_id
+                left join marts.customer_engagement as e on e.customer_id = s.customer_id
+                where not coalesce(s.is_holdout, false) and c.email is not null
+                  and c.has_email_consent and e.last_unsubscribe_at is null
+                  and e.last_bounce_at is null and e.last_complaint_at is null
+                order by s.customer_id""").df()["email"]
+            frame = pd.DataFrame({"email_sha256": [normalised_sha256(e) for e in emails]})
+            path = out_dir / f"{name}.csv"
+            frame.to_csv(path, index=False)
+            paths.append(path)
+    return paths
