@@ -215,7 +215,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001
 
 @app.command("sync")
 def sync_cmd(
-    destination: Annotated[str, typer.Option(help="mailchimp | klaviyo | hubspot | sendgrid")] = "mailchimp",
+    destination: Annotated[str, typer.Option(
+        help="mailchimp | klaviyo | hubspot | sendgrid | webhook")] = "mailchimp",
     segment: Annotated[list[str] | None, typer.Option(help="segment(s); default: every "
                                                       "segment listing the destination")] = None,
     mode: Annotated[str, typer.Option(help="upsert | mirror | add_only")] = "upsert",

@@ -20,6 +20,7 @@ from segwise.sync.destinations.hubspot import HubSpotDestination
 from segwise.sync.destinations.klaviyo import KlaviyoDestination
 from segwise.sync.destinations.mailchimp import MailchimpDestination
 from segwise.sync.destinations.sendgrid import SendGridDestination
+from segwise.sync.destinations.webhook import WebhookDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
 
@@ -66,7 +67,11 @@ def destination_from_env(name: str, base_url: str | None = None,
         key = _env("SEGWISE_SENDGRID_API_KEY")
         url = base_url or os.environ.get("SEGWISE_SENDGRID_URL") or "https://api.sendgrid.com"
         return SendGridDestination(url, key, batch_size=batch_size)
-    raise ConfigError(f"unknown destination {name!r} (known: {', '.join(DESTINATIONS)})")
+    if name == "webhook":
+        return WebhookDestination(base_url or _env("SEGWISE_WEBHOOK_URL"),
+                                  _env("SEGWISE_WEBHOOK_SECRET"), batch_size=batch_size)
+    raise ConfigError(f"unknown destination {name!r} (known: "
+                      f"{', '.join((*DESTINATIONS, 'webhook'))})")
 
 
 @contextmanager
