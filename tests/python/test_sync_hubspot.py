@@ -18,7 +18,7 @@ from test_sync_mailchimp import expected_emails
 
 from conftest import query
 
-pytestmark = pytest.mark.xdist_group("demo")
+pytestmark = pytest.mark.xdist_group("sync")
 
 TOKEN = "pat-na1-test-token"
 SEGMENT = "recent_purchasers_30d"

@@ -18,7 +18,7 @@ from test_sync_mailchimp import expected_emails
 
 from conftest import query
 
-pytestmark = pytest.mark.xdist_group("demo")
+pytestmark = pytest.mark.xdist_group("sync")
 
 KEY = "pk_test_0123456789"
 SEGMENT = "recent_purchasers_30d"

@@ -20,7 +20,7 @@ from segwise.sync.sandboxes.mailchimp import create_app, subscriber_hash
 
 from conftest import query
 
-pytestmark = pytest.mark.xdist_group("demo")
+pytestmark = pytest.mark.xdist_group("sync")
 
 KEY = "sandbox-key-0123456789abcdef-us21"
 LIST = "aud1"

@@ -16,7 +16,7 @@ from segwise.sync.sandboxes.common import SandboxServer
 from segwise.sync.sandboxes.webhook import create_app
 from test_sync_mailchimp import expected_emails
 
-pytestmark = pytest.mark.xdist_group("demo")
+pytestmark = pytest.mark.xdist_group("sync")
 
 SECRET = "whsec_test_123"
 SEGMENT = "recent_purchasers_30d"
