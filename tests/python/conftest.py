@@ -58,3 +58,15 @@ def query(settings: Settings, sql: str):
         return con.execute(sql).df()
     finally:
         con.close()
+
+
+@pytest.fixture
+def demo_copy(demo, tmp_path) -> Settings:
+    """A private copy of the demo warehouse, for tests that change it."""
+    import shutil
+
+    settings, _ = demo
+    target = tmp_path / "wh" / "segwise.duckdb"
+    target.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, target)
+    return replace(settings, duckdb_path=target, output_dir=tmp_path / "output")

@@ -3,9 +3,6 @@ rebuild after validation also closes the gate until validation runs again."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import replace
-
 import duckdb
 import pandas as pd
 import pytest
@@ -20,13 +17,6 @@ from conftest import query
 pytestmark = pytest.mark.xdist_group("demo")
 
 
-@pytest.fixture
-def demo_copy(demo, tmp_path):
-    settings, _ = demo
-    target = tmp_path / "wh" / "segwise.duckdb"
-    target.parent.mkdir(parents=True)
-    shutil.copy(settings.duckdb_path, target)
-    return replace(settings, duckdb_path=target, output_dir=tmp_path / "output")
 
 
 def _exec(settings, sql: str) -> None:

@@ -3,9 +3,6 @@ by record id, ten-second rolling rate limit) with the production adapter."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import replace
-
 import duckdb
 import httpx
 import pytest
@@ -25,12 +22,8 @@ SEGMENT = "recent_purchasers_30d"
 
 
 @pytest.fixture
-def wh(demo, tmp_path):
-    settings, _ = demo
-    target = tmp_path / "wh" / "segwise.duckdb"
-    target.parent.mkdir(parents=True)
-    shutil.copy(settings.duckdb_path, target)
-    return replace(settings, duckdb_path=target)
+def wh(demo_copy):
+    return demo_copy
 
 
 @pytest.fixture

@@ -4,8 +4,6 @@ list relationships) with the production adapter."""
 from __future__ import annotations
 
 import json
-import shutil
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -27,12 +25,8 @@ HEADERS = {"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2024-10-15",
 
 
 @pytest.fixture
-def wh(demo, tmp_path):
-    settings, _ = demo
-    target = tmp_path / "wh" / "segwise.duckdb"
-    target.parent.mkdir(parents=True)
-    shutil.copy(settings.duckdb_path, target)
-    return replace(settings, duckdb_path=target)
+def wh(demo_copy):
+    return demo_copy
 
 
 @pytest.fixture

@@ -4,9 +4,6 @@ resumable, and never re-subscribing an unsubscribed member."""
 
 from __future__ import annotations
 
-import shutil
-from dataclasses import replace
-
 import duckdb
 import httpx
 import pytest
@@ -29,12 +26,8 @@ BATCH = 200
 
 
 @pytest.fixture
-def wh(demo, tmp_path):
-    settings, _ = demo
-    target = tmp_path / "wh" / "segwise.duckdb"
-    target.parent.mkdir(parents=True)
-    shutil.copy(settings.duckdb_path, target)
-    return replace(settings, duckdb_path=target)
+def wh(demo_copy):
+    return demo_copy
 
 
 @pytest.fixture

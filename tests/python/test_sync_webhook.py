@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
 import time
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -31,12 +29,8 @@ def test_signature_roundtrip_and_tampering():
     assert not verify(SECRET, sign(SECRET, int(time.time()) - 3600, body), body)
 
 
-def test_webhook_sync_matches_segment_and_wrong_secret_is_refused(demo, tmp_path):
-    settings, _ = demo
-    target = tmp_path / "wh" / "segwise.duckdb"
-    target.parent.mkdir(parents=True)
-    shutil.copy(settings.duckdb_path, target)
-    wh = replace(settings, duckdb_path=target)
+def test_webhook_sync_matches_segment_and_wrong_secret_is_refused(demo_copy):
+    wh = demo_copy
     with SandboxServer(create_app(SECRET)) as server:
         result = sync_segment(wh, SEGMENT, WebhookDestination(server.url, SECRET))
         assert result.status == "succeeded"

@@ -107,6 +107,23 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
         return {"ok": True}
 
 
+def persist(app: FastAPI, state, state_file) -> None:
+    """Load ``state`` from ``state_file`` (if it exists) and expose ``app.state.save()``
+    to write it back — so a demo destination keeps its contents between runs."""
+    import json
+
+    if state_file is not None and state_file.exists():
+        state.load(json.loads(state_file.read_text()))
+
+    def save() -> None:
+        if state_file is not None:
+            state_file.parent.mkdir(parents=True, exist_ok=True)
+            state_file.write_text(json.dumps(state.dump()))
+
+    app.state.sandbox = state
+    app.state.save = save
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

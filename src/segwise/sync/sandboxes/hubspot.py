@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from segwise.sync.sandboxes.common import install_common
+from segwise.sync.sandboxes.common import install_common, persist
 
 MAX_BATCH = 100
 MAX_MEMBERSHIP_IDS = 100_000
@@ -74,16 +74,7 @@ class HubSpotState:
 def create_app(token: str, state_file=None) -> FastAPI:
     app = FastAPI(title="HubSpot sandbox")
     state = HubSpotState(token=token)
-    if state_file is not None and state_file.exists():
-        state.load(json.loads(state_file.read_text()))
-
-    def save() -> None:
-        if state_file is not None:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(state.dump()))
-
-    app.state.sandbox = state
-    app.state.save = save
+    persist(app, state, state_file)
     install_common(app, state, rate_limited=rate_limited,
                    server_error=lambda: error(502, "Bad gateway", "INTERNAL_ERROR"))
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from segwise.sync.sandboxes.common import install_common
+from segwise.sync.sandboxes.common import install_common, persist
 
 REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15"}
 MAX_IMPORT = 10_000
@@ -100,16 +100,7 @@ def _profile_json(p: dict) -> dict:
 def create_app(api_key: str, state_file=None) -> FastAPI:
     app = FastAPI(title="Klaviyo sandbox")
     state = KlaviyoState(api_key=api_key)
-    if state_file is not None and state_file.exists():
-        state.load(json.loads(state_file.read_text()))
-
-    def save() -> None:
-        if state_file is not None:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(state.dump()))
-
-    app.state.sandbox = state
-    app.state.save = save
+    persist(app, state, state_file)
     install_common(app, state, rate_limited=rate_limited,
                    server_error=lambda: error(503, "service_unavailable",
                                               "Service Unavailable", "Try again later."))

@@ -19,7 +19,6 @@ import asyncio
 import base64
 import hashlib
 import itertools
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from segwise.sync.sandboxes.common import install_common
+from segwise.sync.sandboxes.common import install_common, persist
 
 MAX_BATCH = 500
 MAX_CONNECTIONS = 10
@@ -86,16 +85,7 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
     ``app.state.save()`` — so a demo destination survives between `make run`s."""
     app = FastAPI(title="Mailchimp sandbox")
     state = MailchimpState(api_key=api_key)
-    if state_file is not None and state_file.exists():
-        state.load(json.loads(state_file.read_text()))
-
-    def save() -> None:
-        if state_file is not None:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(state.dump()))
-
-    app.state.sandbox = state
-    app.state.save = save
+    persist(app, state, state_file)
     install_common(
         app, state,
         rate_limited=lambda: problem(429, "Too Many Requests",

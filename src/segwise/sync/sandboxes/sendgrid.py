@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from segwise.sync.sandboxes.common import install_common
+from segwise.sync.sandboxes.common import install_common, persist
 
 MAX_CONTACTS = 30_000
 MAX_BYTES = 6 * 1024 * 1024
@@ -67,16 +67,7 @@ class SendGridState:
 def create_app(key: str, state_file=None) -> FastAPI:
     app = FastAPI(title="SendGrid sandbox")
     state = SendGridState(key=key)
-    if state_file is not None and state_file.exists():
-        state.load(json.loads(state_file.read_text()))
-
-    def save() -> None:
-        if state_file is not None:
-            state_file.parent.mkdir(parents=True, exist_ok=True)
-            state_file.write_text(json.dumps(state.dump()))
-
-    app.state.sandbox = state
-    app.state.save = save
+    persist(app, state, state_file)
     install_common(app, state, rate_limited=rate_limited,
                    server_error=lambda: error(500, "internal server error"))
 
