@@ -245,3 +245,50 @@ def test_kill_minus_9_mid_sync_then_resume(wh, sandbox):
     # the re-run only sent what the ledger did not hold yet (plus at most the batch in flight)
     runs = query(wh, "select sent_adds from ops.sync_runs where status = 'succeeded'")
     assert runs["sent_adds"].sum() <= len(want) - len(partial) + 50
+
+
+def test_incremental_change_sends_exactly_the_diff(wh, sandbox):
+    first = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert admin(sandbox, "/_sandbox/requests")["client_errors"] == 0  # no over-limit call
+    assert first.sent_adds == len(expected_emails(wh))
+    con = duckdb.connect(str(wh.duckdb_path))
+    newcomer = con.execute(f"""
+        select s.customer_id, c.email from segments.{SEGMENT} s
+        join marts.dim_customers c using (customer_id)
+        join marts.customer_engagement e using (customer_id)
+        where not s.is_holdout and not c.has_email_consent and c.email is not null
+          and e.last_unsubscribe_at is null and e.last_bounce_at is null
+          and e.last_complaint_at is null order by 1 limit 1""").fetchall()[0]
+    con.execute("update marts.dim_customers set has_email_consent = true where customer_id = ?",
+                [newcomer[0]])
+    renamed = con.execute("select customer_id, email from ops.destination_ledger "
+                          "order by customer_id limit 1").fetchall()[0]
+    con.execute("update marts.dim_customers set first_name = 'Renamed' where customer_id = ?",
+                [renamed[0]])
+    con.close()
+    admin(sandbox, "/_sandbox/requests/reset", {})
+    second = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert (second.sent_adds, second.sent_updates, second.sent_removes) == (1, 1, 0)
+    assert newcomer[1] in remote(sandbox)["segments"][SEGMENT]
+    member = httpx.get(f"{sandbox.url}/3.0/lists/{LIST}/members/{subscriber_hash(renamed[1])}",
+                       auth=("x", KEY)).json()
+    assert member["merge_fields"]["FNAME"] == "Renamed"
+    # one upsert + one segment add for the newcomer, one upsert for the update
+    assert admin(sandbox, "/_sandbox/requests")["writes"] == 3
+
+
+def test_per_member_rejection_is_recorded_and_the_rest_succeeds(wh, sandbox):
+    victim_email = sorted(expected_emails(wh))[0]
+    con = duckdb.connect(str(wh.duckdb_path))
+    victim = con.execute("select customer_id from marts.dim_customers where email = ?",
+                         [victim_email]).fetchall()[0][0]
+    con.execute("update marts.dim_customers set email = 'broken@@example.com' "
+                "where customer_id = ?", [victim])
+    con.close()
+    result = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert result.status == "partial" and result.rejected_adds == 1
+    rej = query(wh, "select customer_id, operation, error from ops.sync_rejections")
+    assert list(rej["customer_id"]) == [victim] and rej["operation"][0] == "upsert"
+    assert "invalid" in rej["error"][0]
+    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh) - {
+        "broken@@example.com"}

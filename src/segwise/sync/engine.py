@@ -34,6 +34,7 @@ DDL = [
     """create table if not exists ops.destination_ledger (
         destination varchar, segment_name varchar, customer_id varchar, email varchar,
         synced_at timestamp, run_id varchar)""",
+    "alter table ops.destination_ledger add column if not exists fields_hash varchar",
     """create table if not exists ops.destination_suppressions (
         destination varchar, email varchar, remote_status varchar, discovered_at timestamp,
         run_id varchar)""",
@@ -47,7 +48,8 @@ DDL = [
         succeeded_adds integer, rejected_adds integer, sent_removes integer,
         succeeded_removes integer, suppressed integer, requests integer, writes integer,
         rate_limited integer, duration_s double, forced boolean, dry_run boolean,
-        desired_members integer)""",
+        desired_members integer, planned_updates integer, sent_updates integer,
+        succeeded_updates integer)""",
 ]
 MODES = ("upsert", "mirror", "add_only")
 
@@ -61,6 +63,7 @@ class SyncPlan:
     held: pd.DataFrame  # customer_id, email (ledger)
     adds: pd.DataFrame
     removes: pd.DataFrame
+    updates: pd.DataFrame  # held members whose synced fields changed (not in add_only)
     excluded_no_consent: int = 0
     excluded_suppressed: int = 0
 
@@ -76,6 +79,8 @@ class SyncResult:
     rejected_adds: int = 0
     sent_removes: int = 0
     succeeded_removes: int = 0
+    sent_updates: int = 0
+    succeeded_updates: int = 0
     suppressed: int = 0
     rejections: list[dict] = field(default_factory=list)
 
@@ -116,16 +121,31 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     suppressed = int((members["consent"] & members["suppressed"]).sum())
     desired = members[members["consent"] & ~members["suppressed"]][
         ["customer_id", "email", "first_name", "last_name"]].reset_index(drop=True)
-    held = con.execute("select customer_id, email from ops.destination_ledger "
+    desired["fields_hash"] = [fields_hash(r.email, r.first_name, r.last_name)
+                              for r in desired.itertuples()]
+    held = con.execute("select customer_id, email, fields_hash from ops.destination_ledger "
                        "where destination = ? and segment_name = ? order by customer_id",
                        [destination, segment]).df()
     adds = desired[~desired["customer_id"].isin(held["customer_id"])].reset_index(drop=True)
+    both = desired.merge(held[["customer_id", "fields_hash"]], on="customer_id",
+                         suffixes=("", "_held"))
+    updates = (both[both["fields_hash"] != both["fields_hash_held"]]
+               [desired.columns].reset_index(drop=True)
+               if mode != "add_only" else desired.iloc[0:0])
     if mode == "mirror":
         removes = held[~held["customer_id"].isin(desired["customer_id"])].reset_index(drop=True)
     else:
         removes = held.iloc[0:0]
-    return SyncPlan(segment, destination, mode, desired, held, adds, removes, no_consent,
-                    suppressed)
+    return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
+                    no_consent, suppressed)
+
+
+def fields_hash(email, first_name, last_name) -> str:
+    """What the destination holds about a member: a change means a field update."""
+    import hashlib
+
+    blob = "\x1f".join(str(v or "") for v in (email, first_name, last_name))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _batches(frame: pd.DataFrame, size: int):
@@ -183,6 +203,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
     plan = result.plan
     for done, batch in enumerate(_batches(plan.adds, dest.batch_size), start=1):
         contacts = _contacts(batch)
+        hashes = dict(zip(batch["customer_id"], batch["fields_hash"], strict=True))
         by_email = {c.email.lower(): c for c in contacts}
         upserted = dest.upsert_contacts(contacts)
         result.sent_adds += len(contacts)
@@ -204,17 +225,33 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             c = by_email[r.email.lower()]
             if r.ok:
                 rows.append((dest.name, plan.segment, c.customer_id, c.email, now,
-                             result.run_id))
+                             result.run_id, hashes[c.customer_id]))
             else:
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "add_to_list", r.error)
         if rows:  # checkpoint: the batch is recorded before the next one is sent
             ledger_rows = pd.DataFrame(rows, columns=[  # noqa: F841 (read by duckdb)
-                "destination", "segment_name", "customer_id", "email", "synced_at", "run_id"])
-            con.execute("insert into ops.destination_ledger select * from ledger_rows")
+                "destination", "segment_name", "customer_id", "email", "synced_at", "run_id",
+                "fields_hash"])
+            con.execute("insert into ops.destination_ledger by name select * from ledger_rows")
         result.succeeded_adds += len(rows)
         if crash_after_batches is not None and done >= crash_after_batches:
             raise SystemExit(f"simulated crash after {done} batches")
+    for batch in _batches(plan.updates, dest.batch_size):
+        contacts = _contacts(batch)
+        hashes = dict(zip(batch["customer_id"], batch["fields_hash"], strict=True))
+        by_email = {c.email.lower(): c for c in contacts}
+        result.sent_updates += len(contacts)
+        for r in dest.upsert_contacts(contacts):
+            c = by_email[r.email.lower()]
+            if r.ok:
+                result.succeeded_updates += 1
+                con.execute("update ops.destination_ledger set fields_hash = ?, email = ? "
+                            "where destination = ? and segment_name = ? and customer_id = ?",
+                            [hashes[c.customer_id], c.email, dest.name, plan.segment,
+                             c.customer_id])
+            elif not r.remote_status:
+                _reject(con, result, dest, c, "update", r.error)
     for batch in _batches(plan.removes, dest.batch_size):
         contacts = [Contact(r.customer_id, r.email) for r in batch.itertuples()]
         removed = dest.remove_from_list(plan.segment, contacts)
@@ -245,10 +282,10 @@ def _record_run(con, result: SyncResult, dest: HttpDestination, started, duratio
                 force: bool, dry_run: bool) -> None:
     p = result.plan
     con.execute("insert into ops.sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [result.run_id, p.segment, dest.name, p.mode, started, utcnow(), result.status,
                  result.guard_outcome, len(p.adds), len(p.removes), result.sent_adds,
                  result.succeeded_adds, result.rejected_adds, result.sent_removes,
                  result.succeeded_removes, result.suppressed, dest.stats.requests,
                  dest.stats.writes, dest.stats.rate_limited, duration, force, dry_run,
-                 len(p.desired)])
+                 len(p.desired), len(p.updates), result.sent_updates, result.succeeded_updates])

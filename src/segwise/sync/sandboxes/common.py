@@ -50,6 +50,7 @@ class RequestLog:
                 "requests": len(api),
                 "writes": sum(1 for e in api if e[2]),
                 "rate_limited": sum(1 for e in api if e[3] == 429),
+                "client_errors": sum(1 for e in api if 400 <= e[3] < 500 and e[3] != 429),
                 "server_errors": sum(1 for e in api if e[3] >= 500),
                 "by_path": _count_paths(api),
             }
