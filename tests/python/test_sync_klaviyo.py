@@ -90,3 +90,17 @@ def test_sandbox_enforces_the_contract(sandbox):
     r = httpx.post(f"{url}/api/lists/{lst}/relationships/profiles", headers=HEADERS,
                    content=json.dumps(too_many))
     assert r.status_code == 400
+
+
+def test_failed_import_job_fails_the_run_and_a_rerun_completes(wh, sandbox):
+    from segwise.sync.destinations.base import DestinationError
+
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"fail_jobs_next": 1})
+    with pytest.raises(DestinationError, match="cancelled"):
+        sync_segment(wh, SEGMENT, KlaviyoDestination(sandbox.url, KEY, batch_size=200))
+    again = sync_segment(wh, SEGMENT, KlaviyoDestination(sandbox.url, KEY, batch_size=200))
+    assert again.status == "succeeded"
+    assert set(state(sandbox)["lists"][SEGMENT]) == expected_emails(wh)
+    dupes = query(wh, "select customer_id from ops.destination_ledger group by 1 "
+                      "having count(*) > 1")
+    assert dupes.empty

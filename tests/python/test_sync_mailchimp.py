@@ -292,3 +292,13 @@ def test_per_member_rejection_is_recorded_and_the_rest_succeeds(wh, sandbox):
     assert "invalid" in rej["error"][0]
     assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh) - {
         "broken@@example.com"}
+
+
+def test_dropped_connections_after_the_write_are_retried_safely(wh, sandbox):
+    admin(sandbox, "/_sandbox/faults", {"drop_next": 3})
+    result = sync_segment(wh, SEGMENT, dest(sandbox))
+    assert result.status == "succeeded"
+    assert admin(sandbox, "/_sandbox/faults", {})["drop_next"] == 0  # all three happened
+    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh)
+    # nothing was applied twice in a way that shows: one member per email
+    assert len(remote(sandbox)["members"]) == len(expected_emails(wh))

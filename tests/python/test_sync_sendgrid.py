@@ -71,3 +71,14 @@ def test_faults_and_limits(wh, sandbox):
     r = httpx.put(f"{sandbox.url}/v3/marketing/contacts", headers=headers,
                   json={"contacts": [{"email": f"u{i}@x.io"} for i in range(30_001)]})
     assert r.status_code == 400
+
+
+def test_failed_upsert_job_fails_the_run_and_a_rerun_completes(wh, sandbox):
+    from segwise.sync.destinations.base import DestinationError
+
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"fail_jobs_next": 1})
+    with pytest.raises(DestinationError, match="failed"):
+        sync_segment(wh, SEGMENT, SendGridDestination(sandbox.url, KEY))
+    again = sync_segment(wh, SEGMENT, SendGridDestination(sandbox.url, KEY))
+    assert again.status == "succeeded"
+    assert set(state(sandbox)["lists"][SEGMENT]) == expected_emails(wh)

@@ -7,7 +7,8 @@ Each provider's sandbox is a FastAPI app that enforces that provider's contract 
   "0 requests with writes" on a no-op re-sync;
 * fault knobs set through ``POST /_sandbox/faults``: ``rate_limit_next`` (a 429 storm of N
   requests with the provider's body and headers), ``error_next`` (N 5xx), ``delay_ms``
-  (slow replies);
+  (slow replies), ``drop_next`` (N writes applied, then the connection cut mid-reply),
+  ``fail_jobs_next`` (N async jobs end failed);
 * ``SandboxServer`` runs an app on a free local port in a background thread.
 """
 
@@ -32,6 +33,20 @@ class Faults:
     rate_limit_next: int = 0
     error_next: int = 0
     delay_ms: int = 0
+    drop_next: int = 0  # process the request, then cut the connection mid-reply
+    fail_jobs_next: int = 0  # async jobs (Klaviyo, SendGrid) end failed/cancelled
+
+
+class DroppedConnection(Response):
+    """Starts a reply, sends a fragment and breaks off: the client sees the connection
+    drop after the server has already applied the request (the hard case for retries)."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", b"4096")]})
+        await send({"type": "http.response.body", "body": b'{"partial', "more_body": True})
+        raise ConnectionAbortedError("sandbox fault: connection dropped")
 
 
 @dataclass
@@ -86,6 +101,10 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
             response = server_error()
         else:
             response = await call_next(request)
+            if faults.drop_next > 0 and request.method != "GET":
+                faults.drop_next -= 1
+                state.log.add(request.method, path, 599)
+                return DroppedConnection()
         state.log.add(request.method, path, response.status_code)
         return response
 

@@ -153,6 +153,10 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
         if job["status"] == "queued":
             job["status"] = "processing"
             return
+        if job["status"] == "processing" and state.faults.fail_jobs_next > 0:
+            state.faults.fail_jobs_next -= 1
+            job["status"] = "cancelled"
+            return
         if job["status"] == "processing":
             for i, p in enumerate(job["profiles"]):
                 attrs = p.get("attributes", {})

@@ -85,6 +85,10 @@ def create_app(key: str, state_file=None) -> FastAPI:
         job["polls"] += 1
         if job["polls"] < 2:
             return
+        if state.faults.fail_jobs_next > 0:
+            state.faults.fail_jobs_next -= 1
+            job["status"] = "failed"
+            return
         job["apply"]()
         job["status"] = "completed"
 
