@@ -59,7 +59,11 @@ def assert_gate_open(con: duckdb.DuckDBPyConnection) -> str:
         "select run_id, validated_at, success, failures_json from ops.validation_runs "
         "order by validated_at desc limit 1").fetchall()
     last_build = con.execute(
-        "select built_at from ops.build_runs order by built_at desc limit 1").fetchall()
+        "select built_at, nodes_failed from ops.build_runs order by built_at desc limit 1"
+    ).fetchall()
+    if last_build and last_build[0][1]:
+        raise GateClosed(f"the latest dbt build had {last_build[0][1]} failing node(s) "
+                         "(models or tests): fix them and rebuild; export refused")
     if not last_val:
         raise GateClosed("no validation has run: run `segwise validate` first")
     run_id, validated_at, success, failures = last_val[0]

@@ -41,10 +41,14 @@ def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = 
     say(f"compiled {len(segments)} segment definitions")
     say("dbt build (models, seeds, data tests, unit tests)")
     run_id = uuid.uuid4().hex[:12]
-    result = build(settings, dbt_vars(as_of, dataset))
+    as_of_text = as_of.isoformat() if as_of else None
+    try:
+        result = build(settings, dbt_vars(as_of, dataset))
+    except DbtError as exc:  # a failed build closes the gate until a good build + validation
+        record_build(settings, run_id, dataset, as_of_text, 0, max(1, exc.failed_nodes))
+        raise
     ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
-    record_build(settings, run_id, dataset, as_of.isoformat() if as_of else None, ok,
-                 len(result.failures))
+    record_build(settings, run_id, dataset, as_of_text, ok, len(result.failures))
     say(f"  {ok} nodes passed")
     return ok
 

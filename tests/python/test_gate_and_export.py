@@ -108,3 +108,23 @@ def test_ad_audience_hashes_normalised_consented_emails(demo_copy):
     refused = emails[emails["is_holdout"] | ~emails["has_email_consent"]]
     assert got.isdisjoint({hashlib.sha256(e.encode()).hexdigest() for e in refused["email"]})
     assert len(got) > 0 and all(len(h) == 64 for h in got)
+
+
+def test_failing_dbt_build_closes_the_gate_for_export_and_sync(demo_copy):
+    """A failed dbt build (models or tests) blocks activation even after an older passing
+    validation. Bad rows cannot fail it — staging quarantines them — so break an input."""
+    from segwise.pipeline import step_build
+    from segwise.sync.destinations.mailchimp import MailchimpDestination
+    from segwise.sync.engine import sync_segment
+    from segwise.transform.dbt import DbtError
+
+    assert validate(demo_copy).success
+    # a broken input (the orders table vanished from the raw load): models fail
+    _exec(demo_copy, "drop table raw.orders")
+    with pytest.raises(DbtError):
+        step_build(demo_copy, "generated", None, say=lambda m: None)
+    with pytest.raises(GateClosed, match="failing node"):
+        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+    result = sync_segment(demo_copy, "vip_customers",
+                          MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"))
+    assert result.status == "blocked" and "failing node" in result.guard_outcome

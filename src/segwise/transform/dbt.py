@@ -13,7 +13,9 @@ from segwise.settings import Settings
 
 
 class DbtError(RuntimeError):
-    pass
+    def __init__(self, message: str, failed_nodes: int = 0) -> None:
+        super().__init__(message)
+        self.failed_nodes = failed_nodes
 
 
 @dataclass
@@ -75,7 +77,8 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
         tail = "\n".join(proc.stdout.splitlines()[-40:])
         raise DbtError(
             f"dbt {' '.join(args)} failed ({len(failing)} failing nodes)\n"
-            + "\n".join(failing[:20]) + ("\n" + tail if not failing else "")
+            + "\n".join(failing[:20]) + ("\n" + tail if not failing else ""),
+            failed_nodes=len(failing),
         )
     return result
 
