@@ -159,6 +159,8 @@ def run_cmd(
     _print_summary(summary)
     if not summary.validation_success:
         raise typer.Exit(1)
+    if any(x["status"] == "failed" for x in summary.syncs):
+        raise typer.Exit(5)
 
 
 def _print_summary(summary) -> None:  # noqa: ANN001
@@ -197,18 +199,19 @@ def _print_summary(summary) -> None:  # noqa: ANN001
         for x in summary.syncs:
             agg = per.setdefault(x["destination"], {"segments": 0, "added": 0, "removed": 0,
                                                     "rejected": 0, "suppressed": 0,
-                                                    "blocked": 0})
-            agg["segments"] += 1
+                                                    "blocked": 0, "failed": 0})
+            agg["segments"] += x["segment"] != "*"
             agg["blocked"] += x["status"] == "blocked"
+            agg["failed"] += x["status"] == "failed"
             for k in ("added", "removed", "rejected", "suppressed"):
                 agg[k] += x[k]
         d = Table(title="ESP sync (local sandboxes)")
-        for col in ("destination", "segments", "added", "removed", "rejected", "suppressed",
-                    "blocked"):
-            d.add_column(col, justify="left" if col == "destination" else "right")
+        cols = ("segments", "added", "removed", "rejected", "suppressed", "blocked", "failed")
+        d.add_column("destination")
+        for col in cols:
+            d.add_column(col, justify="right")
         for name, agg in per.items():
-            d.add_row(name, *(f"{agg[k]:,}" for k in ("segments", "added", "removed",
-                                                      "rejected", "suppressed", "blocked")))
+            d.add_row(name, *(f"{agg[k]:,}" for k in cols))
         console.print(d)
     console.print(f"report: [bold]{summary.report_path}[/bold]")
 

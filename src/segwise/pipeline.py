@@ -70,12 +70,21 @@ def step_export(settings: Settings, say: Say = print) -> ExportResult:
 
 def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
     """Sync every segment into the local ESP sandboxes (state kept beside the warehouse)."""
+    from segwise.sync.destinations.base import DestinationError
     from segwise.sync.runner import DESTINATIONS, sync_all
 
     out = []
     for destination in DESTINATIONS:
         say(f"syncing segments to the local {destination} sandbox")
-        for r in sync_all(settings, destination, sandbox=True, say=say):
+        try:
+            results = sync_all(settings, destination, sandbox=True, say=say)
+        except DestinationError as exc:  # one destination failing must not hide the others
+            say(f"  {destination}: FAILED — {exc} (re-run to resume)")
+            out.append({"destination": destination, "segment": "*", "status": "failed",
+                        "added": 0, "removed": 0, "rejected": 0, "suppressed": 0,
+                        "guard": str(exc)})
+            continue
+        for r in results:
             out.append({"destination": destination, "segment": r.plan.segment,
                         "status": r.status, "added": r.succeeded_adds,
                         "removed": r.succeeded_removes, "rejected": r.rejected_adds,

@@ -108,7 +108,16 @@ class HttpDestination(ABC):
                 raise RetryableHTTPError(response)
             return response
 
-        return send()
+        try:
+            return send()
+        except RetryableHTTPError as exc:
+            raise DestinationError(f"{self.name} {method} {path}: gave up after "
+                                   f"{self.max_attempts} attempts (last HTTP "
+                                   f"{exc.response.status_code})") from None
+        except httpx.TransportError as exc:
+            raise DestinationError(f"{self.name} {method} {path}: gave up after "
+                                   f"{self.max_attempts} attempts ({type(exc).__name__})"
+                                   ) from None
 
     def close(self) -> None:
         self.client.close()

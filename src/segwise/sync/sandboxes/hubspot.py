@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import time
 import uuid
@@ -37,7 +38,7 @@ def error(status: int, message: str, category: str = "VALIDATION_ERROR") -> JSON
                          "errors": []}, status_code=status)
 
 
-def rate_limited() -> JSONResponse:
+def rate_limited(retry_after: int = 1) -> JSONResponse:
     resp = JSONResponse({"status": "error",
                          "message": "You have reached your ten_secondly_rolling limit.",
                          "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
@@ -45,7 +46,7 @@ def rate_limited() -> JSONResponse:
     resp.headers.update({"X-HubSpot-RateLimit-Max": str(WINDOW_MAX),
                          "X-HubSpot-RateLimit-Remaining": "0",
                          "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
-                         "Retry-After": "1"})
+                         "Retry-After": str(retry_after)})
     return resp
 
 
@@ -86,8 +87,8 @@ def create_app(token: str, state_file=None) -> FastAPI:
             return error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
         now = time.monotonic()
         state.calls = [t for t in state.calls if now - t < WINDOW_S]
-        if len(state.calls) >= WINDOW_MAX:
-            return rate_limited()
+        if len(state.calls) >= WINDOW_MAX:  # wait until the oldest call leaves the window
+            return rate_limited(max(1, math.ceil(WINDOW_S - (now - state.calls[0]))))
         state.calls.append(now)
         return await call_next(request)
 
