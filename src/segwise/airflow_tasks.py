@@ -3,9 +3,10 @@ JSON-able dicts (XComs) and raising on failure so downstream tasks do not run.""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 
 from segwise.pipeline import step_build, step_export, step_load, step_validate
+from segwise.pipeline_vars import default_as_of
 from segwise.settings import Settings
 
 
@@ -13,9 +14,7 @@ def _as_of(params: dict) -> date | None:
     raw = (params.get("as_of") or "").strip()
     if raw:
         return datetime.strptime(raw, "%Y-%m-%d").date()
-    if params.get("dataset", "generated") == "generated":
-        return datetime.now(UTC).date() - timedelta(days=1)
-    return None
+    return default_as_of(params.get("dataset", "generated"))
 
 
 def load_task(params: dict) -> dict:

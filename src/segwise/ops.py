@@ -75,3 +75,11 @@ def assert_gate_open(con: duckdb.DuckDBPyConnection) -> str:
         raise GateClosed("the warehouse was rebuilt after the latest validation: "
                          "run `segwise validate` again; export refused")
     return run_id
+
+
+def list_segments(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The segment views as built in the warehouse (schema ``segments``), by name."""
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'segments' "
+        "order by table_name").fetchall()
+    return [r[0] for r in rows]

@@ -14,7 +14,7 @@ from segwise.export.file_destination import FileDestination
 from segwise.generate import generate
 from segwise.load import load_dataset, load_generated
 from segwise.ops import GateClosed, record_build
-from segwise.pipeline_vars import dbt_vars
+from segwise.pipeline_vars import dbt_vars, default_as_of
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.segments import compile_project
 from segwise.settings import Settings
@@ -96,10 +96,7 @@ def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
         seed: int = 42, as_of: date | None = None, dirty_rate: float = 0.0,
         say: Say = print, sync_sandboxes: bool = False) -> RunSummary:
     """Returns the summary; ``summary.validation_success`` is False when the gate closed."""
-    if dataset == "generated" and as_of is None:
-        # generated data ends at the end of yesterday (UTC): compute as of then
-        from datetime import UTC, datetime, timedelta
-        as_of = datetime.now(UTC).date() - timedelta(days=1)
+    as_of = as_of or default_as_of(dataset)
     summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
     summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)
     step_build(settings, dataset, as_of, say)

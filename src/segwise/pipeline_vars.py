@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 from segwise.load.datasets import SOURCE_TIMEZONES
 
@@ -12,3 +12,11 @@ def dbt_vars(as_of: date | None, dataset: str) -> dict:
     if as_of is not None:
         out["as_of_date"] = as_of.isoformat()
     return out
+
+
+def default_as_of(dataset: str) -> date | None:
+    """Generated data ends at the end of yesterday (UTC), so it is computed as of then;
+    real data sets default to now (no as-of date)."""
+    if dataset == "generated":
+        return datetime.now(UTC).date() - timedelta(days=1)
+    return None

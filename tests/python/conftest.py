@@ -70,3 +70,16 @@ def demo_copy(demo, tmp_path) -> Settings:
     target.parent.mkdir(parents=True)
     shutil.copy(settings.duckdb_path, target)
     return replace(settings, duckdb_path=target, output_dir=tmp_path / "output")
+
+
+@pytest.fixture
+def wh(demo_copy) -> Settings:
+    """The warehouse a sync test syncs from (a private copy of the demo warehouse)."""
+    return demo_copy
+
+
+def sandbox_state(server) -> dict:
+    """A sandbox's own view of what it holds (its /_sandbox/state endpoint)."""
+    import httpx
+
+    return httpx.get(f"{server.url}/_sandbox/state").json()

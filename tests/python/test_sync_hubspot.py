@@ -14,6 +14,7 @@ from segwise.sync.sandboxes.hubspot import create_app
 from test_sync_mailchimp import expected_emails
 
 from conftest import query
+from conftest import sandbox_state as state
 
 pytestmark = pytest.mark.xdist_group("sync")
 
@@ -22,18 +23,9 @@ SEGMENT = "recent_purchasers_30d"
 
 
 @pytest.fixture
-def wh(demo_copy):
-    return demo_copy
-
-
-@pytest.fixture
 def sandbox():
     with SandboxServer(create_app(TOKEN)) as server:
         yield server
-
-
-def state(server) -> dict:
-    return httpx.get(f"{server.url}/_sandbox/state").json()
 
 
 def test_sync_noop_and_mirror_removal(wh, sandbox):

@@ -15,6 +15,7 @@ from segwise.sync.sandboxes.klaviyo import create_app
 from test_sync_mailchimp import expected_emails
 
 from conftest import query
+from conftest import sandbox_state as state
 
 pytestmark = pytest.mark.xdist_group("sync")
 
@@ -25,18 +26,9 @@ HEADERS = {"Authorization": f"Klaviyo-API-Key {KEY}", "revision": "2024-10-15",
 
 
 @pytest.fixture
-def wh(demo_copy):
-    return demo_copy
-
-
-@pytest.fixture
 def sandbox():
     with SandboxServer(create_app(KEY)) as server:
         yield server
-
-
-def state(server) -> dict:
-    return httpx.get(f"{server.url}/_sandbox/state").json()
 
 
 def test_sync_then_noop_with_async_import_jobs(wh, sandbox):

@@ -26,11 +26,6 @@ BATCH = 200
 
 
 @pytest.fixture
-def wh(demo_copy):
-    return demo_copy
-
-
-@pytest.fixture
 def sandbox():
     with SandboxServer(create_app(KEY)) as server:
         yield server

@@ -13,6 +13,8 @@ from segwise.sync.sandboxes.common import SandboxServer
 from segwise.sync.sandboxes.sendgrid import create_app
 from test_sync_mailchimp import expected_emails
 
+from conftest import sandbox_state as state
+
 pytestmark = pytest.mark.xdist_group("sync")
 
 KEY = "SG.test-key.abcdef"
@@ -20,18 +22,9 @@ SEGMENT = "recent_purchasers_30d"
 
 
 @pytest.fixture
-def wh(demo_copy):
-    return demo_copy
-
-
-@pytest.fixture
 def sandbox():
     with SandboxServer(create_app(KEY)) as server:
         yield server
-
-
-def state(server) -> dict:
-    return httpx.get(f"{server.url}/_sandbox/state").json()
 
 
 def test_sync_noop_unsubscribe_and_mirror(wh, sandbox):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from segwise.load.warehouse import connect
-from segwise.ops import assert_gate_open
+from segwise.ops import assert_gate_open, list_segments
 from segwise.settings import Settings
 
 
@@ -24,9 +24,7 @@ def export_ad_audiences(settings: Settings, segments: list[str] | None = None) -
     paths = []
     with connect(settings.duckdb_path) as con:
         assert_gate_open(con)
-        names = segments or [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'segments' "
-            "order by 1").fetchall()]
+        names = segments or list_segments(con)
         for name in names:
             emails = con.execute(f"""
                 select c.email

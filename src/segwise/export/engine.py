@@ -16,7 +16,7 @@ import pandas as pd
 
 from segwise.export.base import MEMBER_COLUMNS, Destination, DestinationReport, SegmentDelta
 from segwise.load.warehouse import connect
-from segwise.ops import assert_gate_open, utcnow
+from segwise.ops import assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
 
 STATE_DDL = [
@@ -35,13 +35,6 @@ class ExportResult:
     run_id: str
     validation_run_id: str
     reports: list[DestinationReport] = field(default_factory=list)
-
-
-def list_segments(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.execute(
-        "select table_name from information_schema.tables where table_schema = 'segments' "
-        "order by table_name").fetchall()
-    return [r[0] for r in rows]
 
 
 def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFrame:

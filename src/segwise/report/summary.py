@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from segwise.load.warehouse import connect
+from segwise.ops import list_segments
 from segwise.settings import Settings
 
 
@@ -32,9 +33,7 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
         summary.quarantined = [tuple(r) for r in con.execute(
             "select source_table, reason, rows_quarantined from quarantine.quarantine_summary "
             "order by source_table, reason").fetchall()]
-        names = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema='segments' "
-            "order by 1").fetchall()]
+        names = list_segments(con)
         summary.segment_sizes = {
             n: con.execute(f'select count(*) from segments."{n}"').fetchall()[0][0] for n in names
         }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from segwise.load.warehouse import connect
+from segwise.ops import list_segments
 from segwise.segments.compiler import compile_segment
 from segwise.segments.spec import Segment
 from segwise.settings import Settings
@@ -94,9 +95,7 @@ def diff(settings: Settings, segments: list[Segment],
     out = []
     with connect(settings.duckdb_path, read_only=True) as con:
         new = con.execute(f"select * from ({compiled}) as s").df()
-        built = {r[0] for r in con.execute(
-            "select table_name from information_schema.tables "
-            "where table_schema = 'segments'").fetchall()}
+        built = set(list_segments(con))
         versions: dict[str, str] = {}
         if con.execute("select count(*) from information_schema.tables where table_schema = "
                        "'segmentation' and table_name = 'segment_catalog'").fetchall()[0][0]:

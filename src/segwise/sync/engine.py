@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from segwise.load.warehouse import connect
-from segwise.ops import GateClosed, assert_gate_open, utcnow
+from segwise.ops import GateClosed, assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import Contact, HttpDestination
 from segwise.sync.guards import GuardConfig, evaluate_guards
@@ -100,9 +100,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ensure_tables(con)
-    names = {r[0] for r in con.execute("select table_name from information_schema.tables "
-                                       "where table_schema = 'segments'").fetchall()}
-    if segment not in names:
+    if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
     members = con.execute(f"""
         select s.customer_id, c.email, c.first_name, c.last_name,

@@ -8,7 +8,9 @@ sends is idempotent, so a retry can never duplicate an operation.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -118,6 +120,24 @@ class HttpDestination(ABC):
             raise DestinationError(f"{self.name} {method} {path}: gave up after "
                                    f"{self.max_attempts} attempts ({type(exc).__name__})"
                                    ) from None
+
+    def wait_for_job(self, path: str, status_of: Callable[[dict], str], done: str,
+                     failed: tuple[str, ...], poll_interval: float, timeout: float) -> None:
+        """Poll an asynchronous job at ``path`` until ``done``; raise on a failed state or
+        when it is still running after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self.request("GET", path)
+            if response.status_code >= 400:
+                raise DestinationError(f"{self.name} GET {path}: {response.status_code}")
+            status = status_of(response.json())
+            if status == done:
+                return
+            if status in failed:
+                raise DestinationError(f"{self.name} job {path} {status}")
+            if time.monotonic() > deadline:
+                raise DestinationError(f"{self.name} job {path} still {status}")
+            time.sleep(poll_interval)
 
     def close(self) -> None:
         self.client.close()

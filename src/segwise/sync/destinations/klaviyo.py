@@ -11,7 +11,6 @@ segment is a Klaviyo list of the same name; membership calls take ≤ 1,000 prof
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 
@@ -64,17 +63,9 @@ class KlaviyoDestination(HttpDestination):
             raise DestinationError("klaviyo import job over 5 MB: lower the batch size")
         job = self._check(self.request("POST", "/api/profile-bulk-import-jobs",
                                        content=payload))["data"]["id"]
-        deadline = time.monotonic() + self.job_timeout
-        while True:
-            status = self._check(self.request(
-                "GET", f"/api/profile-bulk-import-jobs/{job}"))["data"]["attributes"]["status"]
-            if status == "complete":
-                break
-            if status in ("cancelled", "failed"):
-                raise DestinationError(f"klaviyo import job {job} {status}")
-            if time.monotonic() > deadline:
-                raise DestinationError(f"klaviyo import job {job} still {status}")
-            time.sleep(self.poll_interval)
+        self.wait_for_job(f"/api/profile-bulk-import-jobs/{job}",
+                          lambda body: body["data"]["attributes"]["status"], "complete",
+                          ("cancelled", "failed"), self.poll_interval, self.job_timeout)
         errors = self._check(self.request(
             "GET", f"/api/profile-bulk-import-jobs/{job}/import-errors"))["data"]
         failed = {str(e["attributes"].get("original_payload", {}).get("email", "")).lower():

@@ -10,7 +10,6 @@ contact ids (``search/emails``, ≤ 100 per call) and ``DELETE …/lists/{id}/co
 from __future__ import annotations
 
 import json
-import time
 
 import httpx
 
@@ -55,19 +54,6 @@ class SendGridDestination(HttpDestination):
             self._suppressed = {row["email"].lower() for row in data}
         return self._suppressed
 
-    def _wait(self, job_id: str) -> None:
-        deadline = time.monotonic() + self.job_timeout
-        while True:
-            status = self._check(self.request(
-                "GET", f"/v3/marketing/contacts/imports/{job_id}"))["status"]
-            if status == "completed":
-                return
-            if status in ("errored", "failed"):
-                raise DestinationError(f"sendgrid import job {job_id} {status}")
-            if time.monotonic() > deadline:
-                raise DestinationError(f"sendgrid import job {job_id} still {status}")
-            time.sleep(self.poll_interval)
-
     def _upsert(self, contacts: list[Contact], list_ids: list[str]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         blocked = self.suppressed()
@@ -80,7 +66,9 @@ class SendGridDestination(HttpDestination):
                 raise DestinationError("sendgrid upsert over 6 MB: lower the batch size")
             job = self._check(self.request("PUT", "/v3/marketing/contacts", content=payload,
                                            headers={"content-type": "application/json"}))
-            self._wait(job["job_id"])
+            self.wait_for_job(f"/v3/marketing/contacts/imports/{job['job_id']}",
+                              lambda body: body["status"], "completed", ("errored", "failed"),
+                              self.poll_interval, self.job_timeout)
         return [MemberResult(c.email, False, None, "unsubscribed")
                 if c.email.lower() in blocked else MemberResult(c.email, True)
                 for c in contacts]
