@@ -6,12 +6,18 @@ Pushes segment membership changes to the email service providers. Scheduled on t
 gate passed — a failed validation never triggers a sync (and the sync re-checks the gate
 itself: a rebuild after validation blocks it).
 
-API keys come from Airflow connections (`segwise_mailchimp`: password = API key, host =
-base URL, extra `list_id`) or the `SEGWISE_MAILCHIMP_*` environment variables; they are
-handed to the package through the task's environment and never logged.
+One task per provider, so a provider that is down or rate-limited fails (and retries) on
+its own while the others complete. Each segment syncs with the mode and guards its
+definition declares for the provider (`segments/*.yml`).
 
-Params: `destination`, `mode` (upsert | mirror | add_only), `dry_run`, `force` (override
-blocking guards), `sandbox` (sync into a local sandbox server started for the run).
+API keys come from Airflow connections (`segwise_<provider>`: password = API key, host or
+extra `base_url` = API base URL, extra `list_id` for Mailchimp) or the
+`SEGWISE_<PROVIDER>_*` environment variables; they are handed to the package through the
+task's environment and never logged (Airflow masks connection passwords).
+
+Params: `destinations` (which providers to sync), `mode` (`declared`, or upsert | mirror |
+add_only to override for this run), `dry_run`, `force` (override blocking guards),
+`sandbox` (sync into local sandbox servers started for the run).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pendulum
 from airflow.sdk import Asset, Param, dag, task
 
 SEGMENTS_VALIDATED = Asset("segwise://segments/validated")
+PROVIDERS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
 log = logging.getLogger(__name__)
 
 
@@ -47,21 +54,24 @@ def _notify_failure(context: dict) -> None:
         "on_failure_callback": _notify_failure,
     },
     params={
-        "destination": Param("mailchimp", enum=["mailchimp", "klaviyo", "hubspot", "sendgrid"]),
-        "mode": Param("upsert", enum=["upsert", "mirror", "add_only"]),
+        "destinations": Param(list(PROVIDERS), type="array",
+                              items={"type": "string", "enum": list(PROVIDERS)}),
+        "mode": Param("declared", enum=["declared", "upsert", "mirror", "add_only"]),
         "dry_run": Param(False, type="boolean"),
         "force": Param(False, type="boolean"),
         "sandbox": Param(False, type="boolean"),
     },
 )
 def segwise_sync():
-    @task
-    def sync(params: dict | None = None) -> dict:
-        from segwise.airflow_tasks import sync_task
+    for provider in PROVIDERS:
 
-        return sync_task(params or {})
+        @task(task_id=f"sync_{provider}")
+        def sync(provider: str = provider, params: dict | None = None) -> dict:
+            from segwise.airflow_tasks import sync_task
 
-    sync()
+            return sync_task(provider, params or {})
+
+        sync()
 
 
 segwise_sync()

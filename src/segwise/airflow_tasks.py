@@ -68,26 +68,38 @@ def _connection_env(destination: str) -> None:
     except Exception:  # noqa: BLE001 - no connection: the environment is used as is
         return
     prefix = f"SEGWISE_{destination.upper()}"
+    extra = conn.extra_dejson or {}
     if conn.password:
         os.environ[f"{prefix}_API_KEY"] = conn.password
-    if conn.host:
-        os.environ[f"{prefix}_URL"] = conn.host
-    list_id = (conn.extra_dejson or {}).get("list_id")
-    if list_id:
-        os.environ[f"{prefix}_LIST_ID"] = str(list_id)
+    url = extra.get("base_url")
+    if not url and conn.host:
+        url = conn.host if "://" in conn.host else f"{conn.schema or 'https'}://{conn.host}"
+        if conn.port:
+            url += f":{conn.port}"
+    if url:
+        os.environ[f"{prefix}_URL"] = url
+    if extra.get("list_id"):
+        os.environ[f"{prefix}_LIST_ID"] = str(extra["list_id"])
 
 
-def sync_task(params: dict) -> dict:
+def sync_task(destination: str, params: dict) -> dict:
+    """Sync every segment that lists ``destination`` (an Airflow task per provider)."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
     from segwise.sync.runner import sync_all
 
-    destination = params.get("destination", "mailchimp")
+    if destination not in params.get("destinations", [destination]):
+        raise AirflowSkipException(f"{destination} is not in this run's destinations")
     if not params.get("sandbox"):
         _connection_env(destination)
-    results = sync_all(Settings.from_env(), destination, mode=params.get("mode", "upsert"),
+    mode = params.get("mode", "declared")
+    results = sync_all(Settings.from_env(), destination,
+                       mode=None if mode == "declared" else mode,
                        dry_run=bool(params.get("dry_run")), force=bool(params.get("force")),
                        sandbox=bool(params.get("sandbox")))
-    summary = {r.plan.segment: {"status": r.status, "added": r.succeeded_adds,
-                                "removed": r.succeeded_removes, "rejected": r.rejected_adds,
+    summary = {r.plan.segment: {"status": r.status, "mode": r.plan.mode,
+                                "added": r.succeeded_adds, "removed": r.succeeded_removes,
+                                "rejected": r.rejected_adds, "requests": r.requests,
                                 "guard": r.guard_outcome} for r in results}
     blocked = [name for name, s in summary.items() if s["status"] == "blocked"]
     if blocked:

@@ -222,13 +222,17 @@ def sync_cmd(
         help="mailchimp | klaviyo | hubspot | sendgrid | webhook")] = "mailchimp",
     segment: Annotated[list[str] | None, typer.Option(help="segment(s); default: every "
                                                       "segment listing the destination")] = None,
-    mode: Annotated[str, typer.Option(help="upsert | mirror | add_only")] = "upsert",
+    mode: Annotated[str | None, typer.Option(
+        help="upsert | mirror | add_only (default: the mode each segment declares for the "
+             "destination, else upsert)")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="plan and print, send nothing")] = False,
     force: Annotated[bool, typer.Option("--force", help="override blocking guards")] = False,
     sandbox: Annotated[bool, typer.Option("--sandbox", help="sync into a local sandbox server "
                                           "started for this run")] = False,
     batch_size: Annotated[int | None, typer.Option(help="members per request (default: the "
                                                    "provider's maximum)")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="batches in flight at once (default: "
+                                                    "the provider's cap)")] = None,
 ) -> None:
     """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
     from segwise.sync.destinations.base import DestinationError
@@ -236,7 +240,8 @@ def sync_cmd(
 
     try:
         results = sync_all(Settings.from_env(), destination, segment or None, mode, dry_run,
-                           force, sandbox, say=_say, batch_size=batch_size)
+                           force, sandbox, say=_say, batch_size=batch_size,
+                           concurrency=concurrency)
     except (ConfigError, ValueError, DestinationError) as exc:
         _fail(str(exc))
     for r in results:

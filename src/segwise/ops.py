@@ -21,6 +21,8 @@ DDL = [
         nodes_ok integer, nodes_failed integer)""",
     """create table if not exists ops.validation_runs (
         run_id varchar, validated_at timestamp, success boolean, failures_json varchar)""",
+    # relations (schema.table) the failing nodes touch; null = unknown, i.e. everything
+    "alter table ops.build_runs add column if not exists failed_relations_json varchar",
 ]
 
 
@@ -34,11 +36,12 @@ def ensure_ops(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | None,
-                 ok: int, failed: int) -> None:
+                 ok: int, failed: int, failed_relations: list[str] | None = None) -> None:
     with connect(settings.duckdb_path) as con:
         ensure_ops(con)
-        con.execute("insert into ops.build_runs values (?, ?, ?, ?, ?, ?)",
-                    [run_id, utcnow(), dataset, as_of, ok, failed])
+        con.execute("insert into ops.build_runs values (?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, utcnow(), dataset, as_of, ok, failed,
+                     None if failed_relations is None else json.dumps(failed_relations)])
 
 
 def record_validation(settings: Settings, run_id: str, success: bool, failures: list) -> None:
@@ -52,25 +55,50 @@ class GateClosed(RuntimeError):
     """Raised when an activation step must not run because the data gate is not open."""
 
 
-def assert_gate_open(con: duckdb.DuckDBPyConnection) -> str:
-    """The latest validation must have passed and be newer than the latest build."""
+def _touching(inputs: set[str] | None, touched: list[str] | None) -> list[str] | None:
+    """The failing relations that matter for ``inputs`` (all of them when either side is
+    unknown); an empty list means the failures are unrelated."""
+    if not touched:
+        return ["(unknown relations)"]
+    if inputs is None:
+        return touched
+    return sorted(set(touched) & inputs)
+
+
+def assert_gate_open(con: duckdb.DuckDBPyConnection, inputs: set[str] | None = None) -> str:
+    """The latest validation must have passed and be newer than the latest build, and the
+    latest build must have no failing node.
+
+    ``inputs``: the relations one segment is built from (see ``segwise.lineage``). Then
+    only failures touching those relations close the gate for it; failures elsewhere are
+    not its concern. Without ``inputs`` (or when a failure's relations are unknown) any
+    failure closes the gate."""
     ensure_ops(con)
     last_val = con.execute(
         "select run_id, validated_at, success, failures_json from ops.validation_runs "
         "order by validated_at desc limit 1").fetchall()
     last_build = con.execute(
-        "select built_at, nodes_failed from ops.build_runs order by built_at desc limit 1"
-    ).fetchall()
+        "select built_at, nodes_failed, failed_relations_json from ops.build_runs "
+        "order by built_at desc limit 1").fetchall()
     if last_build and last_build[0][1]:
-        raise GateClosed(f"the latest dbt build had {last_build[0][1]} failing node(s) "
-                         "(models or tests): fix them and rebuild; export refused")
+        raw = last_build[0][2]
+        hit = _touching(inputs, None if raw is None else json.loads(raw))
+        if hit:
+            raise GateClosed(f"the latest dbt build had {last_build[0][1]} failing node(s) "
+                             f"(models or tests) touching {', '.join(hit[:5])}: fix them and "
+                             "rebuild; export refused")
     if not last_val:
         raise GateClosed("no validation has run: run `segwise validate` first")
     run_id, validated_at, success, failures = last_val[0]
     if not success:
-        n = len(json.loads(failures or "[]"))
-        raise GateClosed(f"the latest validation ({run_id}) failed {n} expectation(s): "
-                         "fix the data and re-run `segwise validate`; export refused")
+        failed = json.loads(failures or "[]")
+        hit = set()
+        for f in failed or [{}]:
+            hit |= set(_touching(inputs, f.get("relations")) or [])
+        if hit:
+            raise GateClosed(f"the latest validation ({run_id}) failed {len(failed)} "
+                             f"expectation(s) on {', '.join(sorted(hit)[:5])}: fix the data "
+                             "and re-run `segwise validate`; export refused")
     if last_build and last_build[0][0] > validated_at:
         raise GateClosed("the warehouse was rebuilt after the latest validation: "
                          "run `segwise validate` again; export refused")

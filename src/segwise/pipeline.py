@@ -12,6 +12,7 @@ from datetime import date
 from segwise.export.engine import ExportResult, export
 from segwise.export.file_destination import FileDestination
 from segwise.generate import generate
+from segwise.lineage import failed_relations, load_manifest
 from segwise.load import load_dataset, load_generated
 from segwise.ops import GateClosed, record_build
 from segwise.pipeline_vars import dbt_vars, default_as_of
@@ -45,7 +46,10 @@ def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = 
     try:
         result = build(settings, dbt_vars(as_of, dataset))
     except DbtError as exc:  # a failed build closes the gate until a good build + validation
-        record_build(settings, run_id, dataset, as_of_text, 0, max(1, exc.failed_nodes))
+        # for the segments built from what failed (for all of them if that is unknown)
+        touched = failed_relations(load_manifest(settings), exc.failed_ids)
+        record_build(settings, run_id, dataset, as_of_text, 0, max(1, exc.failed_nodes),
+                     touched)
         raise
     ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
     record_build(settings, run_id, dataset, as_of_text, ok, len(result.failures))

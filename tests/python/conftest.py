@@ -69,6 +69,9 @@ def demo_copy(demo, tmp_path) -> Settings:
     target = tmp_path / "wh" / "segwise.duckdb"
     target.parent.mkdir(parents=True)
     shutil.copy(settings.duckdb_path, target)
+    manifest = settings.duckdb_path.parent / "dbt_target" / "manifest.json"
+    (target.parent / "dbt_target").mkdir()
+    shutil.copy(manifest, target.parent / "dbt_target" / "manifest.json")  # lineage
     return replace(settings, duckdb_path=target, output_dir=tmp_path / "output")
 
 

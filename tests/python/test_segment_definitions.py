@@ -152,3 +152,24 @@ def test_rule_version_tracks_meaning_not_formatting(tmp_path):
     b = _load(tmp_path, _segment("{trait: orders_count, op: '>=', value: 2}\n"))[0]
     c = _load(tmp_path, _segment("trait: orders_count\nop: '>='\nvalue: 3\n"))[0]
     assert a.rule_version == b.rule_version != c.rule_version
+
+
+def test_destinations_declare_a_sync_mode_and_guards(tmp_path):
+    rule = "trait: orders_count\nop: '>'\nvalue: 0\n"
+    (seg,) = _load(tmp_path, _segment(rule, extra=(
+        "    destinations:\n      - file\n      - {name: mailchimp, mode: mirror, "
+        "max_removal_pct: 5}\n      - klaviyo\n")))
+    assert seg.destinations == ["file", "mailchimp", "klaviyo"]
+    assert seg.sync_settings("mailchimp").mode == "mirror"
+    assert seg.sync_settings("mailchimp").max_removal_pct == 5.0
+    assert seg.sync_settings("klaviyo").mode == "upsert"
+    assert seg.sync_settings("klaviyo").max_removal_pct is None
+    bad = {"      - {name: mailchimp, mode: mirrror}\n": "destinations[0].mode",
+           "      - {name: mailchimp, mood: mirror}\n": "unknown key(s) ['mood']",
+           "      - mailchimpp\n": "unknown destination 'mailchimpp'",
+           "      - hubspot\n      - hubspot\n": "listed twice",
+           "      - {name: file, mode: mirror}\n": "the file export has no sync mode",
+           "      - {name: sendgrid, max_removal_pct: -1}\n": "max_removal_pct must be"}
+    for lines, message in bad.items():
+        msg = _error(tmp_path, _segment(rule, extra="    destinations:\n" + lines))
+        assert message in msg, msg

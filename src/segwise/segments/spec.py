@@ -42,6 +42,9 @@ TEMPORAL_TYPES = ("timestamp", "date")
 
 SEGMENT_KEYS = {"name", "description", "owner", "tags", "priority", "min_size", "holdout_pct",
                 "holdout_salt", "destinations", "rule"}
+DESTINATION_NAMES = ("file", "mailchimp", "klaviyo", "hubspot", "sendgrid", "webhook")
+DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct"}
+SYNC_MODES = ("upsert", "mirror", "add_only")
 
 
 class SegmentDefinitionError(ValueError):
@@ -145,6 +148,17 @@ class Not:
 Condition = Trait | Event | Message | Sequence | InSegment | All | Any_ | Not
 
 
+@dataclass(frozen=True)
+class DestinationSettings:
+    """How one segment syncs to one destination: ``- {name: mailchimp, mode: mirror,
+    max_removal_pct: 10}`` in the segment's ``destinations`` (a bare name takes defaults)."""
+
+    name: str
+    mode: str = "upsert"
+    max_removal_pct: float | None = None  # None: the engine's default guard
+    max_size_change_pct: float | None = None
+
+
 @dataclass
 class Segment:
     name: str
@@ -159,6 +173,10 @@ class Segment:
     rule: Condition
     file: str
     raw: dict = field(repr=False, default_factory=dict)
+    destination_settings: dict[str, DestinationSettings] = field(default_factory=dict)
+
+    def sync_settings(self, destination: str) -> DestinationSettings:
+        return self.destination_settings.get(destination, DestinationSettings(destination))
 
     @property
     def rule_version(self) -> str:
@@ -464,10 +482,10 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str]) -> Segment:
         return v
 
     tags = raw.get("tags", [])
-    dests = raw.get("destinations", ["file"])
-    for key, val in (("tags", tags), ("destinations", dests)):
-        if not isinstance(val, list) or not all(isinstance(x, str) for x in val):
-            raise p.fail(key, f"{key} must be a list of strings")
+    if not isinstance(tags, list) or not all(isinstance(x, str) for x in tags):
+        raise p.fail("tags", "tags must be a list of strings")
+    settings = _destinations(p, raw.get("destinations", ["file"]))
+    dests = [d.name for d in settings]
     salt = raw.get("holdout_salt", name)
     p.literal(salt, "holdout_salt")
     for key in ("description", "owner"):
@@ -479,8 +497,42 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str]) -> Segment:
         priority=number("priority", 100, 1, 10_000), min_size=number("min_size", 1, 0, 10**9),
         holdout_pct=float(number("holdout_pct", 0, 0, 50, integer=False)),
         holdout_salt=str(salt), destinations=dests, rule=p.parse(raw["rule"], "rule"),
-        file=file, raw=raw,
+        file=file, raw=raw, destination_settings={d.name: d for d in settings},
     )
+
+
+def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
+    """``destinations``: names, or mappings with a sync ``mode`` and guard thresholds."""
+    if not isinstance(value, list):
+        raise p.fail("destinations", "destinations must be a list")
+    out: list[DestinationSettings] = []
+    for i, item in enumerate(value):
+        path = f"destinations[{i}]"
+        entry = {"name": item} if isinstance(item, str) else item
+        if not isinstance(entry, dict):
+            raise p.fail(path, "a destination is a name or a mapping with a name")
+        p.keys(entry, path, DESTINATION_KEYS, {"name"})
+        name = entry["name"]
+        if name not in DESTINATION_NAMES:
+            raise p.fail(path + ".name", f"unknown destination {name!r} (known: "
+                                         f"{', '.join(DESTINATION_NAMES)})")
+        if any(d.name == name for d in out):
+            raise p.fail(path + ".name", f"destination {name!r} is listed twice")
+        mode = entry.get("mode", "upsert")
+        if mode not in SYNC_MODES:
+            raise p.fail(path + ".mode", f"mode must be one of {', '.join(SYNC_MODES)}, "
+                                         f"got {mode!r}")
+        if name == "file" and set(entry) - {"name"}:
+            raise p.fail(path, "the file export has no sync mode or guards")
+        pcts = {}
+        for key in ("max_removal_pct", "max_size_change_pct"):
+            v = entry.get(key)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                  or not 0 <= v <= 1000):
+                raise p.fail(f"{path}.{key}", f"{key} must be a number in [0, 1000], got {v!r}")
+            pcts[key] = None if v is None else float(v)
+        out.append(DestinationSettings(name, mode, **pcts))
+    return out
 
 
 def load_definitions(folder: Path, traits: dict[str, str],

@@ -10,19 +10,25 @@ State lives in the warehouse:
 * ``ops.sync_runs`` — one audit row per run (planned / sent / succeeded / rejected, guard
   outcome, requests, 429s, duration); ``ops.sync_rejections`` — per-member errors.
 
-The ledger is updated after every batch (a checkpoint): a crash between batches loses at
-most the batch in flight, whose requests are idempotent and are simply sent again.
+Batches go out in parallel, at most the destination's ``concurrency`` at a time (and
+paced by its rate limits). The ledger is updated as each batch completes (a checkpoint):
+a crash loses at most the batches in flight, whose requests are idempotent and are simply
+sent again by the next run.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import duckdb
 import pandas as pd
 
+from segwise.lineage import load_manifest, upstream_relations
 from segwise.load.warehouse import connect
 from segwise.ops import GateClosed, assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
@@ -50,6 +56,9 @@ DDL = [
         rate_limited integer, duration_s double, forced boolean, dry_run boolean,
         desired_members integer, planned_updates integer, sent_updates integer,
         succeeded_updates integer)""",
+    "alter table ops.sync_runs add column if not exists concurrency integer",
+    "alter table ops.sync_runs add column if not exists throttled_s double",
+    "alter table ops.sync_runs add column if not exists error varchar",
 ]
 MODES = ("upsert", "mirror", "add_only")
 
@@ -71,7 +80,7 @@ class SyncPlan:
 @dataclass
 class SyncResult:
     run_id: str
-    status: str  # succeeded | blocked | dry_run | partial
+    status: str  # succeeded | blocked | dry_run | partial | failed
     plan: SyncPlan
     guard_outcome: str = "passed"
     sent_adds: int = 0
@@ -82,6 +91,11 @@ class SyncResult:
     sent_updates: int = 0
     succeeded_updates: int = 0
     suppressed: int = 0
+    requests: int = 0  # HTTP requests this run sent (retries included)
+    writes: int = 0
+    rate_limited: int = 0  # 429s received
+    throttled_s: float = 0.0  # time the client-side rate limiter held requests back
+    error: str | None = None  # why a failed run stopped (the batches before it are kept)
     rejections: list[dict] = field(default_factory=list)
 
 
@@ -166,13 +180,14 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
     run_id = uuid.uuid4().hex[:12]
     started = utcnow()
     t0 = time.perf_counter()
+    before = dest.stats.snapshot()  # one adapter may serve several segments
     with connect(settings.duckdb_path) as con:
         ensure_tables(con)
         plan = plan_sync(con, segment, dest.name, mode)
         result = SyncResult(run_id, "succeeded", plan)
         blocked: list[str] = []
-        try:
-            assert_gate_open(con)
+        try:  # only failures in what this segment is built from block it
+            assert_gate_open(con, upstream_relations(load_manifest(settings), segment))
         except GateClosed as exc:
             blocked.append(f"data gate: {exc}")
         # the size at the last completed sync (a crashed run leaves no row: resume is free)
@@ -190,34 +205,90 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
                 result.status = "blocked"
         if dry_run:
             result.status = "dry_run" if result.status != "blocked" else "blocked"
-        if result.status in ("succeeded",):
-            _execute(con, result, dest, crash_after_batches)
+        failure: Exception | None = None
+        try:
+            if result.status in ("succeeded",):
+                _execute(con, result, dest, crash_after_batches)
+        except Exception as exc:  # recorded as a failed run, then raised
+            failure = exc
+            result.status = "failed"
+            result.error = str(exc)
+        finally:
+            after = dest.stats.snapshot()
+            result.requests = int(after["requests"] - before["requests"])
+            result.writes = int(after["writes"] - before["writes"])
+            result.rate_limited = int(after["rate_limited"] - before["rate_limited"])
+            result.throttled_s = after["throttled_s"] - before["throttled_s"]
         _record_run(con, result, dest, started, time.perf_counter() - t0, force, dry_run)
+    if failure is not None:
+        raise failure
     return result
+
+
+def _in_parallel(dest: HttpDestination, frame: pd.DataFrame, work: Callable, apply: Callable
+                 ) -> None:
+    """Send ``frame`` in batches with up to ``dest.concurrency`` batches in flight.
+
+    ``work(batch)`` runs in a worker thread and only talks HTTP; ``apply(batch, out)`` runs
+    here, in the calling thread, as each batch completes — it owns every DuckDB write, so
+    each completed batch is checkpointed before another one is started. If a batch fails,
+    no new batch starts, the ones in flight finish and are checkpointed, then the error is
+    raised: a re-run resends only what was never confirmed."""
+    batches = iter(_batches(frame, dest.batch_size))
+    workers = max(1, min(dest.concurrency, -(-len(frame) // dest.batch_size)))
+    error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{dest.name}") as pool:
+        pending = {pool.submit(work, b): b for b in itertools.islice(batches, workers)}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                batch = pending.pop(future)
+                try:
+                    out = future.result()
+                except Exception as exc:  # noqa: BLE001 (re-raised below)
+                    error = error or exc
+                    continue
+                apply(batch, out)
+                nxt = next(batches, None) if error is None else None
+                if nxt is not None:
+                    pending[pool.submit(work, nxt)] = nxt
+    if error is not None:
+        raise error
 
 
 def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDestination,
              crash_after_batches: int | None) -> None:
     plan = result.plan
-    for done, batch in enumerate(_batches(plan.adds, dest.batch_size), start=1):
+    if len(plan.adds) + len(plan.updates) + len(plan.removes) == 0:
+        return
+    dest.prepare(plan.segment)
+    checkpoints = 0
+
+    def add_batch(batch: pd.DataFrame):
         contacts = _contacts(batch)
+        upserted = dest.upsert_contacts(contacts)
+        ok = {r.email.lower() for r in upserted if r.ok}
+        keep = [c for c in contacts if c.email.lower() in ok]
+        return contacts, upserted, dest.add_to_list(plan.segment, keep) if keep else []
+
+    def record_adds(batch: pd.DataFrame, out) -> None:
+        nonlocal checkpoints
+        contacts, upserted, added = out
         hashes = dict(zip(batch["customer_id"], batch["fields_hash"], strict=True))
         by_email = {c.email.lower(): c for c in contacts}
-        upserted = dest.upsert_contacts(contacts)
         result.sent_adds += len(contacts)
-        ok_contacts, now = [], utcnow()
+        now = utcnow()
         for r in upserted:
             c = by_email[r.email.lower()]
             if r.ok:
-                ok_contacts.append(c)
-            elif r.remote_status:  # the ESP says unsubscribed/cleaned: remember, never undo
+                continue
+            if r.remote_status:  # the ESP says unsubscribed/cleaned: remember, never undo
                 result.suppressed += 1
                 con.execute("insert into ops.destination_suppressions values (?, ?, ?, ?, ?)",
                             [dest.name, c.email, r.remote_status, now, result.run_id])
             else:
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "upsert", r.error)
-        added = dest.add_to_list(plan.segment, ok_contacts) if ok_contacts else []
         rows = []
         for r in added:
             c = by_email[r.email.lower()]
@@ -227,32 +298,42 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             else:
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "add_to_list", r.error)
-        if rows:  # checkpoint: the batch is recorded before the next one is sent
+        if rows:  # checkpoint: the batch is recorded as soon as the ESP confirmed it
             ledger_rows = pd.DataFrame(rows, columns=[  # noqa: F841 (read by duckdb)
                 "destination", "segment_name", "customer_id", "email", "synced_at", "run_id",
                 "fields_hash"])
             con.execute("insert into ops.destination_ledger by name select * from ledger_rows")
         result.succeeded_adds += len(rows)
-        if crash_after_batches is not None and done >= crash_after_batches:
-            raise SystemExit(f"simulated crash after {done} batches")
-    for batch in _batches(plan.updates, dest.batch_size):
+        checkpoints += 1
+        if crash_after_batches is not None and checkpoints >= crash_after_batches:
+            raise SystemExit(f"simulated crash after {checkpoints} batches")
+
+    def record_updates(batch: pd.DataFrame, upserted) -> None:
         contacts = _contacts(batch)
-        hashes = dict(zip(batch["customer_id"], batch["fields_hash"], strict=True))
         by_email = {c.email.lower(): c for c in contacts}
         result.sent_updates += len(contacts)
-        for r in dest.upsert_contacts(contacts):
+        done = []
+        for r in upserted:
             c = by_email[r.email.lower()]
             if r.ok:
-                result.succeeded_updates += 1
-                con.execute("update ops.destination_ledger set fields_hash = ?, email = ? "
-                            "where destination = ? and segment_name = ? and customer_id = ?",
-                            [hashes[c.customer_id], c.email, dest.name, plan.segment,
-                             c.customer_id])
+                done.append(c.customer_id)
             elif not r.remote_status:
                 _reject(con, result, dest, c, "update", r.error)
-    for batch in _batches(plan.removes, dest.batch_size):
+        if done:
+            changed = batch[batch["customer_id"].isin(done)][  # noqa: F841 (read by duckdb)
+                ["customer_id", "email", "fields_hash"]]
+            con.execute("update ops.destination_ledger as l set fields_hash = c.fields_hash, "
+                        "email = c.email from changed as c where l.destination = ? and "
+                        "l.segment_name = ? and l.customer_id = c.customer_id",
+                        [dest.name, plan.segment])
+        result.succeeded_updates += len(done)
+
+    def remove_batch(batch: pd.DataFrame):
         contacts = [Contact(r.customer_id, r.email) for r in batch.itertuples()]
-        removed = dest.remove_from_list(plan.segment, contacts)
+        return contacts, dest.remove_from_list(plan.segment, contacts)
+
+    def record_removes(batch: pd.DataFrame, out) -> None:
+        contacts, removed = out
         result.sent_removes += len(contacts)
         gone = [c.customer_id for c, r in zip(contacts, removed, strict=True) if r.ok]
         for c, r in zip(contacts, removed, strict=True):
@@ -263,6 +344,11 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
                         "segment_name = ? and customer_id in (select unnest(?))",
                         [dest.name, plan.segment, gone])
         result.succeeded_removes += len(gone)
+
+    _in_parallel(dest, plan.adds, add_batch, record_adds)
+    _in_parallel(dest, plan.updates, lambda b: dest.upsert_contacts(_contacts(b)),
+                 record_updates)
+    _in_parallel(dest, plan.removes, remove_batch, record_removes)
     if result.rejected_adds or len(result.rejections) > result.rejected_adds:
         result.status = "partial"
 
@@ -280,10 +366,11 @@ def _record_run(con, result: SyncResult, dest: HttpDestination, started, duratio
                 force: bool, dry_run: bool) -> None:
     p = result.plan
     con.execute("insert into ops.sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [result.run_id, p.segment, dest.name, p.mode, started, utcnow(), result.status,
                  result.guard_outcome, len(p.adds), len(p.removes), result.sent_adds,
                  result.succeeded_adds, result.rejected_adds, result.sent_removes,
-                 result.succeeded_removes, result.suppressed, dest.stats.requests,
-                 dest.stats.writes, dest.stats.rate_limited, duration, force, dry_run,
-                 len(p.desired), len(p.updates), result.sent_updates, result.succeeded_updates])
+                 result.succeeded_removes, result.suppressed, result.requests,
+                 result.writes, result.rate_limited, duration, force, dry_run,
+                 len(p.desired), len(p.updates), result.sent_updates, result.succeeded_updates,
+                 dest.concurrency, round(result.throttled_s, 3), result.error])

@@ -11,9 +11,11 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
 
 from segwise.segments import definitions
+from segwise.segments.spec import DestinationSettings
 from segwise.settings import Settings
 from segwise.sync.destinations.base import HttpDestination
 from segwise.sync.destinations.hubspot import HubSpotDestination
@@ -44,7 +46,15 @@ def _env(name: str) -> str:
 
 
 def destination_from_env(name: str, base_url: str | None = None,
-                         batch_size: int | None = None) -> HttpDestination:
+                         batch_size: int | None = None,
+                         concurrency: int | None = None) -> HttpDestination:
+    """An adapter configured from ``SEGWISE_<DESTINATION>_*`` variables. Optional:
+    ``SEGWISE_<DESTINATION>_CONCURRENCY`` (requests in flight, up to the provider's cap)
+    and, for HubSpot, ``SEGWISE_HUBSPOT_RATE_LIMIT`` (requests per 10 s: 190 on
+    Professional/Enterprise)."""
+    env_conc = os.environ.get(f"SEGWISE_{name.upper()}_CONCURRENCY")
+    opts = {"batch_size": batch_size,
+            "concurrency": concurrency or (int(env_conc) if env_conc else None)}
     if name == "mailchimp":
         key = _env("SEGWISE_MAILCHIMP_API_KEY")
         match = re.search(r"-([a-z]+\d+)$", key)
@@ -54,24 +64,35 @@ def destination_from_env(name: str, base_url: str | None = None,
             raise ConfigError("the Mailchimp API key has no data-centre suffix (…-us21): "
                               "set SEGWISE_MAILCHIMP_URL")
         return MailchimpDestination(url, key, os.environ.get("SEGWISE_MAILCHIMP_LIST_ID",
-                                                             "segwise"), batch_size=batch_size)
+                                                             "segwise"), **opts)
     if name == "klaviyo":
         key = _env("SEGWISE_KLAVIYO_API_KEY")
         url = base_url or os.environ.get("SEGWISE_KLAVIYO_URL") or "https://a.klaviyo.com"
-        return KlaviyoDestination(url, key, batch_size=batch_size)
+        return KlaviyoDestination(url, key, **opts)
     if name == "hubspot":
         token = _env("SEGWISE_HUBSPOT_API_KEY")
         url = base_url or os.environ.get("SEGWISE_HUBSPOT_URL") or "https://api.hubapi.com"
-        return HubSpotDestination(url, token, batch_size=batch_size)
+        per_10s = os.environ.get("SEGWISE_HUBSPOT_RATE_LIMIT")
+        return HubSpotDestination(url, token, **opts, rate_limits=(
+            ((int(per_10s), 10.0),) if per_10s else None))
     if name == "sendgrid":
         key = _env("SEGWISE_SENDGRID_API_KEY")
         url = base_url or os.environ.get("SEGWISE_SENDGRID_URL") or "https://api.sendgrid.com"
-        return SendGridDestination(url, key, batch_size=batch_size)
+        return SendGridDestination(url, key, **opts)
     if name == "webhook":
         return WebhookDestination(base_url or _env("SEGWISE_WEBHOOK_URL"),
-                                  _env("SEGWISE_WEBHOOK_SECRET"), batch_size=batch_size)
+                                  _env("SEGWISE_WEBHOOK_SECRET"), **opts)
     raise ConfigError(f"unknown destination {name!r} (known: "
                       f"{', '.join((*DESTINATIONS, 'webhook'))})")
+
+
+def guard_config(declared: DestinationSettings) -> GuardConfig:
+    """The engine's default guards, with the thresholds a segment declares for a
+    destination."""
+    base = GuardConfig()
+    return replace(base, **{k: v for k, v in (
+        ("max_removal_pct", declared.max_removal_pct),
+        ("max_size_change_pct", declared.max_size_change_pct)) if v is not None})
 
 
 @contextmanager
@@ -110,10 +131,15 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
 
 
 def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
-             mode: str = "upsert", dry_run: bool = False, force: bool = False,
+             mode: str | None = None, dry_run: bool = False, force: bool = False,
              sandbox: bool = False, say: Callable[[str], None] = print,
-             batch_size: int | None = None) -> list[SyncResult]:
-    """Sync every segment whose definition lists ``destination`` (or the given ones)."""
+             batch_size: int | None = None, concurrency: int | None = None
+             ) -> list[SyncResult]:
+    """Sync every segment whose definition lists ``destination`` (or the given ones).
+
+    Each segment syncs with the mode and guard thresholds its definition declares for
+    this destination (``destinations: [{name: mailchimp, mode: mirror}]``); ``mode``
+    overrides the declared mode for this run."""
     defs = {s.name: s for s in definitions(settings.project_dir)}
     names = segments or [n for n, s in defs.items() if destination in s.destinations]
     unknown = [n for n in names if n not in defs]
@@ -122,15 +148,19 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
     results = []
     state_dir = settings.duckdb_path.parent / "sandboxes"
     with local_sandboxes((destination,), state_dir) if sandbox else nullcontext():
-        dest = destination_from_env(destination, batch_size=batch_size)
+        dest = destination_from_env(destination, batch_size=batch_size,
+                                    concurrency=concurrency)
         try:
             for name in sorted(names, key=lambda n: defs[n].priority):
-                result = sync_segment(settings, name, dest, mode=mode, dry_run=dry_run,
-                                      force=force, guards=GuardConfig(),
+                declared = defs[name].sync_settings(destination)
+                result = sync_segment(settings, name, dest, mode=mode or declared.mode,
+                                      dry_run=dry_run, force=force,
+                                      guards=guard_config(declared),
                                       min_size=defs[name].min_size)
-                say(f"  {destination}/{name}: {result.status} +{result.succeeded_adds} "
+                say(f"  {destination}/{name} ({result.plan.mode}): {result.status} "
+                    f"+{result.succeeded_adds} "
                     f"-{result.succeeded_removes} rejected {result.rejected_adds} "
-                    f"suppressed {result.suppressed}"
+                    f"suppressed {result.suppressed} requests {result.requests}"
                     + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
                 results.append(result)
         finally:

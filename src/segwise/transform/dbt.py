@@ -13,9 +13,11 @@ from segwise.settings import Settings
 
 
 class DbtError(RuntimeError):
-    def __init__(self, message: str, failed_nodes: int = 0) -> None:
+    def __init__(self, message: str, failed_nodes: int = 0,
+                 failed_ids: list[str] | None = None) -> None:
         super().__init__(message)
         self.failed_nodes = failed_nodes
+        self.failed_ids = failed_ids or []
 
 
 @dataclass
@@ -79,6 +81,7 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
             f"dbt {' '.join(args)} failed ({len(failing)} failing nodes)\n"
             + "\n".join(failing[:20]) + ("\n" + tail if not failing else ""),
             failed_nodes=len(failing),
+            failed_ids=[r["unique_id"] for r in result.failures],
         )
     return result
 

@@ -19,12 +19,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from segwise.lineage import relations_in_sql
 from segwise.load.warehouse import connect
 from segwise.ops import record_validation
 from segwise.settings import Settings
 
 # Keep in step with macros/is_valid_email.sql.
-EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ExpectationOutcome:
     column: str | None
     success: bool | None  # None = not applicable
     detail: str = ""
+    relations: list[str] = field(default_factory=list)  # what the batch query reads
 
 
 @dataclass
@@ -106,6 +108,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
 
     outcomes: list[ExpectationOutcome] = []
     plan: list[tuple[str, str, list[dict]]] = []  # (suite name, batch name, expectations)
+    reads: dict[str, list[str]] = {}  # batch name -> relations its query reads
     with connect(settings.duckdb_path, read_only=True) as con:
         def count(table: str) -> int:
             if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
@@ -131,6 +134,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                         continue
                     applicable.append(exp)
                 plan.append((spec["name"], batch["name"], applicable))
+                reads[batch["name"]] = sorted(relations_in_sql(batch["query"]))
 
     context = gx.get_context(mode="file", project_root_dir=str(root))
     try:
@@ -171,7 +175,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                                       "partial_unexpected_list") if k in res}, default=str)
             outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type,
                                                cfg.kwargs.get("column"), bool(er.success),
-                                               detail))
+                                               detail, reads.get(batch_name, [])))
     docs = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
     outcome = ValidationResult(run_id=run_id, success=bool(result.success), outcomes=outcomes,
                                data_docs=docs if docs.exists() else None)

@@ -4,12 +4,20 @@ Provider differences (identity keys, batch limits, async jobs, status rules) sta
 each adapter. HTTP is httpx; retries are tenacity (exponential backoff with jitter,
 honouring ``Retry-After``) on 429, 5xx and transport errors — every request an adapter
 sends is idempotent, so a retry can never duplicate an operation.
+
+Concurrency is bounded per provider: an adapter declares how many requests it may have in
+flight (``max_concurrency``, e.g. Mailchimp's 10 simultaneous connections) and the
+provider's published request-rate windows (``rate_limits``, e.g. HubSpot's 100 per 10 s),
+which a client-side limiter paces so a well-behaved sync does not provoke 429s at all.
+An adapter is safe to share between the sync engine's worker threads.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from abc import ABC, abstractmethod
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -44,6 +52,52 @@ class HttpStats:
     writes: int = 0
     rate_limited: int = 0
     server_errors: int = 0
+    throttled_s: float = 0.0  # time the client-side limiter held requests back
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: float) -> None:
+        with self.lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def snapshot(self) -> dict[str, float]:
+        with self.lock:
+            return {"requests": self.requests, "writes": self.writes,
+                    "rate_limited": self.rate_limited, "server_errors": self.server_errors,
+                    "throttled_s": self.throttled_s}
+
+
+class RateLimiter:
+    """Client-side pacing over sliding windows: at most ``limit`` requests in any
+    ``window`` seconds, for every (limit, window) pair, per key (e.g. per endpoint).
+    Thread-safe; ``acquire`` blocks until a request may be sent and returns the wait."""
+
+    def __init__(self, windows: tuple[tuple[int, float], ...]) -> None:
+        self.windows = tuple(windows)
+        self._sent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, key: str = "") -> float:
+        if not self.windows:
+            return 0.0
+        waited = 0.0
+        horizon = max(w for _, w in self.windows)
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                sent = self._sent.setdefault(key, deque())
+                while sent and now - sent[0] >= horizon:
+                    sent.popleft()
+                pause = 0.0
+                for limit, window in self.windows:
+                    inside = [t for t in sent if now - t < window] if len(sent) >= limit else []
+                    if len(inside) >= limit:  # wait until the oldest one leaves the window
+                        pause = max(pause, window - (now - inside[-limit]))
+                if pause <= 0:
+                    sent.append(now)
+                    return waited
+            time.sleep(pause)
+            waited += pause
 
 
 class RetryableHTTPError(Exception):
@@ -73,16 +127,28 @@ class HttpDestination(ABC):
 
     name: str
     max_batch: int
+    max_concurrency: int = 4  # requests in flight at once (the provider's own cap, if any)
+    rate_limits: tuple[tuple[int, float], ...] = ()  # (requests, seconds) windows
 
     def __init__(self, base_url: str, max_attempts: int = 8, timeout: float = 30.0,
-                 batch_size: int | None = None) -> None:
+                 batch_size: int | None = None, concurrency: int | None = None,
+                 rate_limits: tuple[tuple[int, float], ...] | None = None) -> None:
         if batch_size is not None and not 1 <= batch_size <= self.max_batch:
             raise ValueError(f"{self.name}: batch_size must be 1..{self.max_batch}")
+        if concurrency is not None and not 1 <= concurrency <= self.max_concurrency:
+            raise ValueError(f"{self.name}: concurrency must be 1..{self.max_concurrency}")
         self.batch_size = batch_size or self.max_batch
+        self.concurrency = concurrency or self.max_concurrency
         self.base_url = base_url.rstrip("/")
         self.stats = HttpStats()
         self.max_attempts = max_attempts
-        self.client = httpx.Client(base_url=self.base_url, timeout=timeout,
+        if rate_limits is not None:  # e.g. HubSpot Pro/Enterprise: ((190, 10.0),)
+            self.rate_limits = tuple(rate_limits)
+        self.limiter = RateLimiter(self.rate_limits)
+        self._lists_lock = threading.Lock()
+        limits = httpx.Limits(max_connections=self.concurrency,
+                              max_keepalive_connections=self.concurrency)
+        self.client = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits,
                                    headers=self.auth_headers(), auth=self.auth())
 
     def __repr__(self) -> str:  # never show credentials
@@ -94,19 +160,29 @@ class HttpDestination(ABC):
     def auth(self) -> httpx.Auth | None:
         return None
 
-    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+    def rate_key(self, method: str, path: str) -> str:
+        """Which rate-limit bucket a request counts against (one per account by default)."""
+        return ""
+
+    def request(self, method: str, path: str, idempotent: bool = True,
+                **kwargs) -> httpx.Response:
+        """Send a request, retrying 429 / 5xx / transport errors. A request that is not
+        idempotent (creating a list) is sent once: see ``create_once``."""
+        key = self.rate_key(method, path)
+        attempts = self.max_attempts if idempotent else 1
+
         @retry(retry=retry_if_exception(_retryable), wait=_wait,
-               stop=stop_after_attempt(self.max_attempts), reraise=True)
+               stop=stop_after_attempt(attempts), reraise=True)
         def send() -> httpx.Response:
-            self.stats.requests += 1
-            if method in ("POST", "PUT", "PATCH", "DELETE"):
-                self.stats.writes += 1
+            waited = self.limiter.acquire(key)
+            self.stats.add(requests=1, throttled_s=waited,
+                           writes=int(method in ("POST", "PUT", "PATCH", "DELETE")))
             response = self.client.request(method, path, **kwargs)
             if response.status_code == 429:
-                self.stats.rate_limited += 1
+                self.stats.add(rate_limited=1)
                 raise RetryableHTTPError(response)
             if response.status_code >= 500:
-                self.stats.server_errors += 1
+                self.stats.add(server_errors=1)
                 raise RetryableHTTPError(response)
             return response
 
@@ -114,12 +190,30 @@ class HttpDestination(ABC):
             return send()
         except RetryableHTTPError as exc:
             raise DestinationError(f"{self.name} {method} {path}: gave up after "
-                                   f"{self.max_attempts} attempts (last HTTP "
+                                   f"{attempts} attempt(s) (last HTTP "
                                    f"{exc.response.status_code})") from None
         except httpx.TransportError as exc:
             raise DestinationError(f"{self.name} {method} {path}: gave up after "
-                                   f"{self.max_attempts} attempts ({type(exc).__name__})"
+                                   f"{attempts} attempt(s) ({type(exc).__name__})"
                                    ) from None
+
+    def create_once(self, find: Callable[[], str | int | None],
+                    create: Callable[[], str | int]) -> str | int:
+        """Get-or-create for a resource whose create call is not idempotent (a second
+        POST would make a duplicate list, or fail with "already exists"): look it up; if
+        it is missing, create it with a single request; if that request's outcome is
+        unknown (dropped connection, 5xx, 429, a conflict), look again before retrying."""
+        for attempt in range(self.max_attempts):
+            found = find()
+            if found is not None:
+                return found
+            try:
+                return create()
+            except DestinationError:
+                if attempt == self.max_attempts - 1:
+                    raise
+                time.sleep(min(0.1 * 2 ** attempt, 5.0))
+        raise AssertionError("unreachable")
 
     def wait_for_job(self, path: str, status_of: Callable[[dict], str], done: str,
                      failed: tuple[str, ...], poll_interval: float, timeout: float) -> None:
@@ -141,6 +235,15 @@ class HttpDestination(ABC):
 
     def close(self) -> None:
         self.client.close()
+
+    def prepare(self, list_name: str) -> None:
+        """Resolve (or create) the destination list once, before batches run in parallel,
+        so concurrent workers never race to create it twice."""
+        with self._lists_lock:
+            self._list_id(list_name)
+
+    def _list_id(self, list_name: str):  # adapters with list ids override this
+        return list_name
 
     @abstractmethod
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:

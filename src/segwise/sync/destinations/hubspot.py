@@ -18,6 +18,8 @@ from segwise.sync.destinations.base import (
 class HubSpotDestination(HttpDestination):
     name = "hubspot"
     max_batch = 100
+    max_concurrency = 10
+    rate_limits = ((100, 10.0),)  # private apps: 100 requests per rolling 10 s (Free/Starter)
 
     def __init__(self, base_url: str, token: str, **kwargs) -> None:
         self._token = token
@@ -63,14 +65,21 @@ class HubSpotDestination(HttpDestination):
         return out
 
     def _list_id(self, list_name: str) -> str:
-        if list_name not in self._list_ids:
-            r = self.request("GET", f"/crm/v3/lists/object-type-id/0-1/name/{list_name}")
-            if r.status_code == 404:
-                data = self._check(self.request("POST", "/crm/v3/lists", json={
-                    "name": list_name, "objectTypeId": "0-1", "processingType": "MANUAL"}))
-            else:
-                data = self._check(r)
-            self._list_ids[list_name] = data["list"]["listId"]
+        """The manual contact list named after the segment (created once)."""
+        def find() -> str | None:
+            if list_name not in self._list_ids:
+                r = self.request("GET", f"/crm/v3/lists/object-type-id/0-1/name/{list_name}")
+                if r.status_code == 404:
+                    return None
+                self._list_ids[list_name] = self._check(r)["list"]["listId"]
+            return self._list_ids[list_name]
+
+        def create() -> str:
+            return self._check(self.request("POST", "/crm/v3/lists", idempotent=False, json={
+                "name": list_name, "objectTypeId": "0-1",
+                "processingType": "MANUAL"}))["list"]["listId"]
+
+        self._list_ids[list_name] = self.create_once(find, create)
         return self._list_ids[list_name]
 
     def _membership(self, action: str, list_name: str, contacts: list[Contact]

@@ -11,6 +11,7 @@ segment is a Klaviyo list of the same name; membership calls take ≤ 1,000 prof
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 
@@ -28,6 +29,9 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 class KlaviyoDestination(HttpDestination):
     name = "klaviyo"
     max_batch = 1_000  # list-membership limit; import jobs allow 10,000
+    max_concurrency = 5
+    # per account and endpoint; every endpoint segwise calls is tier M or higher (L)
+    rate_limits = ((10, 1.0), (150, 60.0))
 
     def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
                  job_timeout: float = 300.0, **kwargs) -> None:
@@ -42,6 +46,9 @@ class KlaviyoDestination(HttpDestination):
         return {"Authorization": f"Klaviyo-API-Key {self._api_key}", "revision": REVISION,
                 "accept": "application/vnd.api+json",
                 "content-type": "application/vnd.api+json"}
+
+    def rate_key(self, method: str, path: str) -> str:
+        return f"{method} " + re.sub(r"^(/api/[a-z-]+/)[^/]+", r"\1{id}", path.rstrip("/"))
 
     def _check(self, response: httpx.Response) -> dict:
         if response.status_code >= 400:
@@ -95,13 +102,21 @@ class KlaviyoDestination(HttpDestination):
         return out
 
     def _list_id(self, list_name: str) -> str:
-        if list_name not in self._list_ids:
-            for item in self._check(self.request("GET", "/api/lists"))["data"]:
-                self._list_ids[item["attributes"]["name"]] = item["id"]
-        if list_name not in self._list_ids:
-            data = self._check(self.request("POST", "/api/lists", content=json.dumps(
-                {"data": {"type": "list", "attributes": {"name": list_name}}})))["data"]
-            self._list_ids[list_name] = data["id"]
+        """The Klaviyo list named after the segment. Klaviyo allows duplicate list names,
+        so a create whose reply was lost is looked up again, never blindly re-sent."""
+        def find() -> str | None:
+            if list_name not in self._list_ids:
+                for item in self._check(self.request("GET", "/api/lists"))["data"]:
+                    self._list_ids.setdefault(item["attributes"]["name"], item["id"])
+            return self._list_ids.get(list_name)
+
+        def create() -> str:
+            return self._check(self.request("POST", "/api/lists", idempotent=False,
+                                            content=json.dumps({"data": {
+                                                "type": "list",
+                                                "attributes": {"name": list_name}}})))["data"]["id"]
+
+        self._list_ids[list_name] = self.create_once(find, create)
         return self._list_ids[list_name]
 
     def _ids(self, contacts: list[Contact]) -> dict[str, str]:

@@ -24,6 +24,7 @@ SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
 class MailchimpDestination(HttpDestination):
     name = "mailchimp"
     max_batch = 500
+    max_concurrency = 10  # "10 simultaneous connections" per API key; no per-second cap
 
     def __init__(self, base_url: str, api_key: str, list_id: str, **kwargs) -> None:
         self._api_key = api_key
@@ -61,21 +62,28 @@ class MailchimpDestination(HttpDestination):
                 out.append(MemberResult(c.email, remote not in SUPPRESSED, None, remote))
         return out
 
-    def _segment_id(self, list_name: str) -> int:
-        if list_name not in self._segment_ids:
-            data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/segments"))
-            for seg in data.get("segments", []):
-                self._segment_ids[seg["name"]] = seg["id"]
-        if list_name not in self._segment_ids:
-            data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}/segments",
-                                            json={"name": list_name, "static_segment": []}))
-            self._segment_ids[list_name] = data["id"]
+    def _list_id(self, list_name: str) -> int:
+        """The static segment named after the segwise segment (created once)."""
+        def find() -> int | None:
+            if list_name not in self._segment_ids:
+                data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/segments",
+                                                params={"count": 1000}))
+                for seg in data.get("segments", []):
+                    self._segment_ids[seg["name"]] = seg["id"]
+            return self._segment_ids.get(list_name)
+
+        def create() -> int:
+            return self._check(self.request(
+                "POST", f"/3.0/lists/{self.list_id}/segments", idempotent=False,
+                json={"name": list_name, "static_segment": []}))["id"]
+
+        self._segment_ids[list_name] = self.create_once(find, create)
         return self._segment_ids[list_name]
 
     def _segment_call(self, list_name: str, key: str, contacts: list[Contact]
                       ) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
-        sid = self._segment_id(list_name)
+        sid = self._list_id(list_name)
         data = self._check(self.request(
             "POST", f"/3.0/lists/{self.list_id}/segments/{sid}",
             json={key: [c.email for c in contacts]}))

@@ -26,6 +26,7 @@ MAX_BYTES = 6 * 1024 * 1024
 class SendGridDestination(HttpDestination):
     name = "sendgrid"
     max_batch = 1_000  # the API takes 30,000; smaller jobs keep checkpoints frequent
+    max_concurrency = 4
     search_batch = 100
 
     def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
@@ -47,6 +48,10 @@ class SendGridDestination(HttpDestination):
             raise DestinationError(f"sendgrid {response.request.method} "
                                    f"{response.request.url.path}: {response.status_code} {msg}")
         return response.json() if response.content else {}
+
+    def prepare(self, list_name: str) -> None:
+        super().prepare(list_name)
+        self.suppressed()  # read the global unsubscribes once, before parallel batches
 
     def suppressed(self) -> set[str]:
         if self._suppressed is None:
@@ -82,13 +87,19 @@ class SendGridDestination(HttpDestination):
                 for c in contacts]
 
     def _list_id(self, list_name: str) -> str:
-        if list_name not in self._list_ids:
-            for row in self._check(self.request("GET", "/v3/marketing/lists"))["result"]:
-                self._list_ids[row["name"]] = row["id"]
-        if list_name not in self._list_ids:
-            data = self._check(self.request("POST", "/v3/marketing/lists",
-                                            json={"name": list_name}))
-            self._list_ids[list_name] = data["id"]
+        """The Marketing Campaigns list named after the segment (created once)."""
+        def find() -> str | None:
+            if list_name not in self._list_ids:
+                for row in self._check(self.request("GET", "/v3/marketing/lists",
+                                                    params={"page_size": 1000}))["result"]:
+                    self._list_ids.setdefault(row["name"], row["id"])
+            return self._list_ids.get(list_name)
+
+        def create() -> str:
+            return self._check(self.request("POST", "/v3/marketing/lists", idempotent=False,
+                                            json={"name": list_name}))["id"]
+
+        self._list_ids[list_name] = self.create_once(find, create)
         return self._list_ids[list_name]
 
     def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:

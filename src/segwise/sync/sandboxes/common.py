@@ -53,6 +53,8 @@ class DroppedConnection(Response):
 class RequestLog:
     entries: list[tuple[str, str, bool, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    in_flight: int = 0
+    peak_in_flight: int = 0  # the most requests the server was handling at once
 
     def add(self, method: str, path: str, status: int) -> None:
         with self.lock:
@@ -67,6 +69,7 @@ class RequestLog:
                 "rate_limited": sum(1 for e in api if e[3] == 429),
                 "client_errors": sum(1 for e in api if 400 <= e[3] < 500 and e[3] != 429),
                 "server_errors": sum(1 for e in api if e[3] >= 500),
+                "peak_in_flight": self.peak_in_flight,
                 "by_path": _count_paths(api),
             }
 
@@ -91,6 +94,15 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
         if path.startswith("/_sandbox"):
             return await call_next(request)
         faults: Faults = state.faults
+        log: RequestLog = state.log
+        log.in_flight += 1  # one event loop: no lock needed between awaits
+        log.peak_in_flight = max(log.peak_in_flight, log.in_flight)
+        try:
+            return await _handle(request, path, faults, call_next)
+        finally:
+            log.in_flight -= 1
+
+    async def _handle(request: Request, path: str, faults: Faults, call_next):
         if faults.delay_ms:
             await asyncio.sleep(faults.delay_ms / 1000)
         if faults.rate_limit_next > 0:
@@ -124,6 +136,7 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
     async def reset_requests() -> dict:
         with state.log.lock:
             state.log.entries.clear()
+            state.log.peak_in_flight = state.log.in_flight
         return {"ok": True}
 
 

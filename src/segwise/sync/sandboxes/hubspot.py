@@ -38,12 +38,12 @@ def error(status: int, message: str, category: str = "VALIDATION_ERROR") -> JSON
                          "errors": []}, status_code=status)
 
 
-def rate_limited(retry_after: int = 1) -> JSONResponse:
+def rate_limited(retry_after: int = 1, window_max: int = WINDOW_MAX) -> JSONResponse:
     resp = JSONResponse({"status": "error",
                          "message": "You have reached your ten_secondly_rolling limit.",
                          "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
                          "policyName": "TEN_SECONDLY_ROLLING"}, status_code=429)
-    resp.headers.update({"X-HubSpot-RateLimit-Max": str(WINDOW_MAX),
+    resp.headers.update({"X-HubSpot-RateLimit-Max": str(window_max),
                          "X-HubSpot-RateLimit-Remaining": "0",
                          "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
                          "Retry-After": str(retry_after)})
@@ -72,7 +72,11 @@ class HubSpotState:
         self.ids = itertools.count(51 + len(self.contacts) + len(self.lists))
 
 
-def create_app(token: str, state_file=None) -> FastAPI:
+def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_MAX, WINDOW_S)
+               ) -> FastAPI:
+    """``window``: (requests, seconds) of the rolling rate limit — the private-app
+    default, or a smaller one so a test can exercise it quickly."""
+    window_max, window_s = window
     app = FastAPI(title="HubSpot sandbox")
     state = HubSpotState(token=token)
     persist(app, state, state_file)
@@ -86,9 +90,10 @@ def create_app(token: str, state_file=None) -> FastAPI:
         if request.headers.get("authorization") != f"Bearer {state.token}":
             return error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
         now = time.monotonic()
-        state.calls = [t for t in state.calls if now - t < WINDOW_S]
-        if len(state.calls) >= WINDOW_MAX:  # wait until the oldest call leaves the window
-            return rate_limited(max(1, math.ceil(WINDOW_S - (now - state.calls[0]))))
+        state.calls = [t for t in state.calls if now - t < window_s]
+        if len(state.calls) >= window_max:  # wait until the oldest call leaves the window
+            return rate_limited(max(1, math.ceil(window_s - (now - state.calls[0]))),
+                                window_max)
         state.calls.append(now)
         return await call_next(request)
 

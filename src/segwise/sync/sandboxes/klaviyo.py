@@ -9,14 +9,18 @@ job's profiles at ``…/profiles``; importing never changes a profile's email co
 lists ``POST /api/lists``, ``GET /api/lists``; membership ``POST``/``DELETE
 /api/lists/{id}/relationships/profiles`` with at most 1,000 profiles (204, idempotent);
 ``GET /api/profiles?filter=any(email,[…])`` with consent in
-``subscriptions.email.marketing.consent``; a burst rate limit per endpoint (429 with
-``Retry-After`` and ``RateLimit-*`` headers).
+``subscriptions.email.marketing.consent``; per-account, per-endpoint fixed-window rate
+limits with a burst (1 s) and a steady (1 min) window by tier — M (10/s, 150/min) for
+import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles`` — answered 429 with
+``Retry-After`` and ``RateLimit-*`` headers; other responses carry the steady window's
+``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (see sandboxes/VERIFIED.md).
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import time
 import uuid
@@ -31,9 +35,15 @@ REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15
 MAX_IMPORT = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_RELATIONSHIPS = 1_000
-BURST_PER_SECOND = 10  # tier M burst
+TIERS = {"M": ((10, 1.0), (150, 60.0)), "L": ((75, 1.0), (700, 60.0))}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JSONAPI = "application/vnd.api+json"
+ENDPOINT_TIERS = {"GET /api/profiles": "L"}  # every other endpoint segwise calls is M
+
+
+def endpoint_key(method: str, path: str) -> str:
+    """Rate limits apply per endpoint: the resource id after the collection is folded."""
+    return f"{method} " + re.sub(r"^(/api/[a-z-]+/)[^/]+", r"\1{id}", path.rstrip("/"))
 
 
 def error(status: int, code: str, title: str, detail: str, pointer: str = "/data"
@@ -44,10 +54,10 @@ def error(status: int, code: str, title: str, detail: str, pointer: str = "/data
                         status_code=status, media_type=JSONAPI)
 
 
-def rate_limited(retry_after: int = 1) -> JSONResponse:
+def rate_limited(retry_after: int = 1, limit: int = 10) -> JSONResponse:
     resp = error(429, "throttled", "Request was throttled.",
                  f"Request was throttled. Expected available in {retry_after} second.")
-    resp.headers.update({"Retry-After": str(retry_after), "RateLimit-Limit": "10, 10;w=1",
+    resp.headers.update({"Retry-After": str(retry_after), "RateLimit-Limit": str(limit),
                          "RateLimit-Remaining": "0", "RateLimit-Reset": str(retry_after)})
     return resp
 
@@ -59,7 +69,8 @@ class KlaviyoState:
     by_email: dict[str, str] = field(default_factory=dict)
     lists: dict[str, dict] = field(default_factory=dict)  # id -> {name, members:set}
     jobs: dict[str, dict] = field(default_factory=dict)
-    window: dict[str, list[float]] = field(default_factory=dict)
+    # (endpoint, window seconds) -> [window start, requests counted in it]
+    windows: dict[tuple[str, float], list[float]] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def profile_for(self, email: str, attrs: dict) -> dict:
@@ -116,14 +127,24 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
         if revision not in REVISIONS:
             return error(400, "invalid", "Invalid input.", f"Invalid revision '{revision}'.",
                          "/headers/revision")
-        endpoint = re.sub(r"/[0-9A-Za-z]{8,}", "/{id}", request.url.path)
+        endpoint = endpoint_key(request.method, request.url.path)
         now = time.monotonic()
-        recent = [t for t in state.window.get(endpoint, []) if now - t < 1.0]
-        if len(recent) >= BURST_PER_SECOND:
-            return rate_limited(1)
-        recent.append(now)
-        state.window[endpoint] = recent
-        return await call_next(request)
+        counters = []
+        for limit, seconds in TIERS[ENDPOINT_TIERS.get(endpoint, "M")]:
+            counter = state.windows.setdefault((endpoint, seconds), [now, 0])
+            if now - counter[0] >= seconds:  # a new fixed window starts
+                counter[:] = [now, 0]
+            if counter[1] >= limit:
+                return rate_limited(max(1, math.ceil(seconds - (now - counter[0]))), limit)
+            counters.append((limit, seconds, counter))
+        for _, _, counter in counters:
+            counter[1] += 1
+        response = await call_next(request)
+        limit, seconds, steady = counters[-1]
+        response.headers.update({
+            "RateLimit-Limit": str(limit), "RateLimit-Remaining": str(int(limit - steady[1])),
+            "RateLimit-Reset": str(max(0, math.ceil(seconds - (now - steady[0]))))})
+        return response
 
     @app.post("/api/profile-bulk-import-jobs")
     async def bulk_import(request: Request):

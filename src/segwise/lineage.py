@@ -1,0 +1,96 @@
+"""Which warehouse relations a segment is built from, and which ones a failure touches.
+
+The data gate is scoped per segment: a failing dbt test or GX expectation blocks the
+activation of the segments built from the relation it checks (directly or upstream), not
+of unrelated ones. Lineage comes from the dbt manifest of the latest build; relations are
+named ``schema.table`` as in the warehouse (``marts.dim_customers``, ``raw.orders``). When
+lineage is unknown (no manifest, a node not found, a failure that names no relation) the
+answer is "everything": the gate stays closed for all segments.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from segwise.settings import Settings
+
+RELATION_RE = re.compile(r"\b(?:from|join)\s+([a-z_][a-z0-9_]*)\.([a-z_][a-z0-9_]*)\b",
+                         re.IGNORECASE)
+
+
+def manifest_path(settings: Settings) -> Path:
+    return settings.duckdb_path.parent / "dbt_target" / "manifest.json"
+
+
+def load_manifest(settings: Settings) -> dict | None:
+    path = manifest_path(settings)
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _relation(node: dict) -> str:
+    table = node.get("identifier") or node.get("alias") or node["name"]
+    return f"{node['schema']}.{table}".lower()
+
+
+def _nodes(manifest: dict) -> dict[str, dict]:
+    return {**manifest.get("nodes", {}), **manifest.get("sources", {})}
+
+
+def relations_in_sql(sql: str) -> set[str]:
+    """The ``schema.table`` relations a query reads (``from`` / ``join`` clauses)."""
+    return {f"{s}.{t}".lower() for s, t in RELATION_RE.findall(sql)}
+
+
+def upstream_relations(manifest: dict | None, segment: str) -> set[str] | None:
+    """The segment's own view and every relation upstream of it, or None if unknown."""
+    if not manifest:
+        return None
+    nodes = _nodes(manifest)
+    start = [uid for uid, n in nodes.items()
+             if n.get("resource_type") == "model" and n.get("name") == segment]
+    if len(start) != 1:
+        return None
+    parents = manifest.get("parent_map", {})
+    seen, todo = set(), list(start)
+    while todo:
+        uid = todo.pop()
+        if uid in seen:
+            continue
+        seen.add(uid)
+        todo.extend(parents.get(uid, []))
+    return {_relation(nodes[uid]) for uid in seen
+            if uid in nodes and nodes[uid].get("resource_type") in
+            ("model", "source", "seed", "snapshot")}
+
+
+def failed_relations(manifest: dict | None, failed_ids: list[str]) -> list[str] | None:
+    """Relations touched by failing dbt nodes: a test touches what it tests, a model or
+    seed that errored touches itself. None if any failing node can't be placed."""
+    if not manifest or not failed_ids:
+        return None
+    nodes = _nodes(manifest)
+    out: set[str] = set()
+    for uid in failed_ids:
+        node = nodes.get(uid)
+        if node is None:
+            return None
+        if node.get("resource_type") == "test":
+            deps = [d for d in node.get("depends_on", {}).get("nodes", []) if d in nodes]
+            if not deps:
+                return None
+            out |= {_relation(nodes[d]) for d in deps}
+        elif node.get("resource_type") == "unit_test":
+            model = node.get("model") or ""
+            match = [u for u, n in nodes.items()
+                     if n.get("resource_type") == "model" and n.get("name") == model]
+            if len(match) != 1:
+                return None
+            out.add(_relation(nodes[match[0]]))
+        else:
+            out.add(_relation(node))
+    return sorted(out)
