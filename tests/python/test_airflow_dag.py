@@ -67,23 +67,61 @@ def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     assert not (tmp_path / "out" / "exports").exists()
 
 
-def test_segwise_sync_runs_after_daily_into_the_sandbox(tmp_path):
+def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_path):
+    """segwise_sync with one task per provider: Mailchimp through a real Airflow
+    connection (AIRFLOW_CONN_SEGWISE_MAILCHIMP, no SEGWISE_* variables) whose key never
+    reaches the logs; the other providers into their local sandboxes."""
+    import json
+
+    import httpx
+
+    from segwise.sync.sandboxes.common import SandboxServer
+    from segwise.sync.sandboxes.mailchimp import create_app
+
     env = _env(tmp_path)
+    for name in list(env):
+        if name.startswith("SEGWISE_") and name.split("_")[1] in (
+                "MAILCHIMP", "KLAVIYO", "HUBSPOT", "SENDGRID"):
+            del env[name]
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
     daily = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_daily", "-c",
          '{"customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
         env=env, capture_output=True, text=True, timeout=900)
     assert "state=success" in daily.stdout + daily.stderr
+    key = "airflow-conn-secret-5f3a9c-us21"
+    with SandboxServer(create_app(key)) as server:
+        env["AIRFLOW_CONN_SEGWISE_MAILCHIMP"] = json.dumps({
+            "conn_type": "http", "host": server.url, "password": key,
+            "extra": {"list_id": "aud-airflow"}})
+        res = subprocess.run(
+            [AIRFLOW, "dags", "test", "segwise_sync", "-c", '{"destinations": ["mailchimp"]}'],
+            env=env, capture_output=True, text=True, timeout=900)
+        remote = httpx.get(f"{server.url}/_sandbox/lists/aud-airflow/state").json()
+    out = res.stdout + res.stderr
+    assert "state=success" in out, out[-4000:]
+    assert key not in out
+    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
+    ledger = con.execute("select segment_name, email from ops.destination_ledger").fetchall()
+    con.close()
+    assert ledger
+    held: dict[str, set[str]] = {}
+    for segment, email in ledger:
+        held.setdefault(segment, set()).add(email)
+    assert {k: set(v) for k, v in remote["segments"].items() if v} == held
+    # the other providers, each in its own task, into the local sandboxes
     res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_sync", "-c", '{"sandbox": true}'],
+        [AIRFLOW, "dags", "test", "segwise_sync", "-c",
+         '{"sandbox": true, "destinations": ["klaviyo", "hubspot", "sendgrid"]}'],
         env=env, capture_output=True, text=True, timeout=900)
     out = res.stdout + res.stderr
     assert "state=success" in out, out[-4000:]
     con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
-    runs = con.execute("select status, succeeded_adds from ops.sync_runs").fetchall()
+    runs = con.execute("select destination, status, succeeded_adds from ops.sync_runs "
+                       "where destination <> 'mailchimp'").fetchall()
     con.close()
-    assert runs and all(status == "succeeded" for status, _ in runs)
-    assert sum(n for _, n in runs) > 0
-    state = (tmp_path / "wh" / "sandboxes" / "mailchimp.json")
-    assert state.exists()
+    assert {d for d, _, _ in runs} == {"klaviyo", "hubspot", "sendgrid"}
+    assert all(status == "succeeded" for _, status, _ in runs)
+    assert sum(n for _, _, n in runs) > 0
+    for provider in ("klaviyo", "hubspot", "sendgrid"):
+        assert (tmp_path / "wh" / "sandboxes" / f"{provider}.json").exists()

@@ -1,0 +1,29 @@
+"""`sync_all`: each segment syncs with the mode and guards its definition declares for the
+destination (segments/*.yml), and `--mode` overrides them for one run."""
+
+from __future__ import annotations
+
+import pytest
+
+from segwise.segments import definitions
+from segwise.sync.runner import guard_config, sync_all
+
+from conftest import query
+
+pytestmark = pytest.mark.xdist_group("sync")
+
+MIRRORED, PLAIN = "cart_abandoners_24h", "vip_customers"
+
+
+def test_declared_modes_and_guards_are_used_and_mode_overrides_them(wh):
+    defs = {s.name: s for s in definitions(wh.project_dir)}
+    declared = defs[MIRRORED].sync_settings("mailchimp")
+    assert declared.mode == "mirror" and guard_config(declared).max_removal_pct == 90
+    assert guard_config(defs[PLAIN].sync_settings("mailchimp")).max_removal_pct == 20
+    lines: list[str] = []
+    sync_all(wh, "mailchimp", [MIRRORED, PLAIN], sandbox=True, say=lines.append)
+    sync_all(wh, "mailchimp", [PLAIN], mode="add_only", sandbox=True, say=lines.append)
+    runs = query(wh, "select segment_name, mode from ops.sync_runs order by started_at")
+    assert list(zip(runs["segment_name"], runs["mode"], strict=True)) == [
+        (PLAIN, "upsert"), (MIRRORED, "mirror"), (PLAIN, "add_only")]  # by priority
+    assert any(f"mailchimp/{MIRRORED} (mirror)" in line for line in lines)
