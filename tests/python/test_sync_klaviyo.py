@@ -84,6 +84,34 @@ def test_sandbox_enforces_the_contract(sandbox):
     assert r.status_code == 400
 
 
+def test_sandbox_paginates_and_returns_consent_only_when_asked(sandbox):
+    url = sandbox.url
+    emails = [f"p{i}@x.io" for i in range(45)]
+    for e in emails:
+        httpx.post(f"{url}/_sandbox/profiles", json={"email": e, "consent": "SUBSCRIBED"})
+    flt = "any(email,[" + ",".join(f'"{e}"' for e in emails) + "])"
+    first = httpx.get(f"{url}/api/profiles", headers=HEADERS, params={"filter": flt}).json()
+    assert len(first["data"]) == 20 and first["links"]["next"]  # the default page
+    assert "subscriptions" not in first["data"][0]["attributes"]
+    seen, page = [], first
+    while True:
+        seen += [p["attributes"]["email"] for p in page["data"]]
+        if not page["links"]["next"]:
+            break
+        page = httpx.get(page["links"]["next"], headers=HEADERS).json()
+    assert sorted(seen) == sorted(emails)
+    r = httpx.get(f"{url}/api/profiles", headers=HEADERS,
+                  params={"filter": flt, "page[size]": 101})
+    assert r.status_code == 400 and r.json()["errors"][0]["source"]["pointer"] == "/page[size]"
+    resp = httpx.get(f"{url}/api/profiles", headers=HEADERS, params={
+        "filter": flt, "page[size]": 100, "additional-fields[profile]": "subscriptions"})
+    assert resp.headers["RateLimit-Limit"] == "700"  # tier L steady window, per minute
+    subs = resp.json()
+    assert len(subs["data"]) == 45 and subs["links"]["next"] is None
+    marketing = subs["data"][0]["attributes"]["subscriptions"]["email"]["marketing"]
+    assert marketing["consent"] == "SUBSCRIBED"
+
+
 def test_failed_import_job_fails_the_run_and_a_rerun_completes(wh, sandbox):
     from segwise.sync.destinations.base import DestinationError
 

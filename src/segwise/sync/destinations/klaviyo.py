@@ -1,11 +1,13 @@
 """Klaviyo adapter (JSON:API, ``revision`` header).
 
-Contacts are upserted with an asynchronous profile bulk-import job (≤ 10,000 profiles and
-5 MB per job), polled until ``complete``; per-profile failures come from the job's
-import errors, profile ids and consent from the job's profiles. Importing never touches
-consent, and a profile whose email consent is ``UNSUBSCRIBED`` or that is suppressed is
-reported back (``remote_status``) so the sync never adds it to a list. Each segwise
-segment is a Klaviyo list of the same name; membership calls take ≤ 1,000 profile ids.
+Contacts are upserted with an asynchronous profile bulk-import job (≤ 10,000 profiles
+and 5 MB per job), polled until ``complete``; per-profile failures come from the job's
+import errors, profile ids and consent from ``GET /api/profiles`` (tier L, 100 emails
+per call, ``additional-fields[profile]=subscriptions``); collections are read page by
+page. Importing never touches consent, and a profile whose email consent is
+``UNSUBSCRIBED`` or that is suppressed is reported back (``remote_status``) so the sync
+never adds it to a list. Each segwise segment is a Klaviyo list of the same name;
+membership calls take ≤ 1,000 profile ids.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from segwise.sync.destinations.base import (
 
 REVISION = "2024-10-15"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
+PAGE_SIZE = 100  # the largest page (and any() filter) the JSON:API endpoints take
 
 
 class KlaviyoDestination(HttpDestination):
@@ -73,32 +76,51 @@ class KlaviyoDestination(HttpDestination):
         self.wait_for_job(f"/api/profile-bulk-import-jobs/{job}",
                           lambda body: body["data"]["attributes"]["status"], "complete",
                           ("cancelled", "failed"), self.poll_interval, self.job_timeout)
-        errors = self._check(self.request(
-            "GET", f"/api/profile-bulk-import-jobs/{job}/import-errors"))["data"]
         failed = {str(e["attributes"].get("original_payload", {}).get("email", "")).lower():
-                  e["attributes"].get("detail") for e in errors}
-        profiles = self._check(self.request(
-            "GET", f"/api/profile-bulk-import-jobs/{job}/profiles"))["data"]
-        remote = {}
-        for p in profiles:
-            email = p["attributes"]["email"].lower()
-            self._profile_ids[email] = p["id"]
-            marketing = p["attributes"]["subscriptions"]["email"]["marketing"]
-            if marketing.get("suppression"):
-                remote[email] = "suppressed"
-            elif marketing.get("consent") == "UNSUBSCRIBED":
-                remote[email] = "unsubscribed"
-            else:
-                remote[email] = None
+                  e["attributes"].get("detail")
+                  for e in self._paged(f"/api/profile-bulk-import-jobs/{job}/import-errors")}
+        found = self._lookup([c.email for c in contacts if c.email.lower() not in failed])
         out = []
         for c in contacts:
             key = c.email.lower()
             if key in failed:
                 out.append(MemberResult(c.email, False, failed[key]))
-            elif key not in remote:
-                out.append(MemberResult(c.email, False, "not returned by the import job"))
+            elif key not in found:
+                out.append(MemberResult(c.email, False, "not found after the import job"))
             else:
-                out.append(MemberResult(c.email, remote[key] is None, None, remote[key]))
+                out.append(MemberResult(c.email, found[key] is None, None, found[key]))
+        return out
+
+    def _paged(self, path: str, params: dict | None = None) -> list[dict]:
+        """Every item of a cursor-paginated collection (100 per page, ``links.next``)."""
+        items: list[dict] = []
+        url: str | None = path
+        query = {**(params or {}), "page[size]": PAGE_SIZE}
+        while url:
+            body = self._check(self.request("GET", url, params=query))
+            items += body.get("data", [])
+            url, query = (body.get("links") or {}).get("next"), None  # next carries the query
+        return items
+
+    def _lookup(self, emails: list[str]) -> dict[str, str | None]:
+        """Profile ids (cached) and ESP-side status by email, 100 emails per call:
+        ``unsubscribed`` / ``suppressed`` or None (free to add to a list)."""
+        out: dict[str, str | None] = {}
+        keys = [e.lower() for e in emails]
+        for start in range(0, len(keys), PAGE_SIZE):
+            chunk = keys[start:start + PAGE_SIZE]
+            flt = "any(email,[" + ",".join(f'"{e}"' for e in chunk) + "])"
+            for p in self._paged("/api/profiles", {"filter": flt,
+                                                   "additional-fields[profile]": "subscriptions"}):
+                email = p["attributes"]["email"].lower()
+                self._profile_ids[email] = p["id"]
+                marketing = p["attributes"]["subscriptions"]["email"]["marketing"]
+                if marketing.get("suppression"):
+                    out[email] = "suppressed"
+                elif marketing.get("consent") == "UNSUBSCRIBED":
+                    out[email] = "unsubscribed"
+                else:
+                    out[email] = None
         return out
 
     def _list_id(self, list_name: str) -> str:
@@ -120,13 +142,9 @@ class KlaviyoDestination(HttpDestination):
         return self._list_ids[list_name]
 
     def _ids(self, contacts: list[Contact]) -> dict[str, str]:
-        missing = [c.email.lower() for c in contacts if c.email.lower() not in self._profile_ids]
-        for start in range(0, len(missing), 100):
-            chunk = missing[start:start + 100]
-            flt = "any(email,[" + ",".join(f'"{e}"' for e in chunk) + "])"
-            for p in self._check(self.request("GET", "/api/profiles",
-                                              params={"filter": flt}))["data"]:
-                self._profile_ids[p["attributes"]["email"].lower()] = p["id"]
+        missing = [c.email for c in contacts if c.email.lower() not in self._profile_ids]
+        if missing:  # a new process removing members: learn their ids
+            self._lookup(missing)
         return {c.email.lower(): self._profile_ids.get(c.email.lower()) for c in contacts}
 
     def _membership(self, method: str, list_name: str, contacts: list[Contact]

@@ -2,18 +2,21 @@
 
 Enforced: ``Authorization: Klaviyo-API-Key <key>``; a known ``revision`` header (400
 otherwise); JSON:API error bodies ``{"errors": [{id, status, code, title, detail,
-source}]}``; ``POST /api/profile-bulk-import-jobs`` with at most 10,000 profiles and 5 MB
-(413/400 otherwise), answered 202 and completed asynchronously (``queued`` → ``processing``
-→ ``complete``, a poll or two later), per-profile failures at ``…/import-errors``, the
-job's profiles at ``…/profiles``; importing never changes a profile's email consent;
-lists ``POST /api/lists``, ``GET /api/lists``; membership ``POST``/``DELETE
-/api/lists/{id}/relationships/profiles`` with at most 1,000 profiles (204, idempotent);
-``GET /api/profiles?filter=any(email,[…])`` with consent in
-``subscriptions.email.marketing.consent``; per-account, per-endpoint fixed-window rate
-limits with a burst (1 s) and a steady (1 min) window by tier — M (10/s, 150/min) for
-import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles`` — answered 429 with
-``Retry-After`` and ``RateLimit-*`` headers; other responses carry the steady window's
-``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (see sandboxes/VERIFIED.md).
+source}]}``; ``POST /api/profile-bulk-import-jobs`` with at most 10,000 profiles and 5
+MB (413/400 otherwise), answered 202 and completed asynchronously (``queued`` →
+``processing`` → ``complete``, a poll or two later), per-profile failures at
+``…/import-errors``, the job's profiles at ``…/profiles``; importing never changes a
+profile's email consent; lists ``POST /api/lists``, ``GET /api/lists``; membership
+``POST``/``DELETE /api/lists/{id}/relationships/profiles`` with at most 1,000 profiles
+(204, idempotent); ``GET /api/profiles?filter=any(email,[…])`` with consent in
+``subscriptions.email.marketing.consent`` when
+``additional-fields[profile]=subscriptions`` is asked for; cursor pagination
+(``page[size]`` default 20, at most 100, ``links.next``); per-account, per-endpoint
+fixed-window rate limits with a burst (1 s) and a steady (1 min) window by tier — M
+(10/s, 150/min) for import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles`` —
+answered 429 with ``Retry-After`` and ``RateLimit-*`` headers; other responses carry the
+steady window's ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (see
+sandboxes/VERIFIED.md).
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15
 MAX_IMPORT = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_RELATIONSHIPS = 1_000
+PAGE_DEFAULT, PAGE_MAX = 20, 100
 TIERS = {"M": ((10, 1.0), (150, 60.0)), "L": ((75, 1.0), (700, 60.0))}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JSONAPI = "application/vnd.api+json"
@@ -98,14 +102,38 @@ class KlaviyoState:
         self.ids = itertools.count(len(self.profiles) + 1)
 
 
-def _profile_json(p: dict) -> dict:
-    return {"type": "profile", "id": p["id"],
-            "attributes": {"email": p["email"], **p["attributes"],
-                           "subscriptions": {"email": {"marketing": {
-                               "consent": p["consent"], "can_receive_email_marketing":
-                               p["consent"] == "SUBSCRIBED" and not p["suppressed"],
-                               "suppression": ([{"reason": "USER_SUPPRESSED"}]
-                                               if p["suppressed"] else [])}}}}}
+def _profile_json(p: dict, subscriptions: bool = False) -> dict:
+    """A profile resource; ``subscriptions`` only when asked for with
+    ``additional-fields[profile]=subscriptions`` (as the real API does)."""
+    attrs = {"email": p["email"], **p["attributes"]}
+    if subscriptions:
+        attrs["subscriptions"] = {"email": {"marketing": {
+            "consent": p["consent"], "can_receive_email_marketing":
+            p["consent"] == "SUBSCRIBED" and not p["suppressed"],
+            "suppression": [{"reason": "USER_SUPPRESSED"}] if p["suppressed"] else []}}}
+    return {"type": "profile", "id": p["id"], "attributes": attrs}
+
+
+def _page(request: Request, items: list) -> JSONResponse:
+    """Cursor pagination as the JSON:API endpoints do it: ``page[size]`` (default 20, at
+    most 100), ``page[cursor]``, and ``links.next`` while more remain."""
+    try:
+        size = int(request.query_params.get("page[size]", PAGE_DEFAULT))
+        start = int(request.query_params.get("page[cursor]", "0"))
+    except ValueError:
+        size, start = -1, 0
+    if not 1 <= size <= PAGE_MAX:
+        return error(400, "invalid", "Invalid input.", f"page[size] must be between 1 and "
+                     f"{PAGE_MAX}.", "/page[size]")
+    links = {"self": str(request.url), "next": None}
+    if start + size < len(items):
+        links["next"] = str(request.url.include_query_params(**{"page[cursor]": start + size}))
+    return JSONResponse({"data": items[start:start + size], "links": links},
+                        media_type=JSONAPI)
+
+
+def _wants_subscriptions(request: Request) -> bool:
+    return "subscriptions" in request.query_params.get("additional-fields[profile]", "")
 
 
 def create_app(api_key: str, state_file=None) -> FastAPI:
@@ -205,19 +233,20 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
                             media_type=JSONAPI)
 
     @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
-    async def job_errors(job_id: str):
+    async def job_errors(job_id: str, request: Request):
         job = state.jobs.get(job_id)
         if job is None:
             return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
-        return JSONResponse({"data": job["errors"]}, media_type=JSONAPI)
+        return _page(request, job["errors"])
 
     @app.get("/api/profile-bulk-import-jobs/{job_id}/profiles")
-    async def job_profiles(job_id: str):
+    async def job_profiles(job_id: str, request: Request):
         job = state.jobs.get(job_id)
         if job is None:
             return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
-        return JSONResponse({"data": [_profile_json(state.profiles[pid])
-                                      for pid in job["profile_ids"]]}, media_type=JSONAPI)
+        subs = _wants_subscriptions(request)
+        return _page(request, [_profile_json(state.profiles[pid], subs)
+                               for pid in job["profile_ids"]])
 
     @app.get("/api/profiles")
     async def get_profiles(request: Request):
@@ -231,9 +260,9 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
         if len(emails) > 100:
             return error(400, "invalid", "Invalid input.", "any() takes at most 100 values.",
                          "/filter")
-        found = [_profile_json(state.profiles[state.by_email[e]]) for e in emails
-                 if e in state.by_email]
-        return JSONResponse({"data": found}, media_type=JSONAPI)
+        subs = _wants_subscriptions(request)
+        return _page(request, [_profile_json(state.profiles[state.by_email[e]], subs)
+                               for e in emails if e in state.by_email])
 
     @app.get("/api/lists")
     async def get_lists():
