@@ -27,3 +27,14 @@ def test_declared_modes_and_guards_are_used_and_mode_overrides_them(wh):
     assert list(zip(runs["segment_name"], runs["mode"], strict=True)) == [
         (PLAIN, "upsert"), (MIRRORED, "mirror"), (PLAIN, "add_only")]  # by priority
     assert any(f"mailchimp/{MIRRORED} (mirror)" in line for line in lines)
+
+
+def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
+    from segwise.sync.engine import FIELDS_HASH_SQL, fields_hash
+
+    rows = query(wh, f"select c.email, c.first_name, c.last_name, {FIELDS_HASH_SQL} as h "
+                     "from marts.dim_customers as c")
+    assert len(rows) > 1000
+    assert all(fields_hash(r.email, r.first_name, r.last_name) == r.h
+               for r in rows.itertuples())
+    assert fields_hash("a@b.co", None, "L") != fields_hash("a@b.co", "L", None)

@@ -61,6 +61,9 @@ DDL = [
     "alter table ops.sync_runs add column if not exists error varchar",
 ]
 MODES = ("upsert", "mirror", "add_only")
+# what the destination holds about a member (see fields_hash); a change means an update
+FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
+                   "'') || chr(31) || coalesce(c.last_name, '')), 1, 16)")
 
 
 @dataclass
@@ -118,6 +121,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
         raise ValueError(f"unknown segment {segment!r}")
     members = con.execute(f"""
         select s.customer_id, c.email, c.first_name, c.last_name,
+               {FIELDS_HASH_SQL} as fields_hash,
                coalesce(c.has_email_consent, false) as consent,
                (e.last_unsubscribe_at is not null or e.last_bounce_at is not null
                 or e.last_complaint_at is not null
@@ -132,9 +136,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     no_consent = int((~members["consent"]).sum())
     suppressed = int((members["consent"] & members["suppressed"]).sum())
     desired = members[members["consent"] & ~members["suppressed"]][
-        ["customer_id", "email", "first_name", "last_name"]].reset_index(drop=True)
-    desired["fields_hash"] = [fields_hash(r.email, r.first_name, r.last_name)
-                              for r in desired.itertuples()]
+        ["customer_id", "email", "first_name", "last_name", "fields_hash"]
+    ].reset_index(drop=True)
     held = con.execute("select customer_id, email, fields_hash from ops.destination_ledger "
                        "where destination = ? and segment_name = ? order by customer_id",
                        [destination, segment]).df()
@@ -153,11 +156,13 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
 
 
 def fields_hash(email, first_name, last_name) -> str:
-    """What the destination holds about a member: a change means a field update."""
+    """What the destination holds about a member: a change means a field update. The
+    planner computes the same value in SQL (``FIELDS_HASH_SQL``)."""
     import hashlib
 
     blob = "\x1f".join(str(v or "") for v in (email, first_name, last_name))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
 
 
 def _batches(frame: pd.DataFrame, size: int):

@@ -69,7 +69,8 @@ class HttpStats:
 
 class RateLimiter:
     """Client-side pacing over sliding windows: at most ``limit`` requests in any
-    ``window`` seconds, for every (limit, window) pair, per key (e.g. per endpoint).
+    ``window`` seconds (plus 2 % slack for the trip to the server), for every
+    (limit, window) pair, per key (e.g. per endpoint).
     Thread-safe; ``acquire`` blocks until a request may be sent and returns the wait."""
 
     def __init__(self, windows: tuple[tuple[int, float], ...]) -> None:
@@ -90,6 +91,8 @@ class RateLimiter:
                     sent.popleft()
                 pause = 0.0
                 for limit, window in self.windows:
+                    # a little slack: requests reach the server a few ms after they leave
+                    window += max(0.02, 0.02 * window)
                     inside = [t for t in sent if now - t < window] if len(sent) >= limit else []
                     if len(inside) >= limit:  # wait until the oldest one leaves the window
                         pause = max(pause, window - (now - inside[-limit]))
