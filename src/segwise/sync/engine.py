@@ -119,7 +119,10 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     ensure_tables(con)
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
-    members = con.execute(f"""
+    # the set differences run in DuckDB: at 100k members pandas' isin on arrow strings
+    # costs about a second, the same anti-joins in SQL a few milliseconds
+    con.execute(f"""
+        create or replace temp table sync_members as
         select s.customer_id, c.email, c.first_name, c.last_name,
                {FIELDS_HASH_SQL} as fields_hash,
                coalesce(c.has_email_consent, false) as consent,
@@ -131,26 +134,31 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
         left join marts.customer_engagement as e on e.customer_id = s.customer_id
         left join (select distinct email from ops.destination_suppressions
                    where destination = ?) as sup on sup.email = c.email
-        where not coalesce(s.is_holdout, false) and c.email is not null
-        order by s.customer_id""", [destination]).df()
-    no_consent = int((~members["consent"]).sum())
-    suppressed = int((members["consent"] & members["suppressed"]).sum())
-    desired = members[members["consent"] & ~members["suppressed"]][
-        ["customer_id", "email", "first_name", "last_name", "fields_hash"]
-    ].reset_index(drop=True)
-    held = con.execute("select customer_id, email, fields_hash from ops.destination_ledger "
-                       "where destination = ? and segment_name = ? order by customer_id",
-                       [destination, segment]).df()
-    adds = desired[~desired["customer_id"].isin(held["customer_id"])].reset_index(drop=True)
-    both = desired.merge(held[["customer_id", "fields_hash"]], on="customer_id",
-                         suffixes=("", "_held"))
-    updates = (both[both["fields_hash"] != both["fields_hash_held"]]
-               [desired.columns].reset_index(drop=True)
-               if mode != "add_only" else desired.iloc[0:0])
-    if mode == "mirror":
-        removes = held[~held["customer_id"].isin(desired["customer_id"])].reset_index(drop=True)
-    else:
-        removes = held.iloc[0:0]
+        where not coalesce(s.is_holdout, false) and c.email is not null""", [destination])
+    con.execute("""
+        create or replace temp table sync_held as
+        select customer_id, email, fields_hash from ops.destination_ledger
+        where destination = ? and segment_name = ?""", [destination, segment])
+    no_consent, suppressed = con.execute(
+        "select count(*) filter (where not consent), "
+        "count(*) filter (where consent and suppressed) from sync_members").fetchall()[0]
+    cols = "d.customer_id, d.email, d.first_name, d.last_name, d.fields_hash"
+    desired_sql = ("select customer_id, email, first_name, last_name, fields_hash "
+                   "from sync_members where consent and not suppressed")
+
+    def frame(sql: str) -> pd.DataFrame:
+        return con.execute(sql + " order by 1").df()
+
+    desired = frame(desired_sql)
+    held = frame("select customer_id, email, fields_hash from sync_held")
+    adds = frame(f"select {cols} from ({desired_sql}) as d "
+                 "anti join sync_held as h on h.customer_id = d.customer_id")
+    updates = frame(f"select {cols} from ({desired_sql}) as d join sync_held as h "
+                    "on h.customer_id = d.customer_id where h.fields_hash is distinct from "
+                    f"d.fields_hash {'and false' if mode == 'add_only' else ''}")
+    removes = frame(f"select h.* from sync_held as h anti join ({desired_sql}) as d "
+                    f"on d.customer_id = h.customer_id {'' if mode == 'mirror' else 'where false'}")
+    no_consent, suppressed = int(no_consent), int(suppressed)
     return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
                     no_consent, suppressed)
 
