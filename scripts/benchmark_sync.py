@@ -85,8 +85,8 @@ def rate_bound(dest: HttpDestination, by_path: dict[str, int], latency: float) -
         method, _, path = key.partition(" ")
         bucket = dest.rate_key(method, path)
         per_key[bucket] = per_key.get(bucket, 0) + n
-    windows = max(((math.ceil(n / limit) - 1) * window for n in per_key.values()
-                   for limit, window in dest.rate_limits), default=0.0)
+    windows = max(((math.ceil(n / limit) - 1) * window for key, n in per_key.items()
+                   for limit, window in dest.rate_limits_for(key)), default=0.0)
     return max(requests * latency / dest.max_concurrency, windows)
 
 

@@ -118,7 +118,7 @@ def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_
     assert "state=success" in out, out[-4000:]
     con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
     runs = con.execute("select destination, status, succeeded_adds from ops.sync_runs "
-                       "where destination <> 'mailchimp'").fetchall()
+                       "where destination not like 'mailchimp%'").fetchall()
     con.close()
     assert {d for d, _, _ in runs} == {"klaviyo", "hubspot", "sendgrid"}
     assert all(status == "succeeded" for _, status, _ in runs)

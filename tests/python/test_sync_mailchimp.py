@@ -300,3 +300,16 @@ def test_dropped_connections_after_the_write_are_retried_safely(wh, sandbox):
     assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh)
     # nothing was applied twice in a way that shows: one member per email
     assert len(remote(sandbox)["members"]) == len(expected_emails(wh))
+
+
+def test_another_audience_gets_its_own_ledger(wh, sandbox):
+    """Pointing segwise at a second Mailchimp audience must not believe that audience
+    already holds everybody the first one does."""
+    first = sync_segment(wh, SEGMENT, dest(sandbox))
+    other = sync_segment(wh, SEGMENT, MailchimpDestination(sandbox.url, KEY, "aud2"))
+    assert other.sent_adds == first.sent_adds > 0
+    in_aud2 = httpx.get(f"{sandbox.url}/_sandbox/lists/aud2/state").json()["segments"]
+    assert set(in_aud2[SEGMENT]) == expected_emails(wh)
+    ledger = query(wh, "select destination, count(*) as n from ops.destination_ledger "
+                       "group by 1 order by 1")
+    assert list(ledger["destination"]) == ["mailchimp:aud1", "mailchimp:aud2"]

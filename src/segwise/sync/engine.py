@@ -196,7 +196,7 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
     before = dest.stats.snapshot()  # one adapter may serve several segments
     with connect(settings.duckdb_path) as con:
         ensure_tables(con)
-        plan = plan_sync(con, segment, dest.name, mode)
+        plan = plan_sync(con, segment, dest.ledger_name, mode)
         result = SyncResult(run_id, "succeeded", plan)
         blocked: list[str] = []
         try:  # only failures in what this segment is built from block it
@@ -207,7 +207,7 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
         last_rows = con.execute(
             "select desired_members from ops.sync_runs where destination = ? and "
             "segment_name = ? and status in ('succeeded', 'partial') "
-            "order by started_at desc limit 1", [dest.name, segment]).fetchall()
+            "order by started_at desc limit 1", [dest.ledger_name, segment]).fetchall()
         last = last_rows[0][0] if last_rows else 0
         blocked += evaluate_guards(guards or GuardConfig(), desired=len(plan.desired),
                                    held=len(plan.held), removes=len(plan.removes),
@@ -250,7 +250,7 @@ def _in_parallel(dest: HttpDestination, frame: pd.DataFrame, work: Callable, app
     batches = iter(_batches(frame, dest.batch_size))
     workers = max(1, min(dest.concurrency, -(-len(frame) // dest.batch_size)))
     error: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"sync-{dest.name}") as pool:
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segwise-sync") as pool:
         pending = {pool.submit(work, b): b for b in itertools.islice(batches, workers)}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -298,7 +298,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             if r.remote_status:  # the ESP says unsubscribed/cleaned: remember, never undo
                 result.suppressed += 1
                 con.execute("insert into ops.destination_suppressions values (?, ?, ?, ?, ?)",
-                            [dest.name, c.email, r.remote_status, now, result.run_id])
+                            [dest.ledger_name, c.email, r.remote_status, now, result.run_id])
             else:
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "upsert", r.error)
@@ -306,7 +306,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
         for r in added:
             c = by_email[r.email.lower()]
             if r.ok:
-                rows.append((dest.name, plan.segment, c.customer_id, c.email, now,
+                rows.append((dest.ledger_name, plan.segment, c.customer_id, c.email, now,
                              result.run_id, hashes[c.customer_id]))
             else:
                 result.rejected_adds += 1
@@ -338,7 +338,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             con.execute("update ops.destination_ledger as l set fields_hash = c.fields_hash, "
                         "email = c.email from changed as c where l.destination = ? and "
                         "l.segment_name = ? and l.customer_id = c.customer_id",
-                        [dest.name, plan.segment])
+                        [dest.ledger_name, plan.segment])
         result.succeeded_updates += len(done)
 
     def remove_batch(batch: pd.DataFrame):
@@ -355,7 +355,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
         if gone:
             con.execute("delete from ops.destination_ledger where destination = ? and "
                         "segment_name = ? and customer_id in (select unnest(?))",
-                        [dest.name, plan.segment, gone])
+                        [dest.ledger_name, plan.segment, gone])
         result.succeeded_removes += len(gone)
 
     _in_parallel(dest, plan.adds, add_batch, record_adds)
@@ -371,7 +371,7 @@ def _reject(con, result: SyncResult, dest, contact: Contact, operation: str, err
            "operation": operation, "error": str(error)}
     result.rejections.append(row)
     con.execute("insert into ops.sync_rejections values (?, ?, ?, ?, ?, ?, ?, ?)",
-                [result.run_id, dest.name, result.plan.segment, contact.customer_id,
+                [result.run_id, dest.ledger_name, result.plan.segment, contact.customer_id,
                  contact.email, operation, str(error), utcnow()])
 
 
@@ -380,7 +380,7 @@ def _record_run(con, result: SyncResult, dest: HttpDestination, started, duratio
     p = result.plan
     con.execute("insert into ops.sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
                 "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [result.run_id, p.segment, dest.name, p.mode, started, utcnow(), result.status,
+                [result.run_id, p.segment, dest.ledger_name, p.mode, started, utcnow(), result.status,
                  result.guard_outcome, len(p.adds), len(p.removes), result.sent_adds,
                  result.succeeded_adds, result.rejected_adds, result.sent_removes,
                  result.succeeded_removes, result.suppressed, result.requests,

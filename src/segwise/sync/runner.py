@@ -51,10 +51,12 @@ def destination_from_env(name: str, base_url: str | None = None,
     """An adapter configured from ``SEGWISE_<DESTINATION>_*`` variables. Optional:
     ``SEGWISE_<DESTINATION>_CONCURRENCY`` (requests in flight, up to the provider's cap)
     and, for HubSpot, ``SEGWISE_HUBSPOT_RATE_LIMIT`` (requests per 10 s: 190 on
-    Professional/Enterprise)."""
+    Professional/Enterprise), ``SEGWISE_<DESTINATION>_ACCOUNT`` (a label for the account,
+    kept in the ledger's destination key; Mailchimp uses its list id)."""
     env_conc = os.environ.get(f"SEGWISE_{name.upper()}_CONCURRENCY")
     opts = {"batch_size": batch_size,
-            "concurrency": concurrency or (int(env_conc) if env_conc else None)}
+            "concurrency": concurrency or (int(env_conc) if env_conc else None),
+            "account": os.environ.get(f"SEGWISE_{name.upper()}_ACCOUNT", "")}
     if name == "mailchimp":
         key = _env("SEGWISE_MAILCHIMP_API_KEY")
         match = re.search(r"-([a-z]+\d+)$", key)

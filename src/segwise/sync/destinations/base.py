@@ -78,11 +78,14 @@ class RateLimiter:
         self._sent: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, key: str = "") -> float:
-        if not self.windows:
+    def acquire(self, key: str = "",
+                windows: tuple[tuple[int, float], ...] | None = None) -> float:
+        """Wait for a slot under ``windows`` (default: the limiter's) for ``key``."""
+        windows = self.windows if windows is None else windows
+        if not windows:
             return 0.0
         waited = 0.0
-        horizon = max(w for _, w in self.windows)
+        horizon = max(w for _, w in windows) * 1.02 + 0.02
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -90,7 +93,7 @@ class RateLimiter:
                 while sent and now - sent[0] >= horizon:
                     sent.popleft()
                 pause = 0.0
-                for limit, window in self.windows:
+                for limit, window in windows:
                     # a little slack: requests reach the server a few ms after they leave
                     window += max(0.02, 0.02 * window)
                     inside = [t for t in sent if now - t < window] if len(sent) >= limit else []
@@ -135,13 +138,15 @@ class HttpDestination(ABC):
 
     def __init__(self, base_url: str, max_attempts: int = 8, timeout: float = 30.0,
                  batch_size: int | None = None, concurrency: int | None = None,
-                 rate_limits: tuple[tuple[int, float], ...] | None = None) -> None:
+                 rate_limits: tuple[tuple[int, float], ...] | None = None,
+                 account: str = "") -> None:
         if batch_size is not None and not 1 <= batch_size <= self.max_batch:
             raise ValueError(f"{self.name}: batch_size must be 1..{self.max_batch}")
         if concurrency is not None and not 1 <= concurrency <= self.max_concurrency:
             raise ValueError(f"{self.name}: concurrency must be 1..{self.max_concurrency}")
         self.batch_size = batch_size or self.max_batch
         self.concurrency = concurrency or self.max_concurrency
+        self._account = account
         self.base_url = base_url.rstrip("/")
         self.stats = HttpStats()
         self.max_attempts = max_attempts
@@ -153,6 +158,20 @@ class HttpDestination(ABC):
                               max_keepalive_connections=self.concurrency)
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits,
                                    headers=self.auth_headers(), auth=self.auth())
+
+    @property
+    def account(self) -> str:
+        """Which account / audience of the provider this adapter writes to (never a
+        secret): part of the ledger's destination key."""
+        return self._account
+
+    @property
+    def ledger_name(self) -> str:
+        """The destination as the ledger and audit tables name it: ``mailchimp:<list>``,
+        ``klaviyo`` (or ``klaviyo:<account>``). Pointing segwise at another audience or
+        account starts a fresh ledger instead of believing the new one already holds
+        everybody."""
+        return f"{self.name}:{self.account}" if self.account else self.name
 
     def __repr__(self) -> str:  # never show credentials
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -167,6 +186,10 @@ class HttpDestination(ABC):
         """Which rate-limit bucket a request counts against (one per account by default)."""
         return ""
 
+    def rate_limits_for(self, key: str) -> tuple[tuple[int, float], ...]:
+        """The windows of one bucket (the same for all by default; Klaviyo tiers differ)."""
+        return self.rate_limits
+
     def request(self, method: str, path: str, idempotent: bool = True,
                 **kwargs) -> httpx.Response:
         """Send a request, retrying 429 / 5xx / transport errors. A request that is not
@@ -177,7 +200,7 @@ class HttpDestination(ABC):
         @retry(retry=retry_if_exception(_retryable), wait=_wait,
                stop=stop_after_attempt(attempts), reraise=True)
         def send() -> httpx.Response:
-            waited = self.limiter.acquire(key)
+            waited = self.limiter.acquire(key, self.rate_limits_for(key))
             self.stats.add(requests=1, throttled_s=waited,
                            writes=int(method in ("POST", "PUT", "PATCH", "DELETE")))
             response = self.client.request(method, path, **kwargs)

@@ -27,14 +27,17 @@ from segwise.sync.destinations.base import (
 REVISION = "2024-10-15"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100  # the largest page (and any() filter) the JSON:API endpoints take
+TIERS = {"M": ((10, 1.0), (150, 60.0)), "L": ((75, 1.0), (700, 60.0))}
+ENDPOINT_TIERS = {"GET /api/profiles": "L"}
 
 
 class KlaviyoDestination(HttpDestination):
     name = "klaviyo"
     max_batch = 1_000  # list-membership limit; import jobs allow 10,000
     max_concurrency = 5
-    # per account and endpoint; every endpoint segwise calls is tier M or higher (L)
-    rate_limits = ((10, 1.0), (150, 60.0))
+    # per account and endpoint, burst (1 s) and steady (1 min): tier M for everything
+    # segwise calls except reading profiles, which is tier L
+    rate_limits = TIERS["M"]
 
     def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
                  job_timeout: float = 300.0, **kwargs) -> None:
@@ -52,6 +55,9 @@ class KlaviyoDestination(HttpDestination):
 
     def rate_key(self, method: str, path: str) -> str:
         return f"{method} " + re.sub(r"^(/api/[a-z-]+/)[^/]+", r"\1{id}", path.rstrip("/"))
+
+    def rate_limits_for(self, key: str) -> tuple[tuple[int, float], ...]:
+        return TIERS[ENDPOINT_TIERS.get(key, "M")]
 
     def _check(self, response: httpx.Response) -> dict:
         if response.status_code >= 400:

@@ -32,6 +32,10 @@ class MailchimpDestination(HttpDestination):
         self._segment_ids: dict[str, int] = {}
         super().__init__(base_url, **kwargs)
 
+    @property
+    def account(self) -> str:
+        return self.list_id  # one Mailchimp audience = one ledger
+
     def auth(self) -> httpx.Auth:
         return httpx.BasicAuth("segwise", self._api_key)
 
