@@ -71,8 +71,8 @@ class SyncPlan:
     segment: str
     destination: str
     mode: str
-    desired: pd.DataFrame  # customer_id, email, first_name, last_name
-    held: pd.DataFrame  # customer_id, email (ledger)
+    desired: int  # members that should be in the destination list
+    held: int  # members the ledger says it holds
     adds: pd.DataFrame
     removes: pd.DataFrame
     updates: pd.DataFrame  # held members whose synced fields changed (not in add_only)
@@ -149,8 +149,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     def frame(sql: str) -> pd.DataFrame:
         return con.execute(sql + " order by 1").df()
 
-    desired = frame(desired_sql)
-    held = frame("select customer_id, email, fields_hash from sync_held")
+    desired, held = con.execute(f"select (select count(*) from ({desired_sql})), "
+                                "(select count(*) from sync_held)").fetchall()[0]
     adds = frame(f"select {cols} from ({desired_sql}) as d "
                  "anti join sync_held as h on h.customer_id = d.customer_id")
     updates = frame(f"select {cols} from ({desired_sql}) as d join sync_held as h "
@@ -209,8 +209,8 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
             "segment_name = ? and status in ('succeeded', 'partial') "
             "order by started_at desc limit 1", [dest.ledger_name, segment]).fetchall()
         last = last_rows[0][0] if last_rows else 0
-        blocked += evaluate_guards(guards or GuardConfig(), desired=len(plan.desired),
-                                   held=len(plan.held), removes=len(plan.removes),
+        blocked += evaluate_guards(guards or GuardConfig(), desired=plan.desired,
+                                   held=plan.held, removes=len(plan.removes),
                                    min_size=min_size, previous_size=last)
         if blocked:
             result.guard_outcome = "; ".join(blocked) + (" (forced)" if force else "")
@@ -385,5 +385,5 @@ def _record_run(con, result: SyncResult, dest: HttpDestination, started, duratio
                  result.succeeded_adds, result.rejected_adds, result.sent_removes,
                  result.succeeded_removes, result.suppressed, result.requests,
                  result.writes, result.rate_limited, duration, force, dry_run,
-                 len(p.desired), len(p.updates), result.sent_updates, result.succeeded_updates,
+                 p.desired, len(p.updates), result.sent_updates, result.succeeded_updates,
                  dest.concurrency, round(result.throttled_s, 3), result.error])
