@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +16,8 @@ from segwise.settings import Settings
 # never print locals in tracebacks: they may hold API keys
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Warehouse-native customer segmentation.")
-console = Console()
+# piped output (CI logs, `make run | tee`) gets room for the summary tables
+console = Console() if sys.stdout.isatty() else Console(width=120)
 err = Console(stderr=True)
 
 DATASET_HELP = "generated (demo generator), cdnow or online_retail (real data in ../shared/data)"
@@ -199,14 +201,15 @@ def _print_summary(summary) -> None:  # noqa: ANN001
         for x in summary.syncs:
             agg = per.setdefault(x["destination"], {"segments": 0, "added": 0, "removed": 0,
                                                     "rejected": 0, "suppressed": 0,
-                                                    "blocked": 0, "failed": 0})
+                                                    "blocked": 0, "failed": 0, "requests": 0})
             agg["segments"] += x["segment"] != "*"
             agg["blocked"] += x["status"] == "blocked"
             agg["failed"] += x["status"] == "failed"
-            for k in ("added", "removed", "rejected", "suppressed"):
-                agg[k] += x[k]
+            for k in ("added", "removed", "rejected", "suppressed", "requests"):
+                agg[k] += x.get(k, 0)
         d = Table(title="ESP sync (local sandboxes)")
-        cols = ("segments", "added", "removed", "rejected", "suppressed", "blocked", "failed")
+        cols = ("segments", "added", "removed", "rejected", "suppressed", "blocked", "failed",
+                "requests")
         d.add_column("destination")
         for col in cols:
             d.add_column(col, justify="right")

@@ -90,9 +90,10 @@ def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
             continue
         for r in results:
             out.append({"destination": destination, "segment": r.plan.segment,
-                        "status": r.status, "added": r.succeeded_adds,
+                        "mode": r.plan.mode, "status": r.status, "added": r.succeeded_adds,
                         "removed": r.succeeded_removes, "rejected": r.rejected_adds,
-                        "suppressed": r.suppressed, "guard": r.guard_outcome})
+                        "suppressed": r.suppressed, "requests": r.requests,
+                        "guard": r.guard_outcome})
     return out
 
 

@@ -63,10 +63,12 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
               f" → {e['path']}" for e in summary.exports]
     if summary.syncs:
         lines += ["", "## ESP sync (local sandboxes)", "",
-                  "| destination | segment | status | added | removed | rejected | suppressed |",
-                  "|---|---|---|---:|---:|---:|---:|"]
-        lines += [f"| {x['destination']} | {x['segment']} | {x['status']} | {x['added']} | "
-                  f"{x['removed']} | {x['rejected']} | {x['suppressed']} |"
+                  "| destination | segment | mode | status | added | removed | rejected | "
+                  "suppressed | requests |",
+                  "|---|---|---|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {x['destination']} | {x['segment']} | {x.get('mode', '')} | "
+                  f"{x['status']} | {x['added']} | {x['removed']} | {x['rejected']} | "
+                  f"{x['suppressed']} | {x.get('requests', 0)} |"
                   for x in summary.syncs]
     path.write_text("\n".join(lines) + "\n")
     (out_dir / "run_report.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))
