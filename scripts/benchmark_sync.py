@@ -56,7 +56,7 @@ PROVIDERS = {  # sandbox app, adapter, a cheap authenticated GET for the latency
 def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
     """A minimal warehouse with the tables the sync reads: one segment of ``members``."""
     con = duckdb.connect(str(path))
-    for schema in ("marts", "segments", "ops"):
+    for schema in ("marts", "segments", "activation", "ops"):
         con.execute(f"create schema if not exists {schema}")
     con.execute(f"""create or replace table marts.dim_customers as
         select lpad(cast(i as varchar), 8, '0') as customer_id,
@@ -74,6 +74,11 @@ def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
         from marts.dim_customers
         where cast(customer_id as integer) >= {offset}
           and cast(customer_id as integer) < {offset + members}""")
+    con.execute("""create or replace view activation.sync_esp_members as
+        select 'bench|' || s.customer_id as membership_id, 'bench' as segment_name,
+               s.customer_id, c.email, c.first_name, c.last_name, true as has_email_consent,
+               null::varchar as exclusion_reason, true as is_sendable
+        from segments.bench as s join marts.dim_customers as c using (customer_id)""")
     con.close()
 
 

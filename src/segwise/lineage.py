@@ -46,23 +46,34 @@ def relations_in_sql(sql: str) -> set[str]:
     return {f"{s}.{t}".lower() for s, t in RELATION_RE.findall(sql)}
 
 
-def upstream_relations(manifest: dict | None, segment: str) -> set[str] | None:
-    """The segment's own view and every relation upstream of it, or None if unknown."""
+def upstream_relations(manifest: dict | None, segment: str,
+                       feed: str | None = None, union: str = "segment_memberships"
+                       ) -> set[str] | None:
+    """The segment's own view and every relation upstream of it, or None if unknown.
+
+    With ``feed`` (the model a sync reads), also the feed and its lineage — except the
+    other segments that reach it through the ``union`` of all memberships: a sync of one
+    segment is not blocked by a failure in another segment."""
     if not manifest:
         return None
     nodes = _nodes(manifest)
-    start = [uid for uid, n in nodes.items()
-             if n.get("resource_type") == "model" and n.get("name") == segment]
-    if len(start) != 1:
+    by_name = {}
+    for uid, n in nodes.items():
+        if n.get("resource_type") == "model":
+            by_name.setdefault(n.get("name"), []).append(uid)
+    names = [segment] + ([feed] if feed else [])
+    if any(len(by_name.get(name, [])) != 1 for name in names):
         return None
+    stop = set(by_name.get(union, [])) if feed else set()
     parents = manifest.get("parent_map", {})
-    seen, todo = set(), list(start)
+    seen, todo = set(), [by_name[name][0] for name in names]
     while todo:
         uid = todo.pop()
         if uid in seen:
             continue
         seen.add(uid)
-        todo.extend(parents.get(uid, []))
+        if uid not in stop:
+            todo.extend(parents.get(uid, []))
     return {_relation(nodes[uid]) for uid in seen
             if uid in nodes and nodes[uid].get("resource_type") in
             ("model", "source", "seed", "snapshot")}

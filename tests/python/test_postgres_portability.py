@@ -112,3 +112,13 @@ def test_history_and_assignments_identical(both):
         d = query(duck, sql).astype(str).values.tolist()
         assert d, sql
         assert d == pg_query(db, sql).astype(str).values.tolist(), sql
+
+
+def test_sync_feed_identical(both):
+    """The ESP sync feed (contract-enforced view) decides consent the same on both."""
+    duck, db = both
+    sql = ("select membership_id, coalesce(exclusion_reason, '-') as reason, is_sendable "
+           "from activation.sync_esp_members order by 1")
+    d = query(duck, sql).astype(str).values.tolist()
+    assert d and any(r[1] != "-" for r in d) and any(r[1] == "-" for r in d)
+    assert d == pg_query(db, sql).astype(str).values.tolist()

@@ -29,6 +29,10 @@ def test_lineage_of_a_segment_comes_from_the_manifest(wh):
     vip = upstream_relations(manifest, VIP)
     assert {"segments.vip_customers", "marts.customer_rfm", "raw.orders"} <= vip
     assert "segments.recent_purchasers_30d" not in vip
+    feed = upstream_relations(manifest, VIP, feed="sync_esp_members")  # what a sync reads
+    assert {"activation.sync_esp_members", "segmentation.segment_memberships",
+            "marts.customer_engagement"} <= feed and vip < feed
+    assert "segments.recent_purchasers_30d" not in feed  # other segments feed the union only
     assert upstream_relations(manifest, "no_such_segment") is None
     assert upstream_relations(None, VIP) is None
     test_id = next(uid for uid, n in manifest["nodes"].items()

@@ -158,6 +158,9 @@ def _shrink_segment(settings, keep_share: float) -> None:
     con.execute(f"alter view segments.{SEGMENT} rename to {SEGMENT}_full")
     con.execute(f"create view segments.{SEGMENT} as select * from segments.{SEGMENT}_full "
                 "where customer_id in (select customer_id from main.keep_ids)")
+    # the sync feed reads the built memberships table
+    con.execute("delete from segmentation.segment_memberships where segment_name = ? and "
+                "customer_id not in (select customer_id from main.keep_ids)", [SEGMENT])
     con.close()
     assert sql
 
