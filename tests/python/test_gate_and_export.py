@@ -128,3 +128,24 @@ def test_failing_dbt_build_closes_the_gate_for_export_and_sync(demo_copy):
     result = sync_segment(demo_copy, "vip_customers",
                           MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"))
     assert result.status == "blocked" and "failing node" in result.guard_outcome
+
+
+def test_a_stale_source_fails_validation_and_blocks_export_and_sync(demo_copy):
+    """`dbt source freshness` is part of the gate: orders last loaded 10 days ago (past
+    the shop source's error_after of 3 days) fail validation, naming the relation."""
+    from segwise.sync.destinations.mailchimp import MailchimpDestination
+    from segwise.sync.engine import sync_segment
+
+    _exec(demo_copy, "update raw.orders set _loaded_at = _loaded_at - interval 10 days")
+    result = validate(demo_copy)
+    assert not result.success
+    fresh = [o for o in result.outcomes if o.expectation == "dbt_source_freshness"]
+    assert len(fresh) >= 7  # every source table is checked
+    assert [(o.batch, o.relations) for o in fresh if not o.success] == [
+        ("shop.orders", ["raw.orders"])]
+    assert all(o.success for o in result.outcomes if o.suite != "source_freshness")
+    with pytest.raises(GateClosed, match="raw.orders"):
+        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+    plan = sync_segment(demo_copy, "vip_customers",
+                        MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"), dry_run=True)
+    assert plan.status == "blocked" and "raw.orders" in plan.guard_outcome

@@ -49,9 +49,14 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def target_path(settings: Settings) -> Path:
+    return settings.duckdb_path.parent / "dbt_target"
+
+
 def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
-            echo: bool = False) -> DbtResult:
-    """Run ``dbt <args>`` against the project; raise DbtError with the failing nodes."""
+            echo: bool = False, check: bool = True) -> DbtResult:
+    """Run ``dbt <args>`` against the project; raise DbtError with the failing nodes
+    (unless ``check`` is false: the caller reads the artifacts itself)."""
     target_path = settings.duckdb_path.parent / "dbt_target"
     cmd = [
         dbt_executable(),
@@ -74,7 +79,7 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
     result = DbtResult(cmd, proc.returncode, proc.stdout, results)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         failing = [f"{r['unique_id']}: {r.get('message')}" for r in result.failures]
         tail = "\n".join(proc.stdout.splitlines()[-40:])
         raise DbtError(
@@ -88,3 +93,16 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
 
 def build(settings: Settings, dbt_vars: dict | None = None, echo: bool = False) -> DbtResult:
     return run_dbt(settings, ["build"], dbt_vars=dbt_vars, echo=echo)
+
+
+def source_freshness(settings: Settings) -> list[dict]:
+    """``dbt source freshness``: one result per source table (``unique_id``, ``status``
+    pass | warn | error | runtime error, ``max_loaded_at``, ``max_loaded_at_time_ago_in_s``).
+    A stale source is a result, not an exception: the data gate decides."""
+    sources_json = target_path(settings) / "sources.json"
+    sources_json.unlink(missing_ok=True)  # never read a previous run's answer
+    result = run_dbt(settings, ["source", "freshness"], check=False)
+    if not sources_json.exists():
+        tail = "\n".join(result.output.splitlines()[-20:])
+        raise DbtError(f"dbt source freshness produced no results:\n{tail}")
+    return json.loads(sources_json.read_text()).get("results", [])

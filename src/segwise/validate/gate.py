@@ -19,10 +19,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from segwise.lineage import relations_in_sql
+from segwise.lineage import load_manifest, relations_in_sql
 from segwise.load.warehouse import connect
 from segwise.ops import record_validation
 from segwise.settings import Settings
+from segwise.transform.dbt import source_freshness
 
 # Keep in step with macros/is_valid_email.sql.
 EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
@@ -83,8 +84,40 @@ def _quiet_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
+    """Source freshness (``dbt source freshness``, thresholds in the sources' YAML) as
+    part of the gate: a source past its ``error_after`` fails validation, which blocks
+    export and the syncs of every segment built from it. ``warn`` passes (and says so)."""
+    results = source_freshness(settings)
+    sources = (load_manifest(settings) or {}).get("sources", {})
+    out = []
+    for r in results:
+        uid = r.get("unique_id", "")
+        node = sources.get(uid)
+        relation = (f"{node['schema']}.{node.get('identifier') or node['name']}".lower()
+                    if node else "")
+        status = r.get("status")
+        age = r.get("max_loaded_at_time_ago_in_s")
+        success: bool | None = status in ("pass", "warn")
+        if str(r.get("max_loaded_at", "")).startswith("0001-01-01"):
+            # an empty table: a source this data set doesn't provide (CDNOW has no web
+            # events) — not applicable, like a `when_nonempty` expectation; a source that
+            # empties unexpectedly is caught by the raw row-count expectations
+            success, detail = None, "empty: no rows loaded, freshness not applicable"
+        elif age is not None:
+            detail = (f"status {status}; last loaded {age / 3600:.1f} h ago (max _loaded_at "
+                      f"{r.get('max_loaded_at')})")
+        else:
+            detail = f"status {status}: {r.get('message') or r.get('error') or ''}"
+        out.append(ExpectationOutcome("source_freshness", uid.split(".", 2)[-1],
+                                      "dbt_source_freshness", None, success, detail,
+                                      [relation] if relation else []))
+    return out
+
+
 def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationResult:
-    """Run every suite in ``expectations/`` as one checkpoint and build Data Docs."""
+    """Run every suite in ``expectations/`` as one checkpoint and build Data Docs, and
+    check source freshness."""
     _quiet_gx()
     import great_expectations as gx  # slow import: only when validating
 
@@ -176,9 +209,13 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
             outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type,
                                                cfg.kwargs.get("column"), bool(er.success),
                                                detail, reads.get(batch_name, [])))
+    fresh = freshness_outcomes(settings)
+    outcomes += fresh
     docs = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
-    outcome = ValidationResult(run_id=run_id, success=bool(result.success), outcomes=outcomes,
-                               data_docs=docs if docs.exists() else None)
+    outcome = ValidationResult(
+        run_id=run_id,
+        success=bool(result.success) and all(o.success is not False for o in fresh),
+        outcomes=outcomes, data_docs=docs if docs.exists() else None)
     record_validation(settings, outcome.run_id, outcome.success,
                       [o.__dict__ for o in outcome.failed])
     return outcome
