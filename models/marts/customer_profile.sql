@@ -1,6 +1,7 @@
 -- One row per customer: every trait a segment rule may compare (profile, consent,
--- lifecycle, RFM, engagement). Its columns and types are a contract: the rule compiler
--- checks trait names and value types against _marts__models.yml.
+-- lifecycle, RFM, engagement). Its columns and types are an enforced contract: the rule
+-- compiler checks trait names and value types against _marts__models.yml, and dbt checks
+-- the built model against the same declarations.
 with customers as (
     select * from {{ ref('dim_customers') }}
 ),
@@ -14,27 +15,28 @@ engagement as (
 ),
 
 final as (
+    -- every column cast to its declared type: the contract is checked by the database
     select
-        customers.customer_id,
-        customers.country,
-        customers.loyalty_tier,
-        customers.has_email_consent,
-        customers.has_sms_consent,
-        customers.lifecycle_stage,
-        customers.signup_at,
-        coalesce(customers.signup_at, customers.first_order_at) as known_since_at,
-        customers.first_order_at,
-        customers.last_order_at,
+        cast(customers.customer_id as {{ dbt.type_string() }}) as customer_id,
+        cast(customers.country as {{ dbt.type_string() }}) as country,
+        cast(customers.loyalty_tier as {{ dbt.type_string() }}) as loyalty_tier,
+        cast(customers.has_email_consent as {{ dbt.type_boolean() }}) as has_email_consent,
+        cast(customers.has_sms_consent as {{ dbt.type_boolean() }}) as has_sms_consent,
+        cast(customers.lifecycle_stage as {{ dbt.type_string() }}) as lifecycle_stage,
+        cast(customers.signup_at as {{ dbt.type_timestamp() }}) as signup_at,
+        cast(coalesce(customers.signup_at, customers.first_order_at) as {{ dbt.type_timestamp() }}) as known_since_at,
+        cast(customers.first_order_at as {{ dbt.type_timestamp() }}) as first_order_at,
+        cast(customers.last_order_at as {{ dbt.type_timestamp() }}) as last_order_at,
         cast(customers.orders_count as {{ dbt.type_bigint() }}) as orders_count,
-        rfm.recency_days,
+        cast(rfm.recency_days as {{ dbt.type_bigint() }}) as recency_days,
         cast(rfm.monetary_total as numeric(18, 6)) as monetary_total,
-        rfm.frequency_repeat,
-        rfm.tenure_days,
+        cast(rfm.frequency_repeat as {{ dbt.type_bigint() }}) as frequency_repeat,
+        cast(rfm.tenure_days as {{ dbt.type_bigint() }}) as tenure_days,
         cast(rfm.monetary_avg_repeat as numeric(18, 6)) as monetary_avg_repeat,
-        rfm.r_score,
-        rfm.f_score,
-        rfm.m_score,
-        rfm.rfm_segment,
+        cast(rfm.r_score as {{ dbt.type_int() }}) as r_score,
+        cast(rfm.f_score as {{ dbt.type_int() }}) as f_score,
+        cast(rfm.m_score as {{ dbt.type_int() }}) as m_score,
+        cast(rfm.rfm_segment as {{ dbt.type_string() }}) as rfm_segment,
         cast(engagement.email_sends_30d as {{ dbt.type_bigint() }}) as email_sends_30d,
         cast(engagement.email_opens_30d as {{ dbt.type_bigint() }}) as email_opens_30d,
         cast(engagement.email_clicks_30d as {{ dbt.type_bigint() }}) as email_clicks_30d,
@@ -43,13 +45,13 @@ final as (
         cast(engagement.email_clicks_90d as {{ dbt.type_bigint() }}) as email_clicks_90d,
         cast(engagement.email_open_rate_90d as numeric(18, 6)) as email_open_rate_90d,
         cast(engagement.email_click_rate_90d as numeric(18, 6)) as email_click_rate_90d,
-        engagement.last_email_open_at,
-        engagement.last_email_click_at,
+        cast(engagement.last_email_open_at as {{ dbt.type_timestamp() }}) as last_email_open_at,
+        cast(engagement.last_email_click_at as {{ dbt.type_timestamp() }}) as last_email_click_at,
         cast(engagement.web_sessions_30d as {{ dbt.type_bigint() }}) as web_sessions_30d,
         cast(engagement.web_sessions_90d as {{ dbt.type_bigint() }}) as web_sessions_90d,
         cast(engagement.product_views_30d as {{ dbt.type_bigint() }}) as product_views_30d,
         cast(engagement.cart_adds_without_purchase_30d as {{ dbt.type_bigint() }}) as cart_adds_without_purchase_30d,
-        engagement.engagement_tier
+        cast(engagement.engagement_tier as {{ dbt.type_string() }}) as engagement_tier
     from customers
     left join rfm
         on customers.customer_id = rfm.customer_id

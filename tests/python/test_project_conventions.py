@@ -83,3 +83,12 @@ def test_esp_feed_is_a_public_api(parsed):
     synced_by = {e["name"] for e in manifest["exposures"].values()
                  if feed["unique_id"] in e["depends_on"]["nodes"]}
     assert synced_by == {"mailchimp_sync", "klaviyo_sync", "hubspot_sync", "sendgrid_sync"}
+
+
+def test_models_the_compiler_and_the_sync_read_have_enforced_contracts(parsed):
+    _, manifest = parsed
+    models = {n["name"]: n for n in _models(manifest).values()}
+    for name in ("customer_profile", "sync_esp_members"):
+        node = models[name]
+        assert node["config"]["contract"]["enforced"] is True, name
+        assert all(c.get("data_type") for c in node["columns"].values()), name
