@@ -129,7 +129,7 @@ def export_cmd(
             paths = export_ad_audiences(Settings.from_env())
             console.print(f"ad audiences: {paths[0].parent if paths else '-'}")
     except GateClosed as exc:
-        _fail(str(exc), code=2)
+        _fail(f"export refused: {exc}", code=2)
     for r in result.reports:
         console.print(f"{r.segment_name:32} {r.members:>8,} (+{r.added:,} / -{r.removed:,})")
 
@@ -222,7 +222,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001
 @app.command("sync")
 def sync_cmd(
     destination: Annotated[str, typer.Option(
-        help="mailchimp | klaviyo | hubspot | sendgrid | webhook")] = "mailchimp",
+        help="mailchimp | klaviyo | hubspot | sendgrid | webhook | all (the four ESPs)")
+    ] = "mailchimp",
     segment: Annotated[list[str] | None, typer.Option(help="segment(s); default: every "
                                                       "segment listing the destination")] = None,
     mode: Annotated[str | None, typer.Option(
@@ -239,14 +240,16 @@ def sync_cmd(
 ) -> None:
     """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
     from segwise.sync.destinations.base import DestinationError
-    from segwise.sync.runner import ConfigError, sync_all
+    from segwise.sync.runner import DESTINATIONS, ConfigError, sync_all
 
-    try:
-        results = sync_all(Settings.from_env(), destination, segment or None, mode, dry_run,
-                           force, sandbox, say=_say, batch_size=batch_size,
-                           concurrency=concurrency)
-    except (ConfigError, ValueError, DestinationError) as exc:
-        _fail(str(exc))
+    results = []
+    for name in DESTINATIONS if destination == "all" else (destination,):
+        try:
+            results += sync_all(Settings.from_env(), name, segment or None, mode, dry_run,
+                                force, sandbox, say=_say, batch_size=batch_size,
+                                concurrency=concurrency)
+        except (ConfigError, ValueError, DestinationError) as exc:
+            _fail(f"{name}: {exc}")
     for r in results:
         if r.status == "dry_run":
             sample = ", ".join(r.plan.adds["customer_id"].head(5))

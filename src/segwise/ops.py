@@ -86,7 +86,7 @@ def assert_gate_open(con: duckdb.DuckDBPyConnection, inputs: set[str] | None = N
         if hit:
             raise GateClosed(f"the latest dbt build had {last_build[0][1]} failing node(s) "
                              f"(models or tests) touching {', '.join(hit[:5])}: fix them and "
-                             "rebuild; export refused")
+                             "rebuild; export and sync refused")
     if not last_val:
         raise GateClosed("no validation has run: run `segwise validate` first")
     run_id, validated_at, success, failures = last_val[0]
@@ -98,10 +98,10 @@ def assert_gate_open(con: duckdb.DuckDBPyConnection, inputs: set[str] | None = N
         if hit:
             raise GateClosed(f"the latest validation ({run_id}) failed {len(failed)} "
                              f"expectation(s) on {', '.join(sorted(hit)[:5])}: fix the data "
-                             "and re-run `segwise validate`; export refused")
+                             "and re-run `segwise validate`; export and sync refused")
     if last_build and last_build[0][0] > validated_at:
         raise GateClosed("the warehouse was rebuilt after the latest validation: "
-                         "run `segwise validate` again; export refused")
+                         "run `segwise validate` again; export and sync refused")
     return run_id
 
 

@@ -158,10 +158,11 @@ def test_destinations_declare_a_sync_mode_and_guards(tmp_path):
     rule = "trait: orders_count\nop: '>'\nvalue: 0\n"
     (seg,) = _load(tmp_path, _segment(rule, extra=(
         "    destinations:\n      - file\n      - {name: mailchimp, mode: mirror, "
-        "max_removal_pct: 5}\n      - klaviyo\n")))
+        "max_removal_pct: 5, min_size: 100}\n      - klaviyo\n")))
     assert seg.destinations == ["file", "mailchimp", "klaviyo"]
     assert seg.sync_settings("mailchimp").mode == "mirror"
     assert seg.sync_settings("mailchimp").max_removal_pct == 5.0
+    assert seg.sync_settings("mailchimp").min_size == 100
     assert seg.sync_settings("klaviyo").mode == "upsert"
     assert seg.sync_settings("klaviyo").max_removal_pct is None
     bad = {"      - {name: mailchimp, mode: mirrror}\n": "destinations[0].mode",
@@ -169,7 +170,8 @@ def test_destinations_declare_a_sync_mode_and_guards(tmp_path):
            "      - mailchimpp\n": "unknown destination 'mailchimpp'",
            "      - hubspot\n      - hubspot\n": "listed twice",
            "      - {name: file, mode: mirror}\n": "the file export has no sync mode",
-           "      - {name: sendgrid, max_removal_pct: -1}\n": "max_removal_pct must be"}
+           "      - {name: sendgrid, max_removal_pct: -1}\n": "max_removal_pct must be",
+           "      - {name: sendgrid, min_size: 1.5}\n": "min_size must be a whole number"}
     for lines, message in bad.items():
         msg = _error(tmp_path, _segment(rule, extra="    destinations:\n" + lines))
         assert message in msg, msg

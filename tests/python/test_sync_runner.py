@@ -38,3 +38,23 @@ def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
     assert all(fields_hash(r.email, r.first_name, r.last_name) == r.h
                for r in rows.itertuples())
     assert fields_hash("a@b.co", None, "L") != fields_hash("a@b.co", "L", None)
+
+
+def test_a_destination_floor_blocks_a_segment_too_small_for_it(wh, tmp_path):
+    """`min_size` on a destination (an ad platform's audience minimum, k-anonymity) is
+    enforced on top of the segment's own min_size."""
+    import shutil
+
+    folder = tmp_path / "segments"
+    shutil.copytree(wh.project_dir / "segments", folder)
+    value = folder / "value.yml"
+    text = value.read_text()
+    assert "destinations: [file, mailchimp, klaviyo, hubspot, sendgrid]" in text
+    value.write_text(text.replace(
+        "destinations: [file, mailchimp, klaviyo, hubspot, sendgrid]",
+        "destinations: [file, {name: mailchimp, min_size: 1000000}, klaviyo]", 1))
+    (result,) = sync_all(wh, "mailchimp", [PLAIN], sandbox=True, definitions_folder=folder,
+                         say=lambda _: None)
+    assert result.status == "blocked"
+    assert "below min_size" in result.guard_outcome and "1000000" in result.guard_outcome
+    assert result.requests == 0

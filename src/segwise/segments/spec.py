@@ -43,7 +43,7 @@ TEMPORAL_TYPES = ("timestamp", "date")
 SEGMENT_KEYS = {"name", "description", "owner", "tags", "priority", "min_size", "holdout_pct",
                 "holdout_salt", "destinations", "rule"}
 DESTINATION_NAMES = ("file", "mailchimp", "klaviyo", "hubspot", "sendgrid", "webhook")
-DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct"}
+DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct", "min_size"}
 SYNC_MODES = ("upsert", "mirror", "add_only")
 
 
@@ -157,6 +157,8 @@ class DestinationSettings:
     mode: str = "upsert"
     max_removal_pct: float | None = None  # None: the engine's default guard
     max_size_change_pct: float | None = None
+    min_size: int | None = None  # a floor for this destination (e.g. an ad platform's
+    # audience minimum, or k-anonymity); the larger of it and the segment's min_size holds
 
 
 @dataclass
@@ -524,6 +526,10 @@ def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
                                          f"got {mode!r}")
         if name == "file" and set(entry) - {"name"}:
             raise p.fail(path, "the file export has no sync mode or guards")
+        floor = entry.get("min_size")
+        if floor is not None and (isinstance(floor, bool) or not isinstance(floor, int)
+                                  or not 0 <= floor <= 10**9):
+            raise p.fail(f"{path}.min_size", f"min_size must be a whole number >= 0, got {floor!r}")
         pcts = {}
         for key in ("max_removal_pct", "max_size_change_pct"):
             v = entry.get(key)
@@ -531,7 +537,7 @@ def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
                                   or not 0 <= v <= 1000):
                 raise p.fail(f"{path}.{key}", f"{key} must be a number in [0, 1000], got {v!r}")
             pcts[key] = None if v is None else float(v)
-        out.append(DestinationSettings(name, mode, **pcts))
+        out.append(DestinationSettings(name, mode, **pcts, min_size=floor))
     return out
 
 

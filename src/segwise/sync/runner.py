@@ -135,14 +135,14 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
 def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
              mode: str | None = None, dry_run: bool = False, force: bool = False,
              sandbox: bool = False, say: Callable[[str], None] = print,
-             batch_size: int | None = None, concurrency: int | None = None
-             ) -> list[SyncResult]:
+             batch_size: int | None = None, concurrency: int | None = None,
+             definitions_folder: Path | None = None) -> list[SyncResult]:
     """Sync every segment whose definition lists ``destination`` (or the given ones).
 
     Each segment syncs with the mode and guard thresholds its definition declares for
     this destination (``destinations: [{name: mailchimp, mode: mirror}]``); ``mode``
     overrides the declared mode for this run."""
-    defs = {s.name: s for s in definitions(settings.project_dir)}
+    defs = {s.name: s for s in definitions(settings.project_dir, definitions_folder)}
     names = segments or [n for n, s in defs.items() if destination in s.destinations]
     unknown = [n for n in names if n not in defs]
     if unknown:
@@ -158,7 +158,8 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
                 result = sync_segment(settings, name, dest, mode=mode or declared.mode,
                                       dry_run=dry_run, force=force,
                                       guards=guard_config(declared),
-                                      min_size=defs[name].min_size)
+                                      min_size=max(defs[name].min_size,
+                                                   declared.min_size or 0))
                 say(f"  {destination}/{name} ({result.plan.mode}): {result.status} "
                     f"+{result.succeeded_adds} "
                     f"-{result.succeeded_removes} rejected {result.rejected_adds} "
