@@ -260,6 +260,36 @@ def sync_cmd(
         raise typer.Exit(4)
 
 
+@app.command("forget")
+def forget_cmd(
+    email: Annotated[list[str], typer.Argument(help="address(es) to erase")],
+    destination: Annotated[str, typer.Option(
+        help="mailchimp | klaviyo | hubspot | sendgrid | all")] = "all",
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="erase from the local sandboxes")
+                       ] = False,
+    reason: Annotated[str, typer.Option(help="why (kept with the request), e.g. a ticket id")
+                      ] = "",
+) -> None:
+    """Erase people from every ESP for good (GDPR), with a receipt per destination; syncs
+    never push them again. Only a SHA-256 of each address is kept."""
+    from segwise.sync.runner import DESTINATIONS, ConfigError, forget_everywhere
+
+    names = DESTINATIONS if destination == "all" else (destination,)
+    try:
+        receipts = forget_everywhere(Settings.from_env(), email, names, sandbox, reason)
+    except (ConfigError, ValueError) as exc:
+        _fail(str(exc))
+    t = Table(title=f"erasure receipts (request {receipts[0].request_id})")
+    for col in ("destination", "address (sha256)", "status", "reference"):
+        t.add_column(col)
+    for r in receipts:
+        t.add_row(r.destination, r.email_sha256[:16] + "…", r.status, r.reference or "")
+    console.print(t)
+    if any(r.status == "failed" for r in receipts):
+        err.print("some destinations failed: run the same command again to retry them")
+        raise typer.Exit(6)
+
+
 segments_app = typer.Typer(no_args_is_help=True,
                            help="Segment definitions: list, show, validate, compile, preview, diff.")
 app.add_typer(segments_app, name="segments")

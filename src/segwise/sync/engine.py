@@ -59,9 +59,18 @@ DDL = [
     "alter table ops.sync_runs add column if not exists concurrency integer",
     "alter table ops.sync_runs add column if not exists throttled_s double",
     "alter table ops.sync_runs add column if not exists error varchar",
+    # erasure (segwise forget): only a SHA-256 of the normalised address is kept
+    """create table if not exists ops.erasure_requests (
+        request_id varchar, email_sha256 varchar, requested_at timestamp, reason varchar)""",
+    """create table if not exists ops.erasure_receipts (
+        request_id varchar, destination varchar, email_sha256 varchar, status varchar,
+        reference varchar, detail varchar, recorded_at timestamp)""",
 ]
 MODES = ("upsert", "mirror", "add_only")
 FEED = "activation.sync_esp_members"  # the dbt model every ESP sync reads
+# an address someone asked to be forgotten (segwise forget) is never pushed again
+ERASED_SQL = ("sha256(lower(trim({email}))) in "
+              "(select email_sha256 from ops.erasure_requests)")
 # what the destination holds about a member (see fields_hash); a change means an update
 FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
                    "'') || chr(31) || coalesce(c.last_name, '')), 1, 16)")
@@ -121,7 +130,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
     # The feed (dbt model activation.sync_esp_members) decides consent; addresses an ESP
-    # reported as unsubscribed are added from the sync's own suppression list. The set
+    # reported as unsubscribed (ops.destination_suppressions) and addresses erased with
+    # `segwise forget` (ops.erasure_requests, by hash) are added here. The set
     # differences run in DuckDB: at 100k members pandas' isin on arrow strings costs about
     # a second, the same anti-joins in SQL a few milliseconds.
     con.execute(f"""
@@ -130,7 +140,9 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
                {FIELDS_HASH_SQL} as fields_hash,
                coalesce(c.exclusion_reason = 'no_consent', false) as no_consent,
                coalesce(not c.is_sendable and c.exclusion_reason <> 'no_consent'
-                        or c.is_sendable and sup.email is not null, false) as suppressed
+                        or c.is_sendable and (sup.email is not null
+                                              or {ERASED_SQL.format(email="c.email")}),
+                        false) as suppressed
         from {FEED} as c
         left join (select distinct email from ops.destination_suppressions
                    where destination = ?) as sup on sup.email = c.email

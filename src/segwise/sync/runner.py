@@ -169,3 +169,19 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
         finally:
             dest.close()
     return results
+
+
+def forget_everywhere(settings: Settings, emails: list[str],
+                      destinations: tuple[str, ...] = DESTINATIONS, sandbox: bool = False,
+                      reason: str = "") -> list:
+    """Erase ``emails`` from every destination (see ``segwise.sync.erasure``)."""
+    from segwise.sync.erasure import forget
+
+    state_dir = settings.duckdb_path.parent / "sandboxes"
+    with local_sandboxes(destinations, state_dir) if sandbox else nullcontext():
+        dests = [destination_from_env(name) for name in destinations]
+        try:
+            return forget(settings, emails, dests, reason)
+        finally:
+            for d in dests:
+                d.close()

@@ -47,6 +47,15 @@ class MemberResult:
 
 
 @dataclass
+class ErasureResult:
+    """One address erased (or not) at one destination: the receipt's content."""
+    email: str
+    status: str  # erased | accepted (an async deletion job took it) | not_found | failed
+    reference: str | None = None  # the provider's job id, when it gives one
+    detail: str | None = None
+
+
+@dataclass
 class HttpStats:
     requests: int = 0
     writes: int = 0
@@ -281,6 +290,29 @@ class HttpDestination(ABC):
     @abstractmethod
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         """Leaving a segment only leaves the list: it never unsubscribes."""
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """GDPR erasure: delete each address from the provider for good."""
+        raise NotImplementedError(f"{self.name} has no erasure call")
+
+    def _erase_each(self, emails: list[str], call: Callable[[str], httpx.Response],
+                    done: str = "erased") -> list[ErasureResult]:
+        """Erase one address per request: 2xx → ``done``, 404 → not_found, else failed."""
+        out = []
+        for email in emails:
+            try:
+                r = call(email)
+            except DestinationError as exc:
+                out.append(ErasureResult(email, "failed", None, str(exc)))
+                continue
+            if r.status_code < 300:
+                out.append(ErasureResult(email, done))
+            elif r.status_code == 404:
+                out.append(ErasureResult(email, "not_found"))
+            else:
+                out.append(ErasureResult(email, "failed", None,
+                                         f"HTTP {r.status_code}: {r.text[:300]}"))
+        return out
 
 
 class DestinationError(RuntimeError):

@@ -10,6 +10,7 @@ import httpx
 from segwise.sync.destinations.base import (
     Contact,
     DestinationError,
+    ErasureResult,
     HttpDestination,
     MemberResult,
 )
@@ -115,3 +116,12 @@ class HubSpotDestination(HttpDestination):
                 for r in data.get("results", []):
                     self._record_ids[r["properties"]["email"].lower()] = r["id"]
         return self._membership("remove", list_name, contacts)
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """``gdpr-delete`` by email: the contact is permanently deleted."""
+        results = self._erase_each(emails, lambda e: self.request(
+            "POST", "/crm/v3/objects/contacts/gdpr-delete",
+            json={"objectId": e, "idProperty": "email"}))
+        for r in results:
+            self._record_ids.pop(r.email.lower(), None)
+        return results

@@ -20,6 +20,7 @@ import httpx
 from segwise.sync.destinations.base import (
     Contact,
     DestinationError,
+    ErasureResult,
     HttpDestination,
     MemberResult,
 )
@@ -27,8 +28,9 @@ from segwise.sync.destinations.base import (
 REVISION = "2024-10-15"
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100  # the largest page (and any() filter) the JSON:API endpoints take
-TIERS = {"M": ((10, 1.0), (150, 60.0)), "L": ((75, 1.0), (700, 60.0))}
-ENDPOINT_TIERS = {"GET /api/profiles": "L"}
+TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
+         "L": ((75, 1.0), (700, 60.0))}
+ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S"}
 
 
 class KlaviyoDestination(HttpDestination):
@@ -172,3 +174,14 @@ class KlaviyoDestination(HttpDestination):
 
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         return self._membership("DELETE", list_name, contacts)
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """A data-privacy deletion job per address (tier S); Klaviyo deletes the profile
+        asynchronously, so the receipt says ``accepted``."""
+        results = self._erase_each(emails, lambda e: self.request(
+            "POST", "/api/data-privacy-deletion-jobs", content=json.dumps({"data": {
+                "type": "data-privacy-deletion-job", "attributes": {"profile": {"data": {
+                    "type": "profile", "attributes": {"email": e}}}}}})), done="accepted")
+        for r in results:
+            self._profile_ids.pop(r.email.lower(), None)
+        return results

@@ -9,16 +9,24 @@ unsubscribes. Batch limit: 500 members per call.
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 
 from segwise.sync.destinations.base import (
     Contact,
     DestinationError,
+    ErasureResult,
     HttpDestination,
     MemberResult,
 )
 
 SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
+
+
+def subscriber_hash(email: str) -> str:
+    """Mailchimp's member id: MD5 of the lower-cased address."""
+    return hashlib.md5(email.strip().lower().encode()).hexdigest()
 
 
 class MailchimpDestination(HttpDestination):
@@ -109,3 +117,9 @@ class MailchimpDestination(HttpDestination):
             ok = r.ok or "not in the segment" in (r.error or "")
             out.append(MemberResult(r.email, ok, None if ok else r.error))
         return out
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """``delete-permanent``: Mailchimp then refuses to re-import the address."""
+        return self._erase_each(emails, lambda e: self.request(
+            "POST", f"/3.0/lists/{self.list_id}/members/{subscriber_hash(e)}"
+            "/actions/delete-permanent"))

@@ -16,6 +16,7 @@ import httpx
 from segwise.sync.destinations.base import (
     Contact,
     DestinationError,
+    ErasureResult,
     HttpDestination,
     MemberResult,
 )
@@ -119,3 +120,26 @@ class SendGridDestination(HttpDestination):
                 self._check(self.request("DELETE", f"/v3/marketing/lists/{lid}/contacts",
                                          params={"contact_ids": ",".join(ids)}))
         return [MemberResult(c.email, True) for c in contacts]
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """Contact ids by ``search/emails`` (≤ 100), then ``DELETE /v3/marketing/contacts``
+        (an asynchronous job: the receipt says ``accepted`` with the job id)."""
+        out: list[ErasureResult] = []
+        for start in range(0, len(emails), self.search_batch):
+            chunk = emails[start:start + self.search_batch]
+            try:
+                r = self.request("POST", "/v3/marketing/contacts/search/emails",
+                                 json={"emails": chunk})
+                found = {} if r.status_code == 404 else self._check(r)["result"]
+                ids = {e.lower(): v["contact"]["id"] for e, v in found.items()}
+                job = None
+                if ids:
+                    job = self._check(self.request(
+                        "DELETE", "/v3/marketing/contacts",
+                        params={"ids": ",".join(ids.values())}))["job_id"]
+            except DestinationError as exc:
+                out += [ErasureResult(e, "failed", None, str(exc)) for e in chunk]
+                continue
+            out += [ErasureResult(e, "accepted", job) if e.lower() in ids
+                    else ErasureResult(e, "not_found") for e in chunk]
+        return out

@@ -22,7 +22,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from segwise.sync.sandboxes.common import install_common, persist
 
@@ -133,6 +133,21 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
             payload.update(errors=errors, numErrors=len(errors))
             return JSONResponse(payload, status_code=207)
         return payload
+
+    @app.post("/crm/v3/objects/contacts/gdpr-delete")
+    async def gdpr_delete(body: dict):
+        """GDPR erase (204; 404 when there is no such contact): the contact and its list
+        memberships are permanently deleted."""
+        key, prop = str(body.get("objectId", "")), body.get("idProperty")
+        cid = state.by_email.get(key.lower()) if prop == "email" else (
+            key if key in state.contacts else None)
+        if cid is None or cid not in state.contacts:
+            return error(404, "resource not found", "OBJECT_NOT_FOUND")
+        email = state.contacts.pop(cid)["properties"]["email"]
+        state.by_email.pop(email, None)
+        for lst in state.lists.values():
+            lst["members"].discard(cid)
+        return Response(status_code=204)
 
     @app.post("/crm/v3/lists")
     async def create_list(body: dict):

@@ -39,10 +39,12 @@ MAX_IMPORT = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_RELATIONSHIPS = 1_000
 PAGE_DEFAULT, PAGE_MAX = 20, 100
-TIERS = {"M": ((10, 1.0), (150, 60.0)), "L": ((75, 1.0), (700, 60.0))}
+TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
+         "L": ((75, 1.0), (700, 60.0))}
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JSONAPI = "application/vnd.api+json"
-ENDPOINT_TIERS = {"GET /api/profiles": "L"}  # every other endpoint segwise calls is M
+# every other endpoint segwise calls is M
+ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S"}
 
 
 def endpoint_key(method: str, path: str) -> str:
@@ -309,6 +311,25 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
     @app.delete("/api/lists/{list_id}/relationships/profiles")
     async def remove_profiles(list_id: str, request: Request):
         return await _relationship(list_id, request, add=False)
+
+    @app.post("/api/data-privacy-deletion-jobs")
+    async def deletion_job(request: Request):
+        """GDPR erase by email, phone_number or profile id: 202, the profile and its list
+        memberships are deleted (here at once; Klaviyo does it asynchronously)."""
+        body = json.loads(await request.body() or b"{}")
+        try:
+            profile = body["data"]["attributes"]["profile"]["data"]
+        except (KeyError, TypeError):
+            return error(400, "invalid", "Invalid input.", "A profile is required.",
+                         "/data/attributes/profile")
+        attrs = profile.get("attributes") or {}
+        pid = profile.get("id") or state.by_email.get(str(attrs.get("email", "")).lower())
+        if pid and pid in state.profiles:
+            email = state.profiles.pop(pid)["email"]
+            state.by_email.pop(email, None)
+            for lst in state.lists.values():
+                lst["members"].discard(pid)
+        return Response(status_code=202)
 
     # ---- sandbox-only
     @app.post("/_sandbox/profiles")

@@ -10,7 +10,9 @@ membership changes ``POST /3.0/lists/{id}/segments/{segment_id}`` with at most 5
 connections per key (429 "Too Many Requests"); ``application/problem+json`` errors.
 Identity: ``subscriber_hash`` = MD5 of the lower-cased email.
 
-Not modelled (yet): ``/batches`` async operations, tags endpoint, archive/GDPR erase.
+GDPR erase ``POST …/members/{hash}/actions/delete-permanent`` (204, 404 when absent): the
+address can never be imported again ("Forgotten Email Not Subscribed").
+Not modelled (yet): ``/batches`` async operations, tags endpoint, archive.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from segwise.sync.sandboxes.common import install_common, persist
 
@@ -50,6 +52,7 @@ def problem(status: int, title: str, detail: str, errors: list | None = None) ->
 class ListState:
     members: dict[str, dict] = field(default_factory=dict)  # hash -> member
     segments: dict[int, dict] = field(default_factory=dict)  # id -> {name, members:set}
+    forgotten: set[str] = field(default_factory=set)  # hashes permanently deleted (GDPR)
 
 
 @dataclass
@@ -63,7 +66,7 @@ class MailchimpState:
         return self.lists.setdefault(list_id, ListState())
 
     def dump(self) -> dict:
-        return {lid: {"members": lst.members,
+        return {lid: {"members": lst.members, "forgotten": sorted(lst.forgotten),
                       "segments": {str(sid): {"name": seg["name"],
                                               "members": sorted(seg["members"])}
                                    for sid, seg in lst.segments.items()}}
@@ -74,6 +77,7 @@ class MailchimpState:
         for lid, lst in data.items():
             state = self.list(lid)
             state.members = lst["members"]
+            state.forgotten = set(lst.get("forgotten", []))
             for sid, seg in lst["segments"].items():
                 state.segments[int(sid)] = {"name": seg["name"], "members": set(seg["members"])}
                 top = max(top, int(sid))
@@ -142,6 +146,12 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                                "error_code": "ERROR_GENERIC"})
                 continue
             h = subscriber_hash(email)
+            if h in lst.forgotten:  # permanently deleted: can't be re-imported
+                errors.append({"email_address": email, "error": f"{email} was permanently "
+                               "deleted and cannot be re-imported. The contact must re-subscribe "
+                               "to get back on the list.", "error_code": "ERROR_GENERIC",
+                               "title": "Forgotten Email Not Subscribed"})
+                continue
             status, status_if_new = m.get("status"), m.get("status_if_new")
             for s in (status, status_if_new):
                 if s is not None and s not in STATUSES:
@@ -192,6 +202,20 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             return problem(404, "Resource Not Found", "The requested resource could not be "
                            "found.")
         return member
+
+    @app.post("/3.0/lists/{list_id}/members/{member_hash}/actions/delete-permanent")
+    async def delete_permanent(list_id: str, member_hash: str):
+        """GDPR erase: the member and its segment memberships are gone for good, and the
+        address can never be imported again (204; 404 if there is no such member)."""
+        lst = state.list(list_id)
+        if member_hash not in lst.members:
+            return problem(404, "Resource Not Found", "The requested resource could not be "
+                           "found.")
+        del lst.members[member_hash]
+        for seg in lst.segments.values():
+            seg["members"].discard(member_hash)
+        lst.forgotten.add(member_hash)
+        return Response(status_code=204)
 
     @app.get("/3.0/lists/{list_id}/segments")
     async def list_segments(list_id: str):

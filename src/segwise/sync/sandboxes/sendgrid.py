@@ -188,6 +188,25 @@ def create_app(key: str, state_file=None) -> FastAPI:
         apply()  # list removals show immediately in the sandbox; the job id is returned
         return JSONResponse({"job_id": _new_job(lambda: None)}, status_code=202)
 
+    @app.delete("/v3/marketing/contacts")
+    async def delete_contacts(ids: str = "", delete_all_contacts: str = ""):
+        """Delete contacts by id (≤ 100 per call): 202 with a job id; the contacts and
+        their list memberships are gone."""
+        wanted = [i for i in ids.split(",") if i]
+        if delete_all_contacts:
+            return error(400, "delete_all_contacts is not allowed here", "delete_all_contacts")
+        if not wanted:
+            return error(400, "ids is required", "ids")
+        if len(wanted) > MAX_SEARCH:
+            return error(400, f"at most {MAX_SEARCH} ids", "ids")
+        for cid in wanted:
+            contact = state.contacts.pop(cid, None)
+            if contact is not None:
+                state.by_email.pop(contact["email"], None)
+            for lst in state.lists.values():
+                lst["members"].discard(cid)
+        return JSONResponse({"job_id": _new_job(lambda: None)}, status_code=202)
+
     @app.get("/v3/suppression/unsubscribes")
     async def unsubscribes():
         return [{"email": e, "created": 1700000000} for e in sorted(state.unsubscribes)]
