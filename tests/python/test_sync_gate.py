@@ -76,3 +76,22 @@ def test_a_failing_dbt_test_blocks_only_downstream_segments(wh):
     record_build(wh, "b2", "generated", None, 0, 3, None)  # failures of unknown nodes
     record_validation(wh, "ok3", True, [])
     assert _plan(wh, RECENT).status == "blocked"
+
+
+def test_a_failing_size_expectation_blocks_only_that_segment(wh):
+    """The segment_sizes GX batch reads every segment view; its per-segment columns are
+    named after the segment, so an empty cart_abandoners_24h blocks that segment's sync
+    and nobody else's."""
+    con = duckdb.connect(str(wh.duckdb_path))
+    sql = con.execute("select sql from duckdb_views() where schema_name = 'segments' and "
+                      "view_name = 'cart_abandoners_24h'").fetchall()[0][0]
+    con.execute("alter view segments.cart_abandoners_24h rename to cart_abandoners_24h_full")
+    con.execute("create view segments.cart_abandoners_24h as "
+                "select * from segments.cart_abandoners_24h_full where false")
+    con.close()
+    assert sql
+    result = validate(wh)
+    failed = [(o.batch, o.column, o.relations) for o in result.failed]
+    assert ("segment_sizes", "cart_abandoners_24h", ["segments.cart_abandoners_24h"]) in failed
+    assert _plan(wh, "cart_abandoners_24h").status == "blocked"
+    assert _plan(wh, VIP).status == "dry_run"

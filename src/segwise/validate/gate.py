@@ -84,6 +84,17 @@ def _quiet_gx() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
+def _relations_of(column: str | None, relations: list[str]) -> list[str]:
+    """What an expectation is about: the relations its batch reads — or, when the column
+    is named after one of them (a per-segment size column such as
+    ``cart_abandoners_24h`` in a batch over every segment view), just that one."""
+    if column:
+        named = [r for r in relations if r.split(".", 1)[-1] == column]
+        if len(named) == 1:
+            return named
+    return relations
+
+
 def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
     """Source freshness (``dbt source freshness``, thresholds in the sources' YAML) as
     part of the gate: a source past its ``error_after`` fails validation, which blocks
@@ -206,9 +217,10 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                 detail = json.dumps({k: res.get(k) for k in
                                      ("observed_value", "unexpected_count", "unexpected_percent",
                                       "partial_unexpected_list") if k in res}, default=str)
-            outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type,
-                                               cfg.kwargs.get("column"), bool(er.success),
-                                               detail, reads.get(batch_name, [])))
+            column = cfg.kwargs.get("column")
+            outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type, column,
+                                               bool(er.success), detail,
+                                               _relations_of(column, reads.get(batch_name, []))))
     fresh = freshness_outcomes(settings)
     outcomes += fresh
     docs = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
