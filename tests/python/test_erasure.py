@@ -64,7 +64,10 @@ def test_forget_erases_everywhere_keeps_only_a_hash_and_is_never_resynced(wh, pr
     assert by_status == {done}
     unknown = [r.status for r in receipts if r.email_sha256 != hashlib.sha256(
         victim.encode()).hexdigest()]
-    assert unknown in (["not_found"], ["accepted"])  # Klaviyo accepts any deletion request
+    # an unknown address: Mailchimp 404 / SendGrid search finds nothing → not_found; Klaviyo
+    # accepts any deletion request; HubSpot blocklists the address anyway (documented)
+    assert unknown == [{"mailchimp": "not_found", "sendgrid": "not_found",
+                        "klaviyo": "accepted", "hubspot": "erased"}[provider]]
     # segwise keeps no plaintext trace of the address
     for table in ("destination_ledger", "destination_suppressions", "sync_rejections"):
         assert query(wh, f"select count(*) as n from ops.{table} where email = '{victim}'"

@@ -57,15 +57,17 @@ class HubSpotState:
     by_email: dict[str, str] = field(default_factory=dict)
     lists: dict[str, dict] = field(default_factory=dict)  # listId -> {name, members}
     calls: list[float] = field(default_factory=list)
+    blocklist: set[str] = field(default_factory=set)  # emails erased by gdpr-delete
     ids: itertools.count = field(default_factory=lambda: itertools.count(51))
 
     def dump(self) -> dict:
-        return {"contacts": self.contacts,
+        return {"contacts": self.contacts, "blocklist": sorted(self.blocklist),
                 "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
                           for k, v in self.lists.items()}}
 
     def load(self, data: dict) -> None:
         self.contacts = data["contacts"]
+        self.blocklist = set(data.get("blocklist", []))
         self.by_email = {c["properties"]["email"]: cid for cid, c in self.contacts.items()}
         self.lists = {k: {"name": v["name"], "members": set(v["members"])}
                       for k, v in data["lists"].items()}
@@ -117,6 +119,11 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
                                "message": f"Email address {email} is invalid",
                                "context": {"ids": [item.get("id")]}})
                 continue
+            if email in state.blocklist:  # erased with gdpr-delete: can't come back
+                errors.append({"status": "error", "category": "VALIDATION_ERROR",
+                               "message": f"{email} was permanently deleted (GDPR) and is "
+                               "blocklisted", "context": {"ids": [item.get("id")]}})
+                continue
             cid = state.by_email.get(email)
             props = {k: v for k, v in (item.get("properties") or {}).items()
                      if k != "hs_email_optout"}  # subscription status is not a sync's to set
@@ -136,14 +143,22 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
 
     @app.post("/crm/v3/objects/contacts/gdpr-delete")
     async def gdpr_delete(body: dict):
-        """GDPR erase (204; 404 when there is no such contact): the contact and its list
-        memberships are permanently deleted."""
+        """GDPR erase (204): the contact and its list memberships are permanently deleted
+        and, by email, the address is blocklisted — even when no contact had it (as
+        HubSpot documents); by record id, an unknown id is a 404."""
         key, prop = str(body.get("objectId", "")), body.get("idProperty")
-        cid = state.by_email.get(key.lower()) if prop == "email" else (
-            key if key in state.contacts else None)
-        if cid is None or cid not in state.contacts:
-            return error(404, "resource not found", "OBJECT_NOT_FOUND")
+        if prop == "email":
+            email = key.strip().lower()
+            state.blocklist.add(email)
+            cid = state.by_email.get(email)
+            if cid is None:
+                return Response(status_code=204)
+        else:
+            cid = key if key in state.contacts else None
+            if cid is None:
+                return error(404, "resource not found", "OBJECT_NOT_FOUND")
         email = state.contacts.pop(cid)["properties"]["email"]
+        state.blocklist.add(email)
         state.by_email.pop(email, None)
         for lst in state.lists.values():
             lst["members"].discard(cid)
