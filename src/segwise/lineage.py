@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from segwise.settings import Settings
@@ -25,14 +26,22 @@ def manifest_path(settings: Settings) -> Path:
 
 
 def load_manifest(settings: Settings) -> dict | None:
+    """The latest build's manifest (parsed once per file version: a sync of every segment
+    to every destination asks for it dozens of times). Treat it as read-only."""
     path = manifest_path(settings)
     try:
-        return json.loads(path.read_text())
+        return _parse_manifest(str(path), path.stat().st_mtime_ns)
     except (OSError, ValueError):
         return None
 
 
-def _relation(node: dict) -> str:
+@lru_cache(maxsize=4)
+def _parse_manifest(path: str, mtime_ns: int) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def relation_name(node: dict) -> str:
+    """``schema.table`` of a manifest node (model, seed, snapshot or source)."""
     table = node.get("identifier") or node.get("alias") or node["name"]
     return f"{node['schema']}.{table}".lower()
 
@@ -74,7 +83,7 @@ def upstream_relations(manifest: dict | None, segment: str,
         seen.add(uid)
         if uid not in stop:
             todo.extend(parents.get(uid, []))
-    return {_relation(nodes[uid]) for uid in seen
+    return {relation_name(nodes[uid]) for uid in seen
             if uid in nodes and nodes[uid].get("resource_type") in
             ("model", "source", "seed", "snapshot")}
 
@@ -94,14 +103,14 @@ def failed_relations(manifest: dict | None, failed_ids: list[str]) -> list[str] 
             deps = [d for d in node.get("depends_on", {}).get("nodes", []) if d in nodes]
             if not deps:
                 return None
-            out |= {_relation(nodes[d]) for d in deps}
+            out |= {relation_name(nodes[d]) for d in deps}
         elif node.get("resource_type") == "unit_test":
             model = node.get("model") or ""
             match = [u for u, n in nodes.items()
                      if n.get("resource_type") == "model" and n.get("name") == model]
             if len(match) != 1:
                 return None
-            out.add(_relation(nodes[match[0]]))
+            out.add(relation_name(nodes[match[0]]))
         else:
-            out.add(_relation(node))
+            out.add(relation_name(node))
     return sorted(out)

@@ -67,11 +67,13 @@ DDL = [
         reference varchar, detail varchar, recorded_at timestamp)""",
 ]
 MODES = ("upsert", "mirror", "add_only")
-FEED = "activation.sync_esp_members"  # the dbt model every ESP sync reads
+FEED_MODEL = "sync_esp_members"  # the dbt model every ESP sync reads
+FEED = f"activation.{FEED_MODEL}"
 # an address someone asked to be forgotten (segwise forget) is never pushed again
 ERASED_SQL = ("sha256(lower(trim({email}))) in "
               "(select email_sha256 from ops.erasure_requests)")
-# what the destination holds about a member (see fields_hash); a change means an update
+# what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
+# first and last name joined by U+001F (null as ''); a change means a field update
 FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
                    "'') || chr(31) || coalesce(c.last_name, '')), 1, 16)")
 
@@ -175,15 +177,6 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
                     no_consent, suppressed)
 
 
-def fields_hash(email, first_name, last_name) -> str:
-    """What the destination holds about a member: a change means a field update. The
-    planner computes the same value in SQL (``FIELDS_HASH_SQL``)."""
-    import hashlib
-
-    blob = "\x1f".join(str(v or "") for v in (email, first_name, last_name))
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 
 def _batches(frame: pd.DataFrame, size: int):
     for start in range(0, len(frame), size):
@@ -213,7 +206,7 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
         blocked: list[str] = []
         try:  # only failures in what this segment is built from block it
             assert_gate_open(con, upstream_relations(load_manifest(settings), segment,
-                                                     feed=FEED.split(".")[1]))
+                                                     feed=FEED_MODEL))
         except GateClosed as exc:
             blocked.append(f"data gate: {exc}")
         # the size at the last completed sync (a crashed run leaves no row: resume is free)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from segwise.lineage import load_manifest, relations_in_sql
+from segwise.lineage import load_manifest, relation_name, relations_in_sql
 from segwise.load.warehouse import connect
 from segwise.ops import record_validation
 from segwise.settings import Settings
@@ -105,8 +105,7 @@ def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
     for r in results:
         uid = r.get("unique_id", "")
         node = sources.get(uid)
-        relation = (f"{node['schema']}.{node.get('identifier') or node['name']}".lower()
-                    if node else "")
+        relation = relation_name(node) if node else ""
         status = r.get("status")
         age = r.get("max_loaded_at_time_ago_in_s")
         success: bool | None = status in ("pass", "warn")

@@ -93,8 +93,10 @@ class RateLimiter:
         windows = self.windows if windows is None else windows
         if not windows:
             return 0.0
+        # a little slack: requests reach the server a few ms after they leave
+        padded = [(limit, window + max(0.02, 0.02 * window)) for limit, window in windows]
+        horizon = max(window for _, window in padded)
         waited = 0.0
-        horizon = max(w for _, w in windows) * 1.02 + 0.02
         while True:
             with self._lock:
                 now = time.monotonic()
@@ -102,9 +104,7 @@ class RateLimiter:
                 while sent and now - sent[0] >= horizon:
                     sent.popleft()
                 pause = 0.0
-                for limit, window in windows:
-                    # a little slack: requests reach the server a few ms after they leave
-                    window += max(0.02, 0.02 * window)
+                for limit, window in padded:
                     inside = [t for t in sent if now - t < window] if len(sent) >= limit else []
                     if len(inside) >= limit:  # wait until the oldest one leaves the window
                         pause = max(pause, window - (now - inside[-limit]))
@@ -155,7 +155,9 @@ class HttpDestination(ABC):
             raise ValueError(f"{self.name}: concurrency must be 1..{self.max_concurrency}")
         self.batch_size = batch_size or self.max_batch
         self.concurrency = concurrency or self.max_concurrency
-        self._account = account
+        # which account / audience of the provider this adapter writes to (never a
+        # secret): part of the ledger's destination key
+        self.account = account
         self.base_url = base_url.rstrip("/")
         self.stats = HttpStats()
         self.max_attempts = max_attempts
@@ -167,12 +169,6 @@ class HttpDestination(ABC):
                               max_keepalive_connections=self.concurrency)
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits,
                                    headers=self.auth_headers(), auth=self.auth())
-
-    @property
-    def account(self) -> str:
-        """Which account / audience of the provider this adapter writes to (never a
-        secret): part of the ledger's destination key."""
-        return self._account
 
     @property
     def ledger_name(self) -> str:

@@ -38,11 +38,8 @@ class MailchimpDestination(HttpDestination):
         self._api_key = api_key
         self.list_id = list_id
         self._segment_ids: dict[str, int] = {}
+        kwargs["account"] = list_id  # one Mailchimp audience = one ledger
         super().__init__(base_url, **kwargs)
-
-    @property
-    def account(self) -> str:
-        return self.list_id  # one Mailchimp audience = one ledger
 
     def auth(self) -> httpx.Auth:
         return httpx.BasicAuth("segwise", self._api_key)

@@ -7,7 +7,9 @@ Enforced: ``Authorization: Bearer <private app token>``; ``POST
 changed by an upsert; manual lists ``POST /crm/v3/lists`` (``processingType: MANUAL``),
 lookup by name, ``PUT /crm/v3/lists/{id}/memberships/add|remove`` with record ids
 (``recordIdsAdded`` / ``recordIdsRemoved`` / ``recordsIdsMissing``); 100 requests per
-rolling 10 s (429 with HubSpot's RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers).
+rolling 10 s (429 with HubSpot's RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers);
+GDPR erase ``POST /crm/v3/objects/contacts/gdpr-delete`` (204; by email the address is
+blocklisted even when unknown, and a blocklisted address can't be upserted again).
 Max ids per membership call is not confirmed *(verify)*: the sandbox accepts 100,000.
 """
 

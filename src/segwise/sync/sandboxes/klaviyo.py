@@ -13,7 +13,8 @@ profile's email consent; lists ``POST /api/lists``, ``GET /api/lists``; membersh
 ``additional-fields[profile]=subscriptions`` is asked for; cursor pagination
 (``page[size]`` default 20, at most 100, ``links.next``); per-account, per-endpoint
 fixed-window rate limits with a burst (1 s) and a steady (1 min) window by tier — M
-(10/s, 150/min) for import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles`` —
+(10/s, 150/min) for import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles``,
+S (3/s, 60/min) for GDPR erase ``POST /api/data-privacy-deletion-jobs`` (202) —
 answered 429 with ``Retry-After`` and ``RateLimit-*`` headers; other responses carry the
 steady window's ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (see
 sandboxes/VERIFIED.md).

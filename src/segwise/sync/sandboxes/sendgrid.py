@@ -7,6 +7,7 @@ Enforced: ``Authorization: Bearer SG.…``; ``PUT /v3/marketing/contacts`` with 
 contacts to ``list_ids``; lists ``POST``/``GET /v3/marketing/lists``; contact ids by
 email ``POST /v3/marketing/contacts/search/emails`` (≤ 100 *(verify)*, 404 when none is
 found); list removal ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=…`` (202 job);
+contact deletion ``DELETE /v3/marketing/contacts?ids=…`` (≤ 100, 202 job);
 global unsubscribes at ``GET /v3/suppression/unsubscribes``; ``{"errors":[{field,
 message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers.
 """
