@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import duckdb
@@ -125,3 +127,50 @@ def test_sync_cli_dry_run_then_sync_and_secrets_never_logged(demo, tmp_path):
     dump = " ".join(str(r) for r in con.execute("select * from ops.sync_runs").fetchall())
     con.close()
     assert key not in dump
+
+
+def test_preview_of_a_hostile_definition_runs_as_data_and_writes_nothing(demo, tmp_path):
+    """Observation 1 of issue #8, end to end: a value that used to become ``{{ … }}`` after
+    validation is previewed (size 0: nobody has that loyalty tier) and no table appears."""
+    settings, _ = demo
+    db = tmp_path / "wh" / "segwise.duckdb"
+    db.parent.mkdir()
+    shutil.copy(settings.duckdb_path, db)
+    defs = tmp_path / "defs"
+    defs.mkdir()
+    payload = """{'{ run_query("create table raw.x as select 1") }'}"""
+    (defs / "attack.yml").write_text(
+        "segments:\n  - name: attack\n    description: d\n    owner: o\n"
+        f"    rule: {{trait: loyalty_tier, op: '=', value: {json.dumps(payload)}}}\n")
+    env = {"SEGWISE_DUCKDB_PATH": str(db), "COLUMNS": "200"}
+    assert _run(["segments", "validate", "--definitions", str(defs)], env).returncode == 0
+    before = _tables(db)
+    res = _run(["segments", "preview", "attack", "--definitions", str(defs)], env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "attack: 0 members" in res.stdout
+    assert _tables(db) == before and "raw.x" not in before
+
+
+def test_preview_renders_through_a_read_only_connection(demo, tmp_path):
+    """Even template code that reached the renderer could not write: dbt opens the
+    warehouse read-only for preview and diff."""
+    from segwise.segments.preview import render
+    from segwise.transform.dbt import DbtError
+
+    settings, _ = demo
+    db = tmp_path / "wh" / "segwise.duckdb"
+    db.parent.mkdir()
+    shutil.copy(settings.duckdb_path, db)
+    ro = replace(settings, duckdb_path=db)
+    with pytest.raises(DbtError, match="read-only"):
+        render(ro, "{{ run_query('create table raw.x as select 1') }} select 1")
+    assert "raw.x" not in _tables(db)
+
+
+def _tables(db: Path) -> set[str]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {f"{s}.{t}" for s, t in con.execute(
+            "select schema_name, table_name from duckdb_tables()").fetchall()}
+    finally:
+        con.close()

@@ -129,10 +129,23 @@ def test_sql_injection_in_literals_is_quoted(tmp_path, payload):
     body = _segment(f"trait: loyalty_tier\nop: '='\nvalue: {json.dumps(payload)}\n")
     (seg,) = _load(tmp_path, body)
     sql = compile_segment(seg)
-    quoted = "'" + payload.replace("'", "''") + "'"
-    assert f"profile.loyalty_tier = {quoted}" in sql
-    # the payload never appears unquoted: every ' inside it is doubled
-    assert payload not in sql.replace(quoted, "")
+    # every quote of the payload is spelled chr(39) inside one concatenated literal
+    spelled = "concat(" + ", ".join(
+        "chr(39)" if part == "" else f"'{part}'"
+        for part in _interleave(payload.split("'"))) + ")"
+    assert f"profile.loyalty_tier = {spelled}" in sql
+    assert "'" + payload.split("'")[0] + "'" in sql and payload not in sql
+
+
+def _interleave(pieces: list[str]) -> list[str]:
+    """'a', 'b', 'c' → 'a', '', 'b', '', 'c' minus empty pieces (a quote is '')."""
+    out: list[str] = []
+    for i, piece in enumerate(pieces):
+        if i:
+            out.append("")
+        if piece:
+            out.append(piece)
+    return out
 
 
 @pytest.mark.parametrize("payload", ["{{ run_query('drop table x') }}", "{% do x %}"])

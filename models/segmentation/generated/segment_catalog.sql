@@ -14,7 +14,7 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     union all
     select 'gold_product_viewers_24h', 'Gold-tier customers who viewed a product page in the last 24 hours.', 'loyalty-team', 25, 1, 0.0, 'ec23acf8bf2e', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'highly_engaged_recent_buyers', 'Customers in the ''high'' engagement tier who ordered within 90 days.', 'crm-team', 35, 1, 0.0, '3ded6de38a27', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
+    select 'highly_engaged_recent_buyers', concat('Customers in the ', chr(39), 'high', chr(39), ' engagement tier who ordered within 90 days.'), 'crm-team', 35, 1, 0.0, '3ded6de38a27', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 0.0, '50e34e7ddaa7', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all

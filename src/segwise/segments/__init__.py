@@ -18,7 +18,7 @@ CATALOG_DIR = Path("models") / "segmentation" / "generated"
 
 def definitions(project_dir: Path, folder: Path | None = None) -> list[Segment]:
     return load_definitions(folder or project_dir / "segments", load_traits(project_dir),
-                            root=project_dir)
+                            root=project_dir, project_dir=project_dir)
 
 
 def compile_project(project_dir: Path, folder: Path | None = None) -> list[Segment]:

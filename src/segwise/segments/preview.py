@@ -44,7 +44,10 @@ def last_build_vars(settings: Settings) -> dict:
 
 
 def render(settings: Settings, sql: str) -> str:
-    result = run_dbt(settings, ["compile", "--quiet", "--inline", sql],
+    """Render ``sql`` with dbt against the built project. On DuckDB dbt opens the
+    warehouse read-only (the ``duckdb_read_only`` target), so rendering cannot write."""
+    target = ["--target", "duckdb_read_only"] if settings.dbt_target == "duckdb" else []
+    result = run_dbt(settings, ["compile", "--quiet", "--inline", sql, *target],
                      dbt_vars=last_build_vars(settings))
     return result.output.strip()
 

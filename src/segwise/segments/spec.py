@@ -15,14 +15,27 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from segwise import strict_yaml
+
+# \A…\Z, not ^…$: "$" also matches before a trailing newline ("tnl\n")
+NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
+TAG_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
+SALT_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+FILE_LABEL_RE = re.compile(r"\A[\w./ :\\-]+\Z")
 JINJA_DELIMITERS = ("{{", "}}", "{%", "%}", "{#", "#}")
+INT64 = (-(2**63), 2**63 - 1)
+# dates a rule may name: real calendar dates (strptime checks the day of the month)
+DATE_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S")
+DATE_RANGE = (datetime(1900, 1, 1), datetime(2999, 12, 31, 23, 59, 59))
+TOP_LEVEL_KEYS = {"segments"}
 
 WEB_EVENTS = ("page_view", "product_view", "add_to_cart", "remove_from_cart",
               "checkout_started", "purchase")
@@ -241,20 +254,48 @@ class _Parser:
             raise self.fail(path, f"missing key(s) {sorted(missing)}")
 
     def literal(self, value: Any, path: str) -> Any:
+        """A value that becomes a SQL literal: text without control or invisible
+        characters or template delimiters (the compiler escapes every other character
+        that SQL or Jinja could read), 64-bit integers, finite numbers, booleans."""
         if isinstance(value, str):
-            if any(d in value for d in JINJA_DELIMITERS) or "\x00" in value:
+            if any(d in value for d in JINJA_DELIMITERS):
                 raise self.fail(path, f"value {value!r} contains template or control "
                                       "characters: not allowed in a literal")
+            bad = _invisible(value)
+            if bad:
+                raise self.fail(path, f"value {value!r} contains template or control "
+                                      f"characters ({bad}): not allowed in a literal")
             if len(value) > 200:
                 raise self.fail(path, "string literal longer than 200 characters")
             return value
         if isinstance(value, bool) or value is None:
             return value
-        if isinstance(value, (int, float)):
+        if isinstance(value, int):
+            if not INT64[0] <= value <= INT64[1]:
+                raise self.fail(path, "whole numbers must fit in a 64-bit integer "
+                                      f"({INT64[0]} to {INT64[1]})")
+            return value
+        if isinstance(value, float):
             if value != value or value in (float("inf"), float("-inf")):
                 raise self.fail(path, "numbers must be finite")
             return value
+        if isinstance(value, (date, datetime)):  # an unquoted YAML date
+            return value
         raise self.fail(path, f"value {value!r} must be a string, number or boolean")
+
+    def text(self, value: Any, path: str, multiline: bool = False) -> str:
+        """Free text kept in docs and comments (description, owner): no braces, so no
+        template delimiter can form; no control characters but newlines if allowed."""
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"{path} must be a non-empty string")
+        if "{" in value or "}" in value:
+            raise self.fail(path, f"{path} may not contain {{ or }} (template syntax)")
+        bad = _invisible(value.replace("\n", "") if multiline else value)
+        if bad:
+            raise self.fail(path, f"{path} contains control characters ({bad})")
+        if len(value) > 2000:
+            raise self.fail(path, f"{path} is longer than 2000 characters")
+        return value
 
     def parse(self, node: Any, path: str) -> Condition:
         if not isinstance(node, dict) or not node:
@@ -339,18 +380,41 @@ class _Parser:
                 raise self.fail(path, f"bad relative time {value!r}")
             return Ago(amount, key.split("_")[0][:-1])
         value = self.literal(value, path)
+        if kind == "temporal":
+            return self.timestamp(value, path, column)
         ok = {
             "numeric": isinstance(value, (int, float)) and not isinstance(value, bool),
             "string": isinstance(value, str),
             "boolean": isinstance(value, bool),
-            "temporal": isinstance(value, str) and bool(
-                re.fullmatch(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2}(:\d{2})?)?", value)),
         }[kind]
         if not ok:
             expected = {"numeric": "a number", "string": "a string", "boolean": "true or false",
                         "temporal": "a date 'YYYY-MM-DD' or {days_ago: N}"}[kind]
             raise self.fail(path, f"{column} is {kind}: expected {expected}, got {value!r}")
         return value
+
+    def timestamp(self, value: Any, path: str, column: str) -> str:
+        """A real calendar date (or date and time) in range, as 'YYYY-MM-DD[ HH:MM:SS]'."""
+        parsed: datetime | None = None
+        if isinstance(value, datetime):
+            parsed = value.replace(tzinfo=None)
+        elif isinstance(value, date):
+            parsed = datetime(value.year, value.month, value.day)
+        elif isinstance(value, str):
+            for fmt in DATE_FORMATS:
+                try:
+                    parsed = datetime.strptime(value, fmt)
+                    break
+                except ValueError:
+                    continue
+        if parsed is None:
+            raise self.fail(path, f"{column} is temporal: expected a real date 'YYYY-MM-DD' "
+                                  f"(or 'YYYY-MM-DD HH:MM[:SS]') or {{days_ago: N}}, got {value!r}")
+        if not DATE_RANGE[0] <= parsed <= DATE_RANGE[1]:
+            raise self.fail(path, f"date {parsed:%Y-%m-%d} is outside 1900-01-01..2999-12-31")
+        if parsed.time() == datetime.min.time() and not (isinstance(value, str) and " " in value):
+            return f"{parsed:%Y-%m-%d}"
+        return f"{parsed:%Y-%m-%d %H:%M:%S}"
 
     def window(self, node: Any, path: str) -> Window:
         if not isinstance(node, dict):
@@ -394,6 +458,8 @@ class _Parser:
             raise self.fail(path, f"unknown count operator {op!r}")
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise self.fail(path, f"count needs a whole number >= 0, got {value!r}")
+        if value > INT64[1]:
+            raise self.fail(path, f"count must fit in a 64-bit integer (at most {INT64[1]})")
         return op, value
 
     def _event(self, node: dict, path: str) -> Condition:
@@ -456,7 +522,7 @@ class _Parser:
     def _in_segment(self, node: dict, path: str) -> Condition:
         self.keys(node, path, {"in_segment", "holdout"}, {"in_segment"})
         name = node["in_segment"]
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise self.fail(path, f"bad segment name {name!r}")
         holdout = node.get("holdout")
         if holdout is not None and not isinstance(holdout, bool):
@@ -464,13 +530,19 @@ class _Parser:
         return InSegment(name, holdout)
 
 
-def parse_segment(raw: Any, file: str, traits: dict[str, str]) -> Segment:
+def parse_segment(raw: Any, file: str, traits: dict[str, str],
+                  reserved: frozenset[str] = frozenset()) -> Segment:
+    """``reserved``: names of the project's own dbt nodes, which a segment may not take."""
     if not isinstance(raw, dict):
         raise SegmentDefinitionError(file, None, "", "each segment must be a mapping")
     name = raw.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise SegmentDefinitionError(file, str(name), "name", "a segment name is lower case "
-                                     "letters, digits and _ (starting with a letter)")
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name):
+        raise SegmentDefinitionError(file, None, "name", f"bad segment name {name!r}: a "
+                                     "segment name is lower case letters, digits and _ "
+                                     "(starting with a letter, at most 63 characters)")
+    if name in reserved:
+        raise SegmentDefinitionError(file, name, "name", f"{name!r} is already a dbt model, "
+                                     "seed or snapshot of this project: choose another name")
     p = _Parser(file, name, traits)
     p.keys(raw, "", SEGMENT_KEYS, {"name", "description", "owner", "rule"})
 
@@ -484,18 +556,20 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str]) -> Segment:
         return v
 
     tags = raw.get("tags", [])
-    if not isinstance(tags, list) or not all(isinstance(x, str) for x in tags):
-        raise p.fail("tags", "tags must be a list of strings")
+    if not isinstance(tags, list) or not all(isinstance(x, str) and TAG_RE.fullmatch(x)
+                                             for x in tags):
+        raise p.fail("tags", "tags must be a list of lower-case words (letters, digits, _ "
+                             f"and -), got {tags!r}")
     settings = _destinations(p, raw.get("destinations", ["file"]))
     dests = [d.name for d in settings]
     salt = raw.get("holdout_salt", name)
-    p.literal(salt, "holdout_salt")
-    for key in ("description", "owner"):
-        if not isinstance(raw[key], str) or not raw[key].strip():
-            raise p.fail(key, f"{key} must be a non-empty string")
-        p.literal(raw[key], key)
+    if not isinstance(salt, str) or not SALT_RE.fullmatch(salt):
+        raise p.fail("holdout_salt", f"holdout_salt must be 1-64 letters, digits, _ or -, "
+                                     f"got {salt!r}")
+    description = p.text(raw["description"], "description", multiline=True)
+    owner = p.text(raw["owner"], "owner")
     return Segment(
-        name=name, description=raw["description"].strip(), owner=raw["owner"], tags=tags,
+        name=name, description=description.strip(), owner=owner, tags=tags,
         priority=number("priority", 100, 1, 10_000), min_size=number("min_size", 1, 0, 10**9),
         holdout_pct=float(number("holdout_pct", 0, 0, 50, integer=False)),
         holdout_salt=str(salt), destinations=dests, rule=p.parse(raw["rule"], "rule"),
@@ -541,25 +615,58 @@ def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
     return out
 
 
-def load_definitions(folder: Path, traits: dict[str, str],
-                     root: Path | None = None) -> list[Segment]:
-    """Parse every ``*.yml`` in ``folder``; check names are unique, references exist and
-    there is no cycle. Returns the segments in a dependency-safe order."""
+def dbt_node_names(project_dir: Path) -> frozenset[str]:
+    """Names of the project's own models, seeds, snapshots and singular tests (not the
+    compiled segments): a segment named like one of them would break the dbt project."""
+    compiled = project_dir / "models" / "segments" / "compiled"
+    names = {p.stem for p in (project_dir / "models").rglob("*")
+             if p.suffix in (".sql", ".py") and compiled not in p.parents}
+    names |= {p.stem for p in (project_dir / "seeds").rglob("*.csv")}
+    names |= {p.stem for p in (project_dir / "tests").glob("*.sql")}
+    for path in (project_dir / "snapshots").rglob("*"):
+        if path.suffix == ".sql":
+            names.add(path.stem)
+        elif path.suffix in (".yml", ".yaml"):
+            doc = yaml.safe_load(path.read_text()) or {}
+            names |= {s["name"] for s in doc.get("snapshots", []) if "name" in s}
+    return frozenset(names)
+
+
+def _invisible(text: str) -> str:
+    """The control, format (zero-width, bidi) and unassigned characters in ``text``."""
+    bad = sorted({f"U+{ord(ch):04X}" for ch in text
+                  if unicodedata.category(ch).startswith("C")})
+    return ", ".join(bad[:5])
+
+
+def load_definitions(folder: Path, traits: dict[str, str], root: Path | None = None,
+                     project_dir: Path | None = None) -> list[Segment]:
+    """Parse every ``*.yml`` in ``folder``; check names are unique (and, with
+    ``project_dir``, not taken by one of its dbt nodes), references exist and there is no
+    cycle. Returns the segments in a dependency-safe order."""
     segments: dict[str, Segment] = {}
+    reserved = dbt_node_names(project_dir) if project_dir else frozenset()
     files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
     if not files:
         raise SegmentDefinitionError(str(folder), None, "", "no segment definitions (*.yml)")
     for path in files:
         label = (str(path.relative_to(root)) if root and path.is_relative_to(root)
                  else str(path))
+        if not FILE_LABEL_RE.fullmatch(label):  # the label is kept in SQL comments and docs
+            raise SegmentDefinitionError(repr(label), None, "", "a definition file's path may "
+                                         "only hold letters, digits, space and _ . / : - \\")
         try:
-            doc = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as exc:
+            doc = strict_yaml.load(path.read_text(encoding="utf-8"))
+        except (yaml.YAMLError, strict_yaml.StrictYAMLError, UnicodeDecodeError) as exc:
             raise SegmentDefinitionError(label, None, "", f"not valid YAML: {exc}") from None
         if not isinstance(doc, dict) or not isinstance(doc.get("segments"), list):
             raise SegmentDefinitionError(label, None, "", "expected a top-level 'segments:' list")
+        unknown = sorted(map(str, set(doc) - TOP_LEVEL_KEYS))
+        if unknown:
+            raise SegmentDefinitionError(label, None, "", f"unknown top-level key(s) {unknown} "
+                                         f"(allowed: {sorted(TOP_LEVEL_KEYS)})")
         for raw in doc["segments"]:
-            seg = parse_segment(raw, label, traits)
+            seg = parse_segment(raw, label, traits, reserved)
             if seg.name in segments:
                 raise SegmentDefinitionError(label, seg.name, "name",
                                              f"duplicate segment name (also in "
