@@ -238,23 +238,28 @@ def sync_cmd(
     concurrency: Annotated[int | None, typer.Option(help="batches in flight at once (default: "
                                                     "the provider's cap)")] = None,
 ) -> None:
-    """Push segment membership changes to an ESP: diff-based, consent-safe, guarded."""
-    from segwise.sync.destinations.base import DestinationError
-    from segwise.sync.runner import DESTINATIONS, ConfigError, sync_all
+    """Push segment membership changes to an ESP: diff-based, consent-safe, guarded. With
+    `--destination all`, a provider that fails is reported and the others still sync
+    (exit 5 names the failed ones)."""
+    from segwise.sync.runner import DESTINATIONS, sync_destinations
 
-    results = []
-    for name in DESTINATIONS if destination == "all" else (destination,):
-        try:
-            results += sync_all(Settings.from_env(), name, segment or None, mode, dry_run,
-                                force, sandbox, say=_say, batch_size=batch_size,
-                                concurrency=concurrency)
-        except (ConfigError, ValueError, DestinationError) as exc:
-            _fail(f"{name}: {exc}")
+    names = DESTINATIONS if destination == "all" else (destination,)
+    outcomes = sync_destinations(Settings.from_env(), names, say=_say, segments=segment or None,
+                                 mode=mode, dry_run=dry_run, force=force, sandbox=sandbox,
+                                 batch_size=batch_size, concurrency=concurrency)
+    results = [r for o in outcomes for r in o.results]
     for r in results:
         if r.status == "dry_run":
             sample = ", ".join(r.plan.adds["customer_id"].head(5))
             console.print(f"{r.plan.segment}: would add {len(r.plan.adds)}, remove "
                           f"{len(r.plan.removes)} (e.g. {sample})")
+    failed = [o for o in outcomes if o.error is not None]
+    for o in failed:
+        err.print(f"[red]error:[/red] {o.destination}: {o.error}")
+    if failed:
+        err.print(f"failed: {', '.join(o.destination for o in failed)} — the others synced; "
+                  "run the same command again to resume")
+        raise typer.Exit(5)
     if any(r.status == "blocked" for r in results):
         err.print("some syncs were blocked by guards: fix the data or re-run with --force")
         raise typer.Exit(4)
@@ -422,5 +427,17 @@ def segments_diff(
         raise typer.Exit(3)
 
 
+def main() -> None:
+    """The ``segwise`` entry point: the commands, plus one clear message (exit 7) when
+    another run holds the warehouse."""
+    from segwise.warehouse import WarehouseBusy
+
+    try:
+        app()
+    except WarehouseBusy as exc:
+        err.print(f"[red]error:[/red] {exc}")
+        sys.exit(7)
+
+
 if __name__ == "__main__":
-    app()
+    main()

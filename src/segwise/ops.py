@@ -11,8 +11,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from segwise.load.warehouse import connect
 from segwise.settings import Settings
+from segwise.warehouse import connect
 
 DDL = [
     "create schema if not exists ops",

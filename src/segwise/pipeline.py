@@ -21,12 +21,19 @@ from segwise.segments import compile_project
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtError, build
 from segwise.validate.gate import ValidationResult, validate
+from segwise.warehouse import exclusive
 
 Say = Callable[[str], None]
 
 
 def step_load(settings: Settings, dataset: str, customers: int, seed: int,
               as_of: date | None, dirty_rate: float, say: Say = print) -> dict[str, int]:
+    with exclusive(settings.duckdb_path):  # generated files and raw tables are the run's
+        return _load(settings, dataset, customers, seed, as_of, dirty_rate, say)
+
+
+def _load(settings: Settings, dataset: str, customers: int, seed: int,
+          as_of: date | None, dirty_rate: float, say: Say) -> dict[str, int]:
     if dataset == "generated":
         say(f"generating {customers:,} customers (seed {seed}, dirty rate {dirty_rate})")
         generate(settings.raw_dir, customers=customers, seed=seed, as_of=as_of,
@@ -38,6 +45,11 @@ def step_load(settings: Settings, dataset: str, customers: int, seed: int,
 
 
 def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print) -> int:
+    with exclusive(settings.duckdb_path):
+        return _build(settings, dataset, as_of, say)
+
+
+def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> int:
     segments = compile_project(settings.project_dir)
     say(f"compiled {len(segments)} segment definitions")
     say("dbt build (models, seeds, data tests, unit tests)")
@@ -59,7 +71,8 @@ def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = 
 
 def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
     say("validating with Great Expectations")
-    result = validate(settings)
+    with exclusive(settings.duckdb_path):
+        result = validate(settings)
     say(f"  validation {'passed' if result.success else 'FAILED'}: "
         f"{len(result.outcomes)} expectations, {len(result.failed)} failed, "
         f"{len(result.not_applicable)} not applicable")
@@ -69,27 +82,22 @@ def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
 def step_export(settings: Settings, say: Say = print) -> ExportResult:
     say("exporting segments")
     dest = FileDestination(settings.output_dir / "exports" / "file")
-    return export(settings, dest)
+    with exclusive(settings.duckdb_path):
+        return export(settings, dest)
 
 
 def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
     """Sync every segment into the local ESP sandboxes (state kept beside the warehouse)."""
-    from segwise.sync.destinations.base import DestinationError
-    from segwise.sync.runner import DESTINATIONS, sync_all
+    from segwise.sync.runner import DESTINATIONS, sync_destinations
 
     out = []
-    for destination in DESTINATIONS:
-        say(f"syncing segments to the local {destination} sandbox")
-        try:
-            results = sync_all(settings, destination, sandbox=True, say=say)
-        except DestinationError as exc:  # one destination failing must not hide the others
-            say(f"  {destination}: FAILED — {exc} (re-run to resume)")
-            out.append({"destination": destination, "segment": "*", "status": "failed",
+    for outcome in sync_destinations(settings, DESTINATIONS, say=say, sandbox=True):
+        if outcome.error is not None:
+            out.append({"destination": outcome.destination, "segment": "*", "status": "failed",
                         "added": 0, "removed": 0, "rejected": 0, "suppressed": 0,
-                        "guard": str(exc)})
-            continue
-        for r in results:
-            out.append({"destination": destination, "segment": r.plan.segment,
+                        "guard": outcome.error})
+        for r in outcome.results:
+            out.append({"destination": outcome.destination, "segment": r.plan.segment,
                         "mode": r.plan.mode, "status": r.status, "added": r.succeeded_adds,
                         "removed": r.succeeded_removes, "rejected": r.rejected_adds,
                         "suppressed": r.suppressed, "requests": r.requests,
@@ -100,7 +108,14 @@ def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
 def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
         seed: int = 42, as_of: date | None = None, dirty_rate: float = 0.0,
         say: Say = print, sync_sandboxes: bool = False) -> RunSummary:
-    """Returns the summary; ``summary.validation_success`` is False when the gate closed."""
+    """Returns the summary; ``summary.validation_success`` is False when the gate closed.
+    The warehouse is held for the whole run: a second run refuses (``WarehouseBusy``)."""
+    with exclusive(settings.duckdb_path):
+        return _run(settings, dataset, customers, seed, as_of, dirty_rate, say, sync_sandboxes)
+
+
+def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: date | None,
+         dirty_rate: float, say: Say, sync_sandboxes: bool) -> RunSummary:
     as_of = as_of or default_as_of(dataset)
     summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
     summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)

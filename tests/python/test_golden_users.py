@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from segwise.load.warehouse import connect, load_frames
+from segwise.load.warehouse import load_frames
 from segwise.pipeline import step_build
 from segwise.settings import project_root
+from segwise.warehouse import connect
 
 from conftest import make_settings, query, quiet
 

@@ -65,3 +65,35 @@ def test_a_destination_floor_blocks_a_segment_too_small_for_it(wh, tmp_path):
     assert result.status == "blocked"
     assert "below min_size" in result.guard_outcome and "1000000" in result.guard_outcome
     assert result.requests == 0
+
+
+def test_one_provider_giving_up_does_not_stop_the_others(wh):
+    """Issue #8, observation 10: a 429 storm at Mailchimp used to end `sync --destination
+    all` before Klaviyo, HubSpot and SendGrid got a request. Now each provider syncs, the
+    failure is named and the exit code says a destination failed."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import httpx
+
+    from segwise.sync.runner import local_sandboxes
+
+    with local_sandboxes() as urls:
+        httpx.post(f"{urls['mailchimp']}/_sandbox/faults", json={"rate_limit_next": 100_000})
+        env = dict(os.environ, SEGWISE_DUCKDB_PATH=str(wh.duckdb_path),
+                   SEGWISE_OUTPUT_DIR=str(wh.output_dir))
+        res = subprocess.run([str(Path(sys.executable).with_name("segwise")), "sync",
+                              "--destination", "all"], env=env, text=True, capture_output=True)
+        logs = {n: httpx.get(f"{u}/_sandbox/requests").json() for n, u in urls.items()}
+    assert res.returncode == 5, res.stdout + res.stderr
+    assert "mailchimp" in res.stderr and "failed: mailchimp" in " ".join(res.stderr.split())
+    assert "Traceback" not in res.stderr
+    assert logs["mailchimp"]["rate_limited"] >= 1
+    for name in ("klaviyo", "hubspot", "sendgrid"):
+        assert logs[name]["requests"] > 0, (name, logs[name])
+    runs = query(wh, "select destination, status, count(*) as n from ops.sync_runs "
+                     "group by all")
+    synced = set(runs[runs["status"] == "succeeded"]["destination"])
+    assert {"klaviyo", "hubspot", "sendgrid"} <= {d.split(":")[0] for d in synced}

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from segwise.load.warehouse import connect
 from segwise.ops import assert_gate_open, list_segments
 from segwise.settings import Settings
+from segwise.warehouse import connect
 
 
 def normalised_sha256(email: str) -> str:

@@ -15,9 +15,9 @@ import duckdb
 import pandas as pd
 
 from segwise.export.base import MEMBER_COLUMNS, Destination, DestinationReport, SegmentDelta
-from segwise.load.warehouse import connect
 from segwise.ops import assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
+from segwise.warehouse import connect
 
 STATE_DDL = [
     "create schema if not exists ops",

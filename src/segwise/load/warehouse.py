@@ -1,79 +1,124 @@
-"""Landing raw tables in the warehouse (schema ``raw``) — DuckDB, the embedded default."""
+"""Landing raw tables in the warehouse (schema ``raw``) — DuckDB, the embedded default.
+
+A load is all or nothing: every file is checked against the raw contract
+(``segwise.raw_schema``) before anything is touched — one error lists every file, table
+and column that does not fit — and all raw tables are then replaced in one transaction.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segwise.raw_schema import RAW_TABLES
+from segwise.warehouse import connect
 
 RAW_SCHEMA = "raw"
+DUCKDB_TYPES = {pa.string(): "varchar", pa.timestamp("us"): "timestamp", pa.bool_(): "boolean",
+                pa.float64(): "double", pa.int64(): "bigint"}
+
+__all__ = ["RAW_SCHEMA", "RawContractError", "check_parquet_dir", "connect", "load_frames",
+           "load_parquet_dir"]
 
 
-@contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+class RawContractError(ValueError):
+    """Raw files that do not match the raw contract; nothing was loaded."""
+
+
+def _fits(found: pa.DataType, wanted: pa.DataType) -> bool:
+    """Can a column of type ``found`` be loaded, without losing meaning, as ``wanted``?"""
+    if pa.types.is_dictionary(found):
+        found = found.value_type
+    if pa.types.is_null(found) or found == wanted:
+        return True
+    if pa.types.is_string(wanted):
+        return pa.types.is_string(found) or pa.types.is_large_string(found)
+    if pa.types.is_timestamp(wanted):
+        return pa.types.is_timestamp(found) or pa.types.is_date(found)
+    if pa.types.is_floating(wanted):
+        return pa.types.is_floating(found) or pa.types.is_integer(found)
+    if pa.types.is_integer(wanted):
+        return pa.types.is_integer(found)
+    return False
+
+
+def check_parquet_dir(raw_dir: Path) -> dict[str, list[Path]]:
+    """The Parquet parts per raw table, after checking every file against the contract:
+    raises ``RawContractError`` naming each file, table and missing or mistyped column."""
+    problems: list[str] = []
+    plan: dict[str, list[Path]] = {}
+    for table, schema in RAW_TABLES.items():
+        folder = raw_dir / table
+        parts = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        for part in parts:
+            try:
+                found = pq.read_schema(part)
+            except (OSError, pa.ArrowException) as exc:
+                problems.append(f"{part} (raw.{table}): not a readable Parquet file: {exc}")
+                continue
+            missing = [n for n in schema.names if n not in found.names]
+            wrong = [f"{f.name} is {found.field(f.name).type}, expected {f.type}"
+                     for f in schema if f.name in found.names
+                     and not _fits(found.field(f.name).type, f.type)]
+            if missing or wrong:
+                problems.append(f"{part} (raw.{table}): "
+                                + "; ".join(([f"missing column(s) {missing}"] if missing else [])
+                                            + wrong))
+        plan[table] = parts
+    if problems:
+        raise RawContractError("the raw files do not match the raw contract; nothing was "
+                               "loaded:\n  " + "\n  ".join(problems))
+    return plan
+
+
+def _select(table: str) -> str:
+    return ", ".join(f'cast("{f.name}" as {DUCKDB_TYPES[f.type]}) as "{f.name}"'
+                     for f in RAW_TABLES[table])
+
+
+def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
+                 params: dict[str, list]) -> dict[str, int]:
+    """Replace every raw table in one transaction: ``sources[table]`` is a relation to
+    select from (None: an empty table of the contract's shape)."""
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    counts: dict[str, int] = {}
+    con.execute("begin transaction")
     try:
-        yield con
-    finally:
-        con.close()
-
-
-def _create_empty(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841 (used by duckdb)
-    con.execute(
-        f"create or replace table {RAW_SCHEMA}.{table} as "
-        "select *, cast(null as timestamp) as _loaded_at from empty"
-    )
+        for table in RAW_TABLES:
+            source = sources.get(table)
+            if source is None:
+                empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841
+                source = "empty"
+            con.execute(f"create or replace table {RAW_SCHEMA}.{table} as select "
+                        f"{_select(table)}, current_timestamp::timestamp as _loaded_at "
+                        f"from {source}", params.get(table, []))
+            counts[table] = con.execute(
+                f"select count(*) from {RAW_SCHEMA}.{table}").fetchall()[0][0]
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+    return counts
 
 
 def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:
-    """Replace every raw table with the Parquet parts under ``raw_dir/<table>/``.
-
-    Loading replaces the raw tables as a whole (a demo or a one-off real data set is a
-    full snapshot), so re-running a load is idempotent.
-    """
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    counts: dict[str, int] = {}
-    for table in RAW_TABLES:
-        folder = raw_dir / table
-        parts = sorted(folder.glob("*.parquet")) if folder.exists() else []
-        if not parts:
-            _create_empty(con, table)
-            counts[table] = 0
-            continue
-        cols = ", ".join(RAW_TABLES[table].names)
-        con.execute(
-            f"create or replace table {RAW_SCHEMA}.{table} as "
-            f"select {cols}, current_timestamp::timestamp as _loaded_at "
-            f"from read_parquet(?)",
-            [[str(p) for p in parts]],
-        )
-        counts[table] = con.execute(f"select count(*) from {RAW_SCHEMA}.{table}").fetchall()[0][0]
-    return counts
+    """Replace every raw table with the Parquet parts under ``raw_dir/<table>/`` (a table
+    without parts becomes empty). Checked first, then one transaction: re-running is
+    idempotent and a bad file changes nothing."""
+    plan = check_parquet_dir(raw_dir)
+    sources = {t: "read_parquet(?, union_by_name = true)" for t, parts in plan.items() if parts}
+    return _replace_all(con, sources, {t: [[str(p) for p in plan[t]]] for t in sources})
 
 
 def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
     """Replace every raw table with the given frames; tables not given become empty."""
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    counts: dict[str, int] = {}
-    for table, schema in RAW_TABLES.items():
-        if table not in frames:
-            _create_empty(con, table)
-            counts[table] = 0
-            continue
-        arrow = pa.Table.from_pandas(  # noqa: F841 (used by duckdb)
-            frames[table][list(schema.names)], schema=schema, preserve_index=False
-        )
-        con.execute(
-            f"create or replace table {RAW_SCHEMA}.{table} as "
-            "select *, current_timestamp::timestamp as _loaded_at from arrow"
-        )
-        counts[table] = len(frames[table])
-    return counts
+    arrows = {t: pa.Table.from_pandas(frames[t][list(RAW_TABLES[t].names)],
+                                      schema=RAW_TABLES[t], preserve_index=False)
+              for t in RAW_TABLES if t in frames}
+    for table, arrow in arrows.items():
+        con.register(f"frame_{table}", arrow)
+    return _replace_all(con, {t: f"frame_{t}" for t in arrows}, {})

@@ -6,9 +6,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from segwise.load.warehouse import connect
 from segwise.ops import list_segments
 from segwise.settings import Settings
+from segwise.warehouse import connect
 
 
 @dataclass

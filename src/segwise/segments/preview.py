@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from segwise.load.warehouse import connect
 from segwise.ops import list_segments
 from segwise.segments.compiler import compile_segment
 from segwise.segments.spec import Segment
 from segwise.settings import Settings
 from segwise.transform.dbt import run_dbt
+from segwise.warehouse import connect
 
 CONFIG_RE = re.compile(r"^\{\{ config\(.*\) \}\}\n", re.MULTILINE)
 

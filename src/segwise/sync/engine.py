@@ -29,11 +29,11 @@ import duckdb
 import pandas as pd
 
 from segwise.lineage import load_manifest, upstream_relations
-from segwise.load.warehouse import connect
 from segwise.ops import GateClosed, assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import Contact, HttpDestination
 from segwise.sync.guards import GuardConfig, evaluate_guards
+from segwise.warehouse import connect
 
 DDL = [
     "create schema if not exists ops",

@@ -16,11 +16,11 @@ import hashlib
 import uuid
 from dataclasses import dataclass
 
-from segwise.load.warehouse import connect
 from segwise.ops import utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, ErasureResult, HttpDestination
 from segwise.sync.engine import ensure_tables
+from segwise.warehouse import connect
 
 
 def email_sha256(email: str) -> str:

@@ -11,13 +11,15 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import httpx
 
 from segwise.segments import definitions
 from segwise.segments.spec import DestinationSettings
 from segwise.settings import Settings
-from segwise.sync.destinations.base import HttpDestination
+from segwise.sync.destinations.base import DestinationError, HttpDestination
 from segwise.sync.destinations.hubspot import HubSpotDestination
 from segwise.sync.destinations.klaviyo import KlaviyoDestination
 from segwise.sync.destinations.mailchimp import MailchimpDestination
@@ -25,6 +27,7 @@ from segwise.sync.destinations.sendgrid import SendGridDestination
 from segwise.sync.destinations.webhook import WebhookDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
+from segwise.warehouse import exclusive
 
 DESTINATIONS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
 SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
@@ -149,7 +152,8 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
         raise ConfigError(f"unknown segment(s) {unknown}")
     results = []
     state_dir = settings.duckdb_path.parent / "sandboxes"
-    with local_sandboxes((destination,), state_dir) if sandbox else nullcontext():
+    with (exclusive(settings.duckdb_path),
+          local_sandboxes((destination,), state_dir) if sandbox else nullcontext()):
         dest = destination_from_env(destination, batch_size=batch_size,
                                     concurrency=concurrency)
         try:
@@ -171,6 +175,31 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
     return results
 
 
+@dataclass
+class DestinationOutcome:
+    """What one destination did in a multi-destination sync: its per-segment results, or
+    why it stopped (the results before the failure are in ``ops.sync_runs``)."""
+
+    destination: str
+    results: list[SyncResult] = field(default_factory=list)
+    error: str | None = None
+
+
+def sync_destinations(settings: Settings, names: tuple[str, ...] | list[str],
+                      say: Callable[[str], None] = print, **options) -> list[DestinationOutcome]:
+    """``sync_all`` for each destination in turn. A destination that gives up (its API
+    keeps refusing, a key is missing) is reported and the next one still syncs: one
+    provider's outage never holds back the others."""
+    out = []
+    for name in names:
+        try:
+            out.append(DestinationOutcome(name, sync_all(settings, name, say=say, **options)))
+        except (ConfigError, DestinationError, ValueError, httpx.HTTPError) as exc:
+            say(f"  {name}: FAILED — {exc} (re-run to resume)")
+            out.append(DestinationOutcome(name, error=str(exc)))
+    return out
+
+
 def forget_everywhere(settings: Settings, emails: list[str],
                       destinations: tuple[str, ...] = DESTINATIONS, sandbox: bool = False,
                       reason: str = "") -> list:
@@ -178,7 +207,8 @@ def forget_everywhere(settings: Settings, emails: list[str],
     from segwise.sync.erasure import forget
 
     state_dir = settings.duckdb_path.parent / "sandboxes"
-    with local_sandboxes(destinations, state_dir) if sandbox else nullcontext():
+    with (exclusive(settings.duckdb_path),
+          local_sandboxes(destinations, state_dir) if sandbox else nullcontext()):
         dests = [destination_from_env(name) for name in destinations]
         try:
             return forget(settings, emails, dests, reason)

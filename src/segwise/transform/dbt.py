@@ -68,6 +68,8 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     ]
     if dbt_vars:
         cmd += ["--vars", json.dumps(dbt_vars)]
+    run_results = target_path / "run_results.json"
+    run_results.unlink(missing_ok=True)  # never report a previous run's failures as this one's
     proc = subprocess.run(
         cmd, cwd=settings.project_dir, env=dbt_env(settings), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -75,7 +77,6 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     if echo:
         print(proc.stdout)
     results: list[dict] = []
-    run_results = target_path / "run_results.json"
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
     result = DbtResult(cmd, proc.returncode, proc.stdout, results)

@@ -20,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from segwise.lineage import load_manifest, relation_name, relations_in_sql
-from segwise.load.warehouse import connect
 from segwise.ops import record_validation
 from segwise.settings import Settings
 from segwise.transform.dbt import source_freshness
+from segwise.warehouse import connect
 
 # Keep in step with macros/is_valid_email.sql.
-EMAIL_REGEX = r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$"
+_ATOM = r"[a-z0-9!#$%&'*+/=?^_`|~-]+"
+EMAIL_REGEX = (rf"^{_ATOM}(?:\.{_ATOM})*@(?:[a-z0-9](?:[a-z0-9-]{{0,61}}[a-z0-9])?\.)+"
+               r"(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
 
 
 @dataclass
@@ -93,6 +95,23 @@ def _relations_of(column: str | None, relations: list[str]) -> list[str]:
         if len(named) == 1:
             return named
     return relations
+
+
+def failure_detail(result: dict, exception_info: dict | None) -> str:
+    """What a failed expectation saw (observed value, unexpected rows) or, when GX could not
+    compute it, the error it caught — never an empty ``{}``."""
+    shown = {k: result.get(k) for k in ("observed_value", "unexpected_count",
+                                         "unexpected_percent", "partial_unexpected_list")
+             if k in result}
+    if shown:
+        return json.dumps(shown, default=str)
+    infos = [exception_info] if exception_info and "exception_message" in exception_info \
+        else [v for v in (exception_info or {}).values() if isinstance(v, dict)]
+    messages = sorted({str(i.get("exception_message")) for i in infos
+                       if i.get("raised_exception") or i.get("exception_message")})
+    if messages:
+        return "error: " + "; ".join(messages)
+    return "failed without an observed value: " + json.dumps(result, default=str)[:500]
 
 
 def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
@@ -211,11 +230,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
         for er in vr.results:
             cfg = er.expectation_config
             res = er.result or {}
-            detail = ""
-            if not er.success:
-                detail = json.dumps({k: res.get(k) for k in
-                                     ("observed_value", "unexpected_count", "unexpected_percent",
-                                      "partial_unexpected_list") if k in res}, default=str)
+            detail = "" if er.success else failure_detail(res, er.exception_info)
             column = cfg.kwargs.get("column")
             outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type, column,
                                                bool(er.success), detail,

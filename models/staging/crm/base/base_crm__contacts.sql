@@ -5,7 +5,7 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('customer_id') }} as customer_id,
+        {{ segwise.clean_id('customer_id') }} as customer_id,
         {{ segwise.clean_code('email') }} as email,
         {{ segwise.clean_text('first_name') }} as first_name,
         {{ segwise.clean_text('last_name') }} as last_name,
@@ -28,6 +28,13 @@ row_checks as (
         case
             when customer_id is null then 'missing_customer_id'
             when email is not null and not {{ segwise.is_valid_email('email') }} then 'invalid_email'
+            when {{ segwise.is_future('signup_at') }} or {{ segwise.is_implausible_ts('signup_at') }}
+                then 'implausible_signup_at'
+            when {{ segwise.is_future('email_consent_at') }} or {{ segwise.is_implausible_ts('email_consent_at') }}
+                or {{ segwise.is_future('sms_consent_at') }} or {{ segwise.is_implausible_ts('sms_consent_at') }}
+                then 'implausible_consent_at'
+            when {{ segwise.is_future('updated_at') }} then 'future_timestamp'
+            when {{ segwise.is_implausible_ts('updated_at') }} then 'implausible_timestamp'
         end as _row_reason
     from cleaned
 ),

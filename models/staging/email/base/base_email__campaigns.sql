@@ -5,7 +5,7 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('campaign_id') }} as campaign_id,
+        {{ segwise.clean_id('campaign_id') }} as campaign_id,
         {{ segwise.clean_text('campaign_name') }} as campaign_name,
         {{ segwise.clean_text('subject') }} as subject,
         {{ segwise.to_utc('sent_at') }} as sent_at,
@@ -14,11 +14,25 @@ cleaned as (
     from source
 ),
 
+row_checks as (
+    select
+        *,
+        case
+            when campaign_id is null then 'missing_campaign_id'
+            when {{ segwise.is_future('sent_at') }} then 'future_timestamp'
+            when {{ segwise.is_implausible_ts('sent_at') }} then 'implausible_timestamp'
+        end as _row_reason
+    from cleaned
+),
+
 ranked as (
     select
         *,
-        row_number() over (partition by campaign_id order by _loaded_at desc, sent_at desc) as _campaign_rank
-    from cleaned
+        row_number() over (
+            partition by campaign_id, _row_reason
+            order by _loaded_at desc, sent_at desc
+        ) as _campaign_rank
+    from row_checks
 ),
 
 final as (
@@ -30,7 +44,7 @@ final as (
         _loaded_at,
         _raw_payload,
         case
-            when campaign_id is null then 'missing_campaign_id'
+            when _row_reason is not null then _row_reason
             when _campaign_rank > 1 then 'duplicate_campaign'
         end as _quarantine_reason
     from ranked

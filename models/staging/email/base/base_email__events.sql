@@ -5,9 +5,9 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('email_event_id') }} as email_event_id,
-        {{ segwise.clean_text('campaign_id') }} as campaign_id,
-        {{ segwise.clean_text('customer_id') }} as customer_id,
+        {{ segwise.clean_id('email_event_id') }} as email_event_id,
+        {{ segwise.clean_id('campaign_id') }} as campaign_id,
+        {{ segwise.clean_id('customer_id') }} as customer_id,
         {{ segwise.clean_code('email') }} as email,
         {{ segwise.clean_code('event_type') }} as event_type,
         {{ segwise.to_utc('occurred_at') }} as occurred_at,
@@ -24,6 +24,7 @@ row_checks as (
             when customer_id is null then 'missing_customer_id'
             when occurred_at is null then 'null_timestamp'
             when {{ segwise.is_future('occurred_at') }} then 'future_timestamp'
+            when {{ segwise.is_implausible_ts('occurred_at') }} then 'implausible_timestamp'
             when event_type is null
                 or event_type not in ({{ "'" ~ var('email_event_types') | join("', '") ~ "'" }})
                 then 'unknown_event_type'

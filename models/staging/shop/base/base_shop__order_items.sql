@@ -21,11 +21,11 @@ order_status as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('order_item_id') }} as order_item_id,
-        {{ segwise.clean_text('order_id') }} as order_id,
-        {{ segwise.clean_text('product_id') }} as product_id,
-        cast(quantity as {{ dbt.type_int() }}) as quantity,
-        cast(unit_price as {{ dbt.type_numeric() }}) as unit_price,
+        {{ segwise.clean_id('order_item_id') }} as order_item_id,
+        {{ segwise.clean_id('order_id') }} as order_id,
+        {{ segwise.clean_id('product_id') }} as product_id,
+        {{ segwise.range_checked('quantity', -var('max_quantity'), var('max_quantity'), dbt.type_int()) }},
+        {{ segwise.range_checked('unit_price', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         _loaded_at,
         {{ segwise.raw_payload(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as _raw_payload
     from source
@@ -38,7 +38,9 @@ row_checks as (
             when cleaned.order_item_id is null then 'missing_order_item_id'
             when order_status._order_check is null then 'orphan_order_item'
             when order_status._order_check <> '0' then substr(order_status._order_check, 2)
+            when cleaned._is_quantity_invalid then 'invalid_quantity'
             when cleaned.quantity is null or cleaned.quantity <= 0 then 'non_positive_quantity'
+            when cleaned._is_unit_price_invalid then 'invalid_price'
             when cleaned.unit_price is null or cleaned.unit_price <= 0 then 'non_positive_price'
         end as _row_reason
     from cleaned

@@ -6,12 +6,12 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('order_id') }} as order_id,
-        {{ segwise.clean_text('customer_id') }} as customer_id,
+        {{ segwise.clean_id('order_id') }} as order_id,
+        {{ segwise.clean_id('customer_id') }} as customer_id,
         {{ segwise.to_utc('ordered_at') }} as ordered_at,
         coalesce({{ segwise.clean_code('status') }}, 'completed') as order_status,
         upper({{ segwise.clean_text('currency') }}) as currency,
-        cast(order_total as {{ dbt.type_numeric() }}) as order_total,
+        {{ segwise.range_checked('order_total', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         upper({{ segwise.clean_text('country') }}) as country,
         _loaded_at,
         {{ segwise.raw_payload(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }} as _raw_payload
@@ -27,7 +27,10 @@ row_checks as (
             when order_status = 'cancelled' then 'cancelled_order'
             when ordered_at is null then 'null_timestamp'
             when {{ segwise.is_future('ordered_at') }} then 'future_timestamp'
-            when order_total is null or order_total < 0 then 'negative_amount'
+            when {{ segwise.is_implausible_ts('ordered_at') }} then 'implausible_timestamp'
+            when _is_order_total_invalid then 'invalid_amount'
+            when order_total is null then 'missing_amount'
+            when order_total < 0 then 'negative_amount'
         end as _row_reason
     from cleaned
 ),

@@ -5,10 +5,10 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('product_id') }} as product_id,
+        {{ segwise.clean_id('product_id') }} as product_id,
         {{ segwise.clean_text('product_name') }} as product_name,
         coalesce({{ segwise.clean_code('category') }}, 'uncategorized') as category,
-        cast(list_price as {{ dbt.type_numeric() }}) as list_price,
+        {{ segwise.range_checked('list_price', 0, var('max_amount'), dbt.type_numeric()) }},
         _loaded_at,
         {{ segwise.raw_payload(['product_id', 'product_name', 'category', 'list_price']) }} as _raw_payload
     from source
@@ -17,7 +17,10 @@ cleaned as (
 ranked as (
     select
         *,
-        row_number() over (partition by product_id order by _loaded_at desc, product_name) as _product_rank
+        row_number() over (
+            partition by product_id, _is_list_price_invalid
+            order by _loaded_at desc, product_name
+        ) as _product_rank
     from cleaned
 ),
 
@@ -31,6 +34,7 @@ final as (
         _raw_payload,
         case
             when product_id is null then 'missing_product_id'
+            when _is_list_price_invalid then 'invalid_list_price'
             when _product_rank > 1 then 'duplicate_product'
         end as _quarantine_reason
     from ranked

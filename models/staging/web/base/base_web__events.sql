@@ -5,17 +5,17 @@ with source as (
 
 cleaned as (
     select
-        {{ segwise.clean_text('event_id') }} as event_id,
-        {{ segwise.clean_text('anonymous_id') }} as anonymous_id,
-        {{ segwise.clean_text('customer_id') }} as customer_id,
+        {{ segwise.clean_id('event_id') }} as event_id,
+        {{ segwise.clean_id('anonymous_id') }} as anonymous_id,
+        {{ segwise.clean_id('customer_id') }} as customer_id,
         {{ segwise.clean_code('event_type') }} as event_type,
         {{ segwise.to_utc('occurred_at') }} as occurred_at,
         {{ segwise.clean_code('device') }} as device,
-        {{ segwise.clean_text('product_id') }} as product_id,
+        {{ segwise.clean_id('product_id') }} as product_id,
         {{ segwise.clean_code('category') }} as category,
-        cast(page_duration_s as {{ dbt.type_float() }}) as page_duration_s,
-        cast(scroll_depth_pct as {{ dbt.type_float() }}) as scroll_depth_pct,
-        {{ segwise.clean_text('order_id') }} as order_id,
+        {{ segwise.range_checked('page_duration_s', 0, var('max_page_duration_s'), dbt.type_float()) }},
+        {{ segwise.range_checked('scroll_depth_pct', 0, 100, dbt.type_float()) }},
+        {{ segwise.clean_id('order_id') }} as order_id,
         _loaded_at,
         {{ segwise.raw_payload(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category']) }} as _raw_payload
     from source
@@ -28,10 +28,13 @@ row_checks as (
             when event_id is null then 'missing_event_id'
             when occurred_at is null then 'null_timestamp'
             when {{ segwise.is_future('occurred_at') }} then 'future_timestamp'
+            when {{ segwise.is_implausible_ts('occurred_at') }} then 'implausible_timestamp'
             when event_type is null
                 or event_type not in ({{ "'" ~ var('web_event_types') | join("', '") ~ "'" }})
                 then 'unknown_event_type'
             when anonymous_id is null and customer_id is null then 'missing_identity'
+            when _is_page_duration_s_invalid then 'invalid_page_duration'
+            when _is_scroll_depth_pct_invalid then 'invalid_scroll_depth'
         end as _row_reason
     from cleaned
 ),
