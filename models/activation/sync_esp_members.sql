@@ -1,10 +1,9 @@
--- The reverse-ETL feed every ESP sync reads: who each destination list should hold, and
--- why anybody is left out. Public API of the sync (contract enforced): change columns
--- only with a version bump. Holdout members are not here at all; members without an
--- email, without email consent or with an unsubscribe / bounce / complaint on record
--- are here with is_sendable = false and their exclusion_reason, so BI can show who is
--- kept out of a list and why. (Addresses an ESP reported as unsubscribed are added by
--- the sync from ops.destination_suppressions, which segwise writes while syncing.)
+-- The activation feed every destination reads (ESPs, files, ad audiences): who each list
+-- should hold, and why anybody is left out. Public API (contract enforced): change columns
+-- only with a version bump. Holdout members are not here at all; members whom
+-- customer_consent excludes (no email, no consent, unsubscribed, complained, bounced,
+-- erased) are here with is_sendable = false and their exclusion_reason, so BI can show
+-- who is kept out of a list and why. A view: consent is read when a sync reads it.
 
 with memberships as (
     select * from {{ ref('segment_memberships') }}
@@ -14,8 +13,8 @@ customers as (
     select * from {{ ref('dim_customers') }}
 ),
 
-engagement as (
-    select * from {{ ref('customer_engagement') }}
+consent as (
+    select * from {{ ref('customer_consent') }}
 ),
 
 members as (
@@ -23,20 +22,18 @@ members as (
         memberships.membership_id,
         memberships.segment_name,
         memberships.customer_id,
-        customers.email,
+        consent.email,
         customers.first_name,
         customers.last_name,
-        coalesce(customers.has_email_consent, false) as has_email_consent,
+        coalesce(consent.has_email_consent, false) as has_email_consent,
+        -- a customer without a CRM contact has no address
         case
-            when customers.email is null then 'no_email'
-            when not coalesce(customers.has_email_consent, false) then 'no_consent'
-            when engagement.last_complaint_at is not null then 'complained'
-            when engagement.last_unsubscribe_at is not null then 'unsubscribed'
-            when engagement.last_bounce_at is not null then 'bounced'
+            when consent.customer_id is null then 'no_email'
+            else consent.exclusion_reason
         end as exclusion_reason
     from memberships
     inner join customers on memberships.customer_id = customers.customer_id
-    left join engagement on memberships.customer_id = engagement.customer_id
+    left join consent on memberships.customer_id = consent.customer_id
     where not memberships.is_holdout
 ),
 

@@ -8,6 +8,10 @@ orders as (
     select * from {{ ref('fct_orders') }}
 ),
 
+consent as (
+    select * from {{ ref('customer_consent') }}
+),
+
 order_customers as (
     select
         customer_id,
@@ -33,7 +37,8 @@ final as (
         contacts.country,
         contacts.signup_at,
         coalesce(contacts.loyalty_tier, 'none') as loyalty_tier,
-        coalesce(contacts.has_email_consent, false) as has_email_consent,
+        -- decided in customer_consent from every signal (withdrawals win)
+        coalesce(consent.has_email_consent, false) as has_email_consent,
         contacts.email_consent_at,
         coalesce(contacts.has_sms_consent, false) as has_sms_consent,
         contacts.sms_consent_at,
@@ -53,6 +58,8 @@ final as (
         on all_customers.customer_id = contacts.customer_id
     left join order_customers
         on all_customers.customer_id = order_customers.customer_id
+    left join consent
+        on all_customers.customer_id = consent.customer_id
 )
 
 select * from final

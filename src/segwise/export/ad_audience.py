@@ -1,6 +1,6 @@
 """Ad-audience export: SHA-256 of the normalised (trimmed, lower-cased) email, as Google
-Customer Match, Meta Custom Audiences and TikTok require — only for members outside the
-holdout with email consent and no unsubscribe, bounce or complaint."""
+Customer Match, Meta Custom Audiences and TikTok require — only for the activation feed's
+sendable members (consent, suppressions and erasure decided once, in dbt)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pandas as pd
 
 from segwise.ops import assert_gate_open, list_segments
 from segwise.settings import Settings
+from segwise.sync.engine import FEED
 from segwise.warehouse import connect
 
 
@@ -26,15 +27,8 @@ def export_ad_audiences(settings: Settings, segments: list[str] | None = None) -
         assert_gate_open(con)
         names = segments or list_segments(con)
         for name in names:
-            emails = con.execute(f"""
-                select c.email
-                from segments."{name}" as s
-                join marts.dim_customers as c on c.customer_id = s.customer_id
-                left join marts.customer_engagement as e on e.customer_id = s.customer_id
-                where not coalesce(s.is_holdout, false) and c.email is not null
-                  and c.has_email_consent and e.last_unsubscribe_at is null
-                  and e.last_bounce_at is null and e.last_complaint_at is null
-                order by s.customer_id""").df()["email"]
+            emails = con.execute(f"select email from {FEED} where segment_name = ? and "
+                                 "is_sendable order by customer_id", [name]).df()["email"]
             frame = pd.DataFrame({"email_sha256": [normalised_sha256(e) for e in emails]})
             path = out_dir / f"{name}.csv"
             frame.to_csv(path, index=False)

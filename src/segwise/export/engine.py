@@ -17,6 +17,7 @@ import pandas as pd
 from segwise.export.base import MEMBER_COLUMNS, Destination, DestinationReport, SegmentDelta
 from segwise.ops import assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
+from segwise.sync.engine import FEED
 from segwise.warehouse import connect
 
 STATE_DDL = [
@@ -38,15 +39,18 @@ class ExportResult:
 
 
 def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFrame:
+    """The members a destination may receive: the activation feed's sendable members
+    (outside the holdout; consent, suppressions and erasure decided in dbt), with the
+    segment's reasons."""
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
     return con.execute(
-        f"""select s.customer_id, c.email, coalesce(c.has_email_consent, false)
-                   as has_email_consent, s.segment_name, s.reason, s.computed_at
-            from segments."{segment}" as s
-            left join marts.dim_customers as c on c.customer_id = s.customer_id
-            where not coalesce(s.is_holdout, false)  -- the control group is never activated
-            order by s.customer_id""").df()[MEMBER_COLUMNS]
+        f"""select f.customer_id, f.email, f.has_email_consent, f.segment_name, s.reason,
+                   s.computed_at
+            from {FEED} as f
+            join segments."{segment}" as s on s.customer_id = f.customer_id
+            where f.segment_name = ? and f.is_sendable
+            order by f.customer_id""", [segment]).df()[MEMBER_COLUMNS]
 
 
 def compute_delta(segment: str, members: pd.DataFrame, held: set[str]) -> SegmentDelta:

@@ -69,9 +69,6 @@ DDL = [
 MODES = ("upsert", "mirror", "add_only")
 FEED_MODEL = "sync_esp_members"  # the dbt model every ESP sync reads
 FEED = f"activation.{FEED_MODEL}"
-# an address someone asked to be forgotten (segwise forget) is never pushed again
-ERASED_SQL = ("sha256(lower(trim({email}))) in "
-              "(select email_sha256 from ops.erasure_requests)")
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
 # first and last name joined by U+001F (null as ''); a change means a field update
 FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
@@ -123,32 +120,27 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
               mode: str) -> SyncPlan:
     """Who should be in the destination list, and the difference to the ledger.
 
-    Only members outside the holdout, with an email, with email consent and with no
-    unsubscribe / bounce / complaint anywhere (our data or the ESP's) are ever pushed.
+    Only the feed's sendable members (outside the holdout, consent decided in dbt from
+    every signal, ESP-reported suppressions and erasures included) are ever pushed.
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     ensure_tables(con)
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
-    # The feed (dbt model activation.sync_esp_members) decides consent; addresses an ESP
-    # reported as unsubscribed (ops.destination_suppressions) and addresses erased with
-    # `segwise forget` (ops.erasure_requests, by hash) are added here. The set
-    # differences run in DuckDB: at 100k members pandas' isin on arrow strings costs about
-    # a second, the same anti-joins in SQL a few milliseconds.
+    # The feed (dbt model activation.sync_esp_members, over marts.customer_consent)
+    # decides consent, ESP-reported suppressions and erasure — once, for every destination.
+    # The set differences run in DuckDB: at 100k members pandas' isin on arrow strings
+    # costs about a second, the same anti-joins in SQL a few milliseconds.
     con.execute(f"""
         create or replace temp table sync_members as
         select c.customer_id, c.email, c.first_name, c.last_name,
                {FIELDS_HASH_SQL} as fields_hash,
                coalesce(c.exclusion_reason = 'no_consent', false) as no_consent,
-               coalesce(not c.is_sendable and c.exclusion_reason <> 'no_consent'
-                        or c.is_sendable and (sup.email is not null
-                                              or {ERASED_SQL.format(email="c.email")}),
-                        false) as suppressed
+               not c.is_sendable and coalesce(c.exclusion_reason <> 'no_consent', true)
+                   as suppressed
         from {FEED} as c
-        left join (select distinct email from ops.destination_suppressions
-                   where destination = ?) as sup on sup.email = c.email
-        where c.segment_name = ? and c.email is not null""", [destination, segment])
+        where c.segment_name = ? and c.email is not null""", [segment])
     con.execute("""
         create or replace temp table sync_held as
         select customer_id, email, fields_hash from ops.destination_ledger
@@ -302,9 +294,7 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             if r.ok:
                 continue
             if r.remote_status:  # the ESP says unsubscribed/cleaned: remember, never undo
-                result.suppressed += 1
-                con.execute("insert into ops.destination_suppressions values (?, ?, ?, ?, ?)",
-                            [dest.ledger_name, c.email, r.remote_status, now, result.run_id])
+                _suppress(con, result, dest, c, r.remote_status)
             else:
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "upsert", r.error)
@@ -336,7 +326,9 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
             c = by_email[r.email.lower()]
             if r.ok:
                 done.append(c.customer_id)
-            elif not r.remote_status:
+            elif r.remote_status:  # unsubscribed at the ESP since we added them: never undone
+                _suppress(con, result, dest, c, r.remote_status)
+            else:
                 _reject(con, result, dest, c, "update", r.error)
         if done:
             changed = batch[batch["customer_id"].isin(done)][  # noqa: F841 (read by duckdb)
@@ -370,6 +362,14 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDesti
     _in_parallel(dest, plan.removes, remove_batch, record_removes)
     if result.rejected_adds or len(result.rejections) > result.rejected_adds:
         result.status = "partial"
+
+
+def _suppress(con, result: SyncResult, dest, contact: Contact, remote_status: str) -> None:
+    """The ESP reports the contact unsubscribed or cleaned (on an add or an update): a
+    withdrawal the consent model reads from then on, for every destination."""
+    result.suppressed += 1
+    con.execute("insert into ops.destination_suppressions values (?, ?, ?, ?, ?)",
+                [dest.ledger_name, contact.email, remote_status, utcnow(), result.run_id])
 
 
 def _reject(con, result: SyncResult, dest, contact: Contact, operation: str, error) -> None:

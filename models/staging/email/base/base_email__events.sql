@@ -3,6 +3,10 @@ with source as (
     select * from {{ source('email', 'email_events') }}
 ),
 
+synonyms as (
+    select * from {{ ref('email_event_type_synonyms') }}
+),
+
 cleaned as (
     select
         {{ segwise.clean_id('email_event_id') }} as email_event_id,
@@ -14,6 +18,23 @@ cleaned as (
         _loaded_at,
         {{ segwise.raw_payload(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at']) }} as _raw_payload
     from source
+),
+
+typed as (
+    -- ESPs spell types differently (spamreport, Unsubscribed, hard_bounce): the seed maps
+    -- them, so a withdrawal is a withdrawal whatever its spelling
+    select
+        cleaned.email_event_id,
+        cleaned.campaign_id,
+        cleaned.customer_id,
+        cleaned.email,
+        coalesce(synonyms.event_type, cleaned.event_type) as event_type,
+        cleaned.occurred_at,
+        cleaned._loaded_at,
+        cleaned._raw_payload
+    from cleaned
+    left join synonyms
+        on replace(replace(cleaned.event_type, ' ', '_'), '-', '_') = synonyms.raw_event_type
 ),
 
 row_checks as (
@@ -29,7 +50,7 @@ row_checks as (
                 or event_type not in ({{ "'" ~ var('email_event_types') | join("', '") ~ "'" }})
                 then 'unknown_event_type'
         end as _row_reason
-    from cleaned
+    from typed
 ),
 
 ranked as (
