@@ -15,10 +15,15 @@
         } -%}
         {%- for name, columns in tables.items() -%}
             {%- if adapter.get_relation(database=target.database, schema='ops', identifier=name) is none -%}
-                {%- do run_query('create schema if not exists ops') -%}
                 {%- set cols = [] -%}
                 {%- for c in columns -%}{%- do cols.append(c[0] ~ ' ' ~ c[1]) -%}{%- endfor -%}
-                {%- do run_query('create table if not exists ops.' ~ name ~ ' (' ~ cols | join(', ') ~ ')') -%}
+                {#- in a transaction of its own, committed: hooks run before any model -#}
+                {%- call statement('create_ops_schema', auto_begin=True) -%}
+                    create schema if not exists ops
+                {%- endcall -%}
+                {%- call statement('create_ops_' ~ name, auto_begin=True) -%}
+                    create table if not exists ops.{{ name }} ({{ cols | join(', ') }})
+                {%- endcall -%}
                 {%- do adapter.commit() -%}
             {%- endif -%}
         {%- endfor -%}

@@ -91,6 +91,10 @@ RAW_TABLES: dict[str, pa.Schema] = {
     ),
 }
 
+# The raw columns that hold an email address: an erased address's rows are deleted from
+# them (segwise forget), and again after every load (the source may still send them).
+EMAIL_COLUMNS = {"crm_contacts": "email", "email_events": "email"}
+
 WEB_EVENT_TYPES = (
     "page_view",
     "product_view",

@@ -86,3 +86,29 @@ def sandbox_state(server) -> dict:
     import httpx
 
     return httpx.get(f"{server.url}/_sandbox/state").json()
+
+
+def sendable(settings: Settings, segment: str) -> set[str]:
+    """The emails the activation feed says a destination may receive for ``segment`` —
+    what every sync and export must match (consent itself is tested in test_consent.py)."""
+    return set(query(settings, "select email from activation.sync_esp_members where "
+                               f"segment_name = '{segment}' and is_sendable")["email"])
+
+
+def set_consent(settings: Settings, customer_ids: list[str], consent: bool) -> None:
+    """Change email consent at the source, as the CRM would: the customer's raw row says
+    yes (given when the row was last updated) or no (recorded just after its consent).
+    marts.customer_consent is a view, so syncs see it without a rebuild."""
+    con = duckdb.connect(str(settings.duckdb_path))
+    try:
+        if consent:
+            con.execute("update raw.crm_contacts set email_consent = true, "
+                        "email_consent_at = updated_at where customer_id in "
+                        "(select unnest(?))", [customer_ids])
+        else:
+            con.execute("update raw.crm_contacts set email_consent = false, updated_at = "
+                        "greatest(updated_at, coalesce(email_consent_at, updated_at)) "
+                        "+ interval 1 second where customer_id in (select unnest(?))",
+                        [customer_ids])
+    finally:
+        con.close()

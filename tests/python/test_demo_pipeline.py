@@ -103,9 +103,14 @@ def test_export_files_hold_members_and_re_export_is_idempotent(demo):
     folder = settings.output_dir / "exports" / "file"
     for segment in SEEDS_SEGMENTS:
         exported = pd.read_csv(folder / segment / "members.csv", dtype={"customer_id": str})
-        outside_holdout = set(query(settings, f"select customer_id from segments.{segment} "
-                                              "where not is_holdout")["customer_id"])
-        assert set(exported["customer_id"]) == outside_holdout
+        # what the activation feed allows: outside the holdout, consent decided in dbt
+        allowed = set(query(settings, "select customer_id from activation.sync_esp_members "
+                                      f"where segment_name = '{segment}' and is_sendable"
+                                      )["customer_id"])
+        assert set(exported["customer_id"]) == allowed
+        holdout = set(query(settings, f"select customer_id from segments.{segment} "
+                                      "where is_holdout")["customer_id"])
+        assert allowed.isdisjoint(holdout)
         assert len(pd.read_parquet(folder / segment / "members.parquet")) == len(exported)
     again = export(settings, FileDestination(folder))
     assert all(r.added == 0 and r.removed == 0 for r in again.reports)

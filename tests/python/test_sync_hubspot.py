@@ -3,7 +3,6 @@ by record id, ten-second rolling rate limit) with the production adapter."""
 
 from __future__ import annotations
 
-import duckdb
 import httpx
 import pytest
 
@@ -13,7 +12,7 @@ from segwise.sync.sandboxes.common import SandboxServer
 from segwise.sync.sandboxes.hubspot import create_app
 from test_sync_mailchimp import expected_emails
 
-from conftest import query
+from conftest import query, set_consent
 from conftest import sandbox_state as state
 
 pytestmark = pytest.mark.xdist_group("sync")
@@ -40,10 +39,7 @@ def test_sync_noop_and_mirror_removal(wh, sandbox):
     # one member leaves: mirror mode removes exactly that member, in a new process
     leaver = query(wh, "select customer_id, email from ops.destination_ledger "
                        "order by customer_id limit 1")
-    con = duckdb.connect(str(wh.duckdb_path))
-    con.execute("update marts.dim_customers set has_email_consent = false where customer_id = ?",
-                [leaver["customer_id"][0]])
-    con.close()
+    set_consent(wh, [leaver["customer_id"][0]], False)
     result = sync_segment(wh, SEGMENT, HubSpotDestination(sandbox.url, TOKEN), mode="mirror")
     assert result.succeeded_removes == 1
     assert set(state(sandbox)["lists"][SEGMENT]) == want - {leaver["email"][0]}

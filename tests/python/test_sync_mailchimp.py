@@ -15,7 +15,7 @@ from segwise.sync.guards import GuardConfig
 from segwise.sync.sandboxes.common import SandboxServer
 from segwise.sync.sandboxes.mailchimp import create_app, subscriber_hash
 
-from conftest import query
+from conftest import query, sendable, set_consent
 
 pytestmark = pytest.mark.xdist_group("sync")
 
@@ -46,13 +46,7 @@ def admin(server, path: str, body: dict | None = None) -> dict:
 
 
 def expected_emails(settings, segment=SEGMENT) -> set[str]:
-    df = query(settings, f"""
-        select c.email from segments.{segment} s join marts.dim_customers c using (customer_id)
-        left join marts.customer_engagement e using (customer_id)
-        where not s.is_holdout and c.email is not null and c.has_email_consent
-          and e.last_unsubscribe_at is null and e.last_bounce_at is null
-          and e.last_complaint_at is null""")
-    return set(df["email"])
+    return sendable(settings, segment)
 
 
 def test_first_sync_then_noop(wh, sandbox):
@@ -74,8 +68,9 @@ def test_never_pushes_without_consent_or_into_holdout(wh, sandbox):
     sync_segment(wh, "cart_abandoners_24h", dest(sandbox))
     pushed = set(remote(sandbox)["members"])
     bad = query(wh, """
-        select c.email from segments.cart_abandoners_24h s join marts.dim_customers c
-        using (customer_id) where s.is_holdout or not c.has_email_consent""")
+        select c.email from segments.cart_abandoners_24h s
+        join marts.customer_consent c using (customer_id)
+        where c.email is not null and (s.is_holdout or not c.has_email_consent)""")
     assert len(bad) > 0
     assert pushed.isdisjoint(set(bad["email"]))
 
@@ -255,18 +250,18 @@ def test_incremental_change_sends_exactly_the_diff(wh, sandbox):
     con = duckdb.connect(str(wh.duckdb_path))
     newcomer = con.execute(f"""
         select s.customer_id, c.email from segments.{SEGMENT} s
-        join marts.dim_customers c using (customer_id)
-        join marts.customer_engagement e using (customer_id)
-        where not s.is_holdout and not c.has_email_consent and c.email is not null
-          and e.last_unsubscribe_at is null and e.last_bounce_at is null
-          and e.last_complaint_at is null order by 1 limit 1""").fetchall()[0]
-    con.execute("update marts.dim_customers set has_email_consent = true where customer_id = ?",
-                [newcomer[0]])
+        join marts.customer_consent c using (customer_id)
+        where not s.is_holdout and c.latest_signal = 'no_consent' and c.email is not null
+          and not exists (select 1 from staging.base_email__events as e
+                          where e.customer_id = s.customer_id
+                            and e.event_type in ('unsubscribe', 'bounce', 'complaint'))
+        order by 1 limit 1""").fetchall()[0]
     renamed = con.execute("select customer_id, email from ops.destination_ledger "
                           "order by customer_id limit 1").fetchall()[0]
     con.execute("update marts.dim_customers set first_name = 'Renamed' where customer_id = ?",
                 [renamed[0]])
     con.close()
+    set_consent(wh, [newcomer[0]], True)
     admin(sandbox, "/_sandbox/requests/reset", {})
     second = sync_segment(wh, SEGMENT, dest(sandbox))
     assert (second.sent_adds, second.sent_updates, second.sent_removes) == (1, 1, 0)
@@ -279,20 +274,18 @@ def test_incremental_change_sends_exactly_the_diff(wh, sandbox):
 
 
 def test_per_member_rejection_is_recorded_and_the_rest_succeeds(wh, sandbox):
+    """Mailchimp refuses a valid-looking address it considers fake: that member is
+    rejected with the provider's error, everyone else in the batch is synced."""
     victim_email = sorted(expected_emails(wh))[0]
-    con = duckdb.connect(str(wh.duckdb_path))
-    victim = con.execute("select customer_id from marts.dim_customers where email = ?",
-                         [victim_email]).fetchall()[0][0]
-    con.execute("update marts.dim_customers set email = 'broken@@example.com' "
-                "where customer_id = ?", [victim])
-    con.close()
+    victim = query(wh, "select customer_id from marts.customer_consent where email = "
+                       f"'{victim_email}'")["customer_id"][0]
+    admin(sandbox, "/_sandbox/looks-fake", {"email": victim_email})
     result = sync_segment(wh, SEGMENT, dest(sandbox))
     assert result.status == "partial" and result.rejected_adds == 1
     rej = query(wh, "select customer_id, operation, error from ops.sync_rejections")
     assert list(rej["customer_id"]) == [victim] and rej["operation"][0] == "upsert"
-    assert "invalid" in rej["error"][0]
-    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh) - {
-        "broken@@example.com"}
+    assert "looks fake or invalid" in rej["error"][0]
+    assert set(remote(sandbox)["segments"][SEGMENT]) == expected_emails(wh) - {victim_email}
 
 
 def test_dropped_connections_after_the_write_are_retried_safely(wh, sandbox):

@@ -14,6 +14,7 @@ from segwise.sync.sandboxes.sendgrid import create_app
 from test_sync_mailchimp import expected_emails
 
 from conftest import sandbox_state as state
+from conftest import set_consent
 
 pytestmark = pytest.mark.xdist_group("sync")
 
@@ -43,9 +44,8 @@ def test_sync_noop_unsubscribe_and_mirror(wh, sandbox):
     con = duckdb.connect(str(wh.duckdb_path))
     gone = con.execute("select customer_id, email from ops.destination_ledger "
                        "order by customer_id limit 2").fetchall()
-    con.execute("update marts.dim_customers set has_email_consent = false "
-                "where customer_id in (?, ?)", [gone[0][0], gone[1][0]])
     con.close()
+    set_consent(wh, [gone[0][0], gone[1][0]], False)
     result = sync_segment(wh, SEGMENT, SendGridDestination(sandbox.url, KEY), mode="mirror")
     assert result.succeeded_removes == 2
     assert set(state(sandbox)["lists"][SEGMENT]) == want - {gone[0][1], gone[1][1]}

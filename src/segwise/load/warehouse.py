@@ -14,15 +14,15 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from segwise.raw_schema import RAW_TABLES
+from segwise.raw_schema import EMAIL_COLUMNS, RAW_TABLES
 from segwise.warehouse import connect
 
 RAW_SCHEMA = "raw"
 DUCKDB_TYPES = {pa.string(): "varchar", pa.timestamp("us"): "timestamp", pa.bool_(): "boolean",
                 pa.float64(): "double", pa.int64(): "bigint"}
 
-__all__ = ["RAW_SCHEMA", "RawContractError", "check_parquet_dir", "connect", "load_frames",
-           "load_parquet_dir"]
+__all__ = ["RAW_SCHEMA", "RawContractError", "check_parquet_dir", "connect", "forget_in_raw",
+           "load_frames", "load_parquet_dir"]
 
 
 class RawContractError(ValueError):
@@ -96,6 +96,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
             con.execute(f"create or replace table {RAW_SCHEMA}.{table} as select "
                         f"{_select(table)}, current_timestamp::timestamp as _loaded_at "
                         f"from {source}", params.get(table, []))
+        forget_in_raw(con)  # a source may still send people erased with `segwise forget`
+        for table in RAW_TABLES:
             counts[table] = con.execute(
                 f"select count(*) from {RAW_SCHEMA}.{table}").fetchall()[0][0]
         con.execute("commit")
@@ -103,6 +105,21 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
         con.execute("rollback")
         raise
     return counts
+
+
+def forget_in_raw(con: duckdb.DuckDBPyConnection) -> int:
+    """Delete the raw rows that carry an erased address (``ops.erasure_requests`` holds
+    their SHA-256): after ``segwise forget`` and after every load. Returns rows deleted."""
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'ops' "
+                         "and table_name = 'erasure_requests'").fetchall()[0][0]
+    if not exists:
+        return 0
+    deleted = 0
+    for table, column in EMAIL_COLUMNS.items():
+        deleted += con.execute(
+            f"delete from {RAW_SCHEMA}.{table} where sha256(lower(trim({column}))) in "
+            "(select email_sha256 from ops.erasure_requests)").fetchall()[0][0]
+    return deleted
 
 
 def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:

@@ -291,6 +291,11 @@ class HttpDestination(ABC):
         """GDPR erasure: delete each address from the provider for good."""
         raise NotImplementedError(f"{self.name} has no erasure call")
 
+    def confirm_erased(self, emails: list[str]) -> set[str]:
+        """Which of ``emails`` the provider no longer holds. Providers that erase at once
+        need no confirmation; those that erase asynchronously look the address up."""
+        return set(emails)
+
     def _erase_each(self, emails: list[str], call: Callable[[str], httpx.Response],
                     done: str = "erased") -> list[ErasureResult]:
         """Erase one address per request: 2xx → ``done``, 404 → not_found, else failed."""

@@ -175,6 +175,11 @@ class KlaviyoDestination(HttpDestination):
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         return self._membership("DELETE", list_name, contacts)
 
+    def confirm_erased(self, emails: list[str]) -> set[str]:
+        """Deletion jobs run asynchronously: confirmed once no profile has the address."""
+        still = self._lookup(emails)
+        return {e for e in emails if e.lower() not in still}
+
     def erase(self, emails: list[str]) -> list[ErasureResult]:
         """A data-privacy deletion job per address (tier S); Klaviyo deletes the profile
         asynchronously, so the receipt says ``accepted``."""

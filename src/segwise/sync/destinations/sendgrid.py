@@ -121,6 +121,17 @@ class SendGridDestination(HttpDestination):
                                          params={"contact_ids": ",".join(ids)}))
         return [MemberResult(c.email, True) for c in contacts]
 
+    def confirm_erased(self, emails: list[str]) -> set[str]:
+        """Deletion is a job: confirmed once ``search/emails`` no longer finds the address."""
+        gone = set()
+        for start in range(0, len(emails), self.search_batch):
+            chunk = emails[start:start + self.search_batch]
+            r = self.request("POST", "/v3/marketing/contacts/search/emails",
+                             json={"emails": chunk})
+            found = {} if r.status_code == 404 else self._check(r)["result"]
+            gone |= {e for e in chunk if e.lower() not in {k.lower() for k in found}}
+        return gone
+
     def erase(self, emails: list[str]) -> list[ErasureResult]:
         """Contact ids by ``search/emails`` (≤ 100), then ``DELETE /v3/marketing/contacts``
         (an asynchronous job: the receipt says ``accepted`` with the job id)."""

@@ -35,6 +35,23 @@ class Faults:
     delay_ms: int = 0
     drop_next: int = 0  # process the request, then cut the connection mid-reply
     fail_jobs_next: int = 0  # async jobs (Klaviyo, SendGrid) end failed/cancelled
+    # asynchronous erasure (Klaviyo deletion jobs, SendGrid contact deletion): the contact
+    # disappears this long after the provider accepted the request
+    erasure_delay_ms: int = 300
+
+
+def schedule_erasure(state, apply: Callable[[], None]) -> None:
+    """Run ``apply`` once the erasure delay has passed (at the next request after it, or
+    when the state is saved): the provider accepted the deletion and performs it later."""
+    state.scheduled.append((time.monotonic() + state.faults.erasure_delay_ms / 1000, apply))
+
+
+def run_due(state, everything: bool = False) -> None:
+    now = time.monotonic()
+    due = [item for item in state.scheduled if everything or item[0] <= now]
+    state.scheduled = [item for item in state.scheduled if item not in due]
+    for _, apply in due:
+        apply()
 
 
 class DroppedConnection(Response):
@@ -87,10 +104,12 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
     """Request logging, fault injection and the /_sandbox admin endpoints."""
     state.faults = Faults()
     state.log = RequestLog()
+    state.scheduled = []
 
     @app.middleware("http")
     async def faults_and_log(request: Request, call_next):
         path = request.url.path
+        run_due(state)
         if path.startswith("/_sandbox"):
             return await call_next(request)
         faults: Faults = state.faults
@@ -149,6 +168,8 @@ def persist(app: FastAPI, state, state_file) -> None:
         state.load(json.loads(state_file.read_text()))
 
     def save() -> None:
+        if getattr(state, "scheduled", None):  # accepted deletions complete eventually
+            run_due(state, everything=True)
         if state_file is not None:
             state_file.parent.mkdir(parents=True, exist_ok=True)
             state_file.write_text(json.dumps(state.dump()))

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from segwise.sync.sandboxes.common import install_common, persist
+from segwise.sync.sandboxes.common import install_common, persist, schedule_erasure
 
 REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15"}
 MAX_IMPORT = 10_000
@@ -315,8 +315,8 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
 
     @app.post("/api/data-privacy-deletion-jobs")
     async def deletion_job(request: Request):
-        """GDPR erase by email, phone_number or profile id: 202, the profile and its list
-        memberships are deleted (here at once; Klaviyo does it asynchronously)."""
+        """GDPR erase by email, phone_number or profile id: 202; the profile and its list
+        memberships are deleted asynchronously (after ``erasure_delay_ms``)."""
         body = json.loads(await request.body() or b"{}")
         try:
             profile = body["data"]["attributes"]["profile"]["data"]
@@ -325,11 +325,15 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
                          "/data/attributes/profile")
         attrs = profile.get("attributes") or {}
         pid = profile.get("id") or state.by_email.get(str(attrs.get("email", "")).lower())
-        if pid and pid in state.profiles:
-            email = state.profiles.pop(pid)["email"]
-            state.by_email.pop(email, None)
-            for lst in state.lists.values():
-                lst["members"].discard(pid)
+
+        def delete() -> None:
+            if pid and pid in state.profiles:
+                email = state.profiles.pop(pid)["email"]
+                state.by_email.pop(email, None)
+                for lst in state.lists.values():
+                    lst["members"].discard(pid)
+
+        schedule_erasure(state, delete)  # Klaviyo deletes asynchronously
         return Response(status_code=202)
 
     # ---- sandbox-only

@@ -61,6 +61,9 @@ class MailchimpState:
     lists: dict[str, ListState] = field(default_factory=dict)
     in_flight: int = 0
     ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
+    # addresses Mailchimp's own checks call fake (role accounts, known traps, …): a
+    # syntactically valid address can still be refused per member
+    looks_fake: set[str] = field(default_factory=set)
 
     def list(self, list_id: str) -> ListState:
         return self.lists.setdefault(list_id, ListState())
@@ -140,7 +143,7 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
         new, updated, errors = [], [], []
         for m in members:
             email = str(m.get("email_address", "")).strip()
-            if not EMAIL_RE.match(email):
+            if not EMAIL_RE.match(email) or email.lower() in state.looks_fake:
                 errors.append({"email_address": email, "error": f"{email} looks fake or "
                                "invalid, please enter a real email address.",
                                "error_code": "ERROR_GENERIC"})
@@ -273,6 +276,11 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                 "error_count": len(errors)}
 
     # ---- sandbox-only: seed and inspect state
+    @app.post("/_sandbox/looks-fake")
+    async def mark_fake(body: dict):
+        state.looks_fake.add(str(body["email"]).lower())
+        return {"ok": True}
+
     @app.post("/_sandbox/lists/{list_id}/members")
     async def seed_member(list_id: str, body: dict):
         email = body["email_address"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from segwise.sync.sandboxes.common import install_common, persist
+from segwise.sync.sandboxes.common import install_common, persist, schedule_erasure
 
 MAX_CONTACTS = 30_000
 MAX_BYTES = 6 * 1024 * 1024
@@ -192,7 +192,7 @@ def create_app(key: str, state_file=None) -> FastAPI:
     @app.delete("/v3/marketing/contacts")
     async def delete_contacts(ids: str = "", delete_all_contacts: str = ""):
         """Delete contacts by id (≤ 100 per call): 202 with a job id; the contacts and
-        their list memberships are gone."""
+        their list memberships go asynchronously (after ``erasure_delay_ms``)."""
         wanted = [i for i in ids.split(",") if i]
         if delete_all_contacts:
             return error(400, "delete_all_contacts is not allowed here", "delete_all_contacts")
@@ -200,12 +200,15 @@ def create_app(key: str, state_file=None) -> FastAPI:
             return error(400, "ids is required", "ids")
         if len(wanted) > MAX_SEARCH:
             return error(400, f"at most {MAX_SEARCH} ids", "ids")
-        for cid in wanted:
-            contact = state.contacts.pop(cid, None)
-            if contact is not None:
-                state.by_email.pop(contact["email"], None)
-            for lst in state.lists.values():
-                lst["members"].discard(cid)
+        def delete() -> None:
+            for cid in wanted:
+                contact = state.contacts.pop(cid, None)
+                if contact is not None:
+                    state.by_email.pop(contact["email"], None)
+                for lst in state.lists.values():
+                    lst["members"].discard(cid)
+
+        schedule_erasure(state, delete)  # a job: the contacts go a little later
         return JSONResponse({"job_id": _new_job(lambda: None)}, status_code=202)
 
     @app.get("/v3/suppression/unsubscribes")
