@@ -176,8 +176,8 @@ def _batches(frame: pd.DataFrame, size: int):
 
 
 def _contacts(frame: pd.DataFrame) -> list[Contact]:
-    return [Contact(r.customer_id, r.email, {"FNAME": r.first_name or "",
-                                              "LNAME": r.last_name or ""})
+    return [Contact(r.customer_id, r.email, {"first_name": r.first_name or "",
+                                              "last_name": r.last_name or ""})
             for r in frame.itertuples()]
 
 

@@ -33,6 +33,10 @@ from tenacity import (
 
 @dataclass(frozen=True)
 class Contact:
+    """A member as segwise sends it: provider-neutral field names (``first_name``,
+    ``last_name``); each adapter maps them to its provider's (Mailchimp FNAME / LNAME,
+    HubSpot firstname / lastname, …)."""
+
     customer_id: str
     email: str
     fields: dict = field(default_factory=dict, hash=False, compare=False)

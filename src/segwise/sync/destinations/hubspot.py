@@ -42,8 +42,8 @@ class HubSpotDestination(HttpDestination):
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         body = {"inputs": [{"idProperty": "email", "id": c.email, "properties": {
-            "email": c.email, "firstname": c.fields.get("FNAME", ""),
-            "lastname": c.fields.get("LNAME", "")}} for c in contacts]}
+            "email": c.email, "firstname": c.fields.get("first_name", ""),
+            "lastname": c.fields.get("last_name", "")}} for c in contacts]}
         data = self._check(self.request("POST", "/crm/v3/objects/contacts/batch/upsert",
                                         json=body))
         status = {}

@@ -74,8 +74,8 @@ class KlaviyoDestination(HttpDestination):
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {
             "data": [{"type": "profile", "attributes": {
-                "email": c.email, "first_name": c.fields.get("FNAME", ""),
-                "last_name": c.fields.get("LNAME", "")}} for c in contacts]}}}}
+                "email": c.email, "first_name": c.fields.get("first_name", ""),
+                "last_name": c.fields.get("last_name", "")}} for c in contacts]}}}}
         payload = json.dumps(body)
         if len(payload.encode()) > MAX_IMPORT_BYTES:
             raise DestinationError("klaviyo import job over 5 MB: lower the batch size")

@@ -55,7 +55,9 @@ class MailchimpDestination(HttpDestination):
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         body = {"members": [{"email_address": c.email, "status_if_new": "subscribed",
-                             "merge_fields": c.fields} for c in contacts],
+                             "merge_fields": {"FNAME": c.fields.get("first_name", ""),
+                                              "LNAME": c.fields.get("last_name", "")}}
+                            for c in contacts],
                 "update_existing": True}
         data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}", json=body))
         status = {m["email_address"].lower(): m["status"]

@@ -66,8 +66,8 @@ class SendGridDestination(HttpDestination):
         send = [c for c in contacts if c.email.lower() not in blocked]
         if send:
             payload = json.dumps({"list_ids": list_ids, "contacts": [
-                {"email": c.email, "first_name": c.fields.get("FNAME", ""),
-                 "last_name": c.fields.get("LNAME", "")} for c in send]})
+                {"email": c.email, "first_name": c.fields.get("first_name", ""),
+                 "last_name": c.fields.get("last_name", "")} for c in send]})
             if len(payload.encode()) > MAX_BYTES:
                 raise DestinationError("sendgrid upsert over 6 MB: lower the batch size")
             job = self._check(self.request("PUT", "/v3/marketing/contacts", content=payload,
