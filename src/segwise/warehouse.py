@@ -25,6 +25,11 @@ from pathlib import Path
 
 import duckdb
 
+# The activation feed every destination reads (dbt model activation.sync_esp_members):
+# consent, holdout and erasure are decided there, once.
+FEED_MODEL = "sync_esp_members"
+FEED = f"activation.{FEED_MODEL}"
+
 
 class WarehouseBusy(RuntimeError):
     """Another segwise run holds the warehouse."""

@@ -11,8 +11,7 @@ import pandas as pd
 
 from segwise.ops import assert_gate_open, list_segments
 from segwise.settings import Settings
-from segwise.sync.engine import FEED
-from segwise.warehouse import connect
+from segwise.warehouse import FEED, connect
 
 
 def normalised_sha256(email: str) -> str:

@@ -17,8 +17,7 @@ import pandas as pd
 from segwise.export.base import MEMBER_COLUMNS, Destination, DestinationReport, SegmentDelta
 from segwise.ops import assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
-from segwise.sync.engine import FEED
-from segwise.warehouse import connect
+from segwise.warehouse import FEED, connect
 
 STATE_DDL = [
     "create schema if not exists ops",

@@ -33,7 +33,7 @@ from segwise.ops import GateClosed, assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import Contact, HttpDestination
 from segwise.sync.guards import GuardConfig, evaluate_guards
-from segwise.warehouse import connect
+from segwise.warehouse import FEED, FEED_MODEL, connect
 
 DDL = [
     "create schema if not exists ops",
@@ -67,8 +67,6 @@ DDL = [
         reference varchar, detail varchar, recorded_at timestamp)""",
 ]
 MODES = ("upsert", "mirror", "add_only")
-FEED_MODEL = "sync_esp_members"  # the dbt model every ESP sync reads
-FEED = f"activation.{FEED_MODEL}"
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
 # first and last name joined by U+001F (null as ''); a change means a field update
 FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
