@@ -10,7 +10,6 @@ signals in every spelling) and compares the consent model with an independent or
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import duckdb
@@ -249,14 +248,21 @@ def _frame(table: str, rows: list[dict]) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("seed", [11, 12])
-def test_random_consent_histories_match_the_oracle(tmp_path, seed):
-    crm, events, expected = _histories(seed, customers=250)
+def _consent_warehouse(tmp_path, seed: int, customers: int):
+    """A warehouse holding only random consent histories, with the consent model built;
+    returns its settings and the oracle's verdicts."""
+    crm, events, expected = _histories(seed, customers)
     settings = make_settings(tmp_path)
     with connect(settings.duckdb_path) as con:
         load_frames(con, {"crm_contacts": _frame("crm_contacts", crm),
                           "email_events": _frame("email_events", events)})
     run_dbt(settings, CONSENT_ONLY)
+    return settings, expected
+
+
+@pytest.mark.parametrize("seed", [11, 12])
+def test_random_consent_histories_match_the_oracle(tmp_path, seed):
+    settings, expected = _consent_warehouse(tmp_path, seed, customers=250)
     got = query(settings, "select customer_id, is_sendable, exclusion_reason "
                           "from marts.customer_consent")
     decided = dict(zip(got["customer_id"], got["is_sendable"], strict=True))
@@ -270,12 +276,7 @@ def test_random_consent_histories_match_the_oracle(tmp_path, seed):
 def test_an_esp_suppression_and_an_erasure_exclude_everywhere_at_once(tmp_path):
     """Written by segwise while it syncs or erases, read by the consent view at once — no
     rebuild between the write and the next sync."""
-    crm, events, expected = _histories(21, customers=40)
-    settings = replace(make_settings(tmp_path))
-    with connect(settings.duckdb_path) as con:
-        load_frames(con, {"crm_contacts": _frame("crm_contacts", crm),
-                          "email_events": _frame("email_events", events)})
-    run_dbt(settings, CONSENT_ONLY)
+    settings, _ = _consent_warehouse(tmp_path, 21, customers=40)
     sendable = query(settings, "select customer_id, email from marts.customer_consent "
                                "where is_sendable order by customer_id")
     a, b = sendable.iloc[0], sendable.iloc[1]
