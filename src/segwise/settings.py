@@ -20,9 +20,12 @@ def project_root() -> Path:
 
 
 def default_shared_data(root: Path) -> Path:
-    """``../shared/data`` beside the checkout; else the workplace's /work/shared/data."""
-    for candidate in (root.parent / "shared" / "data", Path("/work/shared/data")):
-        if candidate.exists():
+    """``shared/data`` in the nearest folder above the checkout that has one — the
+    documented ``../shared/data`` for a checkout beside it, and the same folder for a
+    clone nested deeper below it. ``SEGWISE_SHARED_DATA`` overrides it."""
+    for parent in root.parents:
+        candidate = parent / "shared" / "data"
+        if candidate.is_dir():
             return candidate.resolve()
     return (root.parent / "shared" / "data").resolve()
 

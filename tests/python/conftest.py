@@ -112,3 +112,14 @@ def set_consent(settings: Settings, customer_ids: list[str], consent: bool) -> N
                         [customer_ids])
     finally:
         con.close()
+
+
+def insert_raw(con: duckdb.DuckDBPyConnection, table: str, rows: list[dict],
+               loaded_at: str = "2026-06-30 12:00:00") -> None:
+    """Append rows to ``raw.<table>`` as a source would land them (columns not given stay
+    null; ``_loaded_at`` defaults to the demo's load day unless a row sets it)."""
+    for row in rows:
+        row = {"_loaded_at": loaded_at, **row}
+        cols = list(row)
+        con.execute(f"insert into raw.{table} ({', '.join(cols)}) values "
+                    f"({', '.join('?' for _ in cols)})", list(row.values()))

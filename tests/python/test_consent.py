@@ -29,7 +29,7 @@ from segwise.sync.sandboxes.mailchimp import create_app
 from segwise.transform.dbt import run_dbt
 from segwise.warehouse import connect
 
-from conftest import DEMO_AS_OF, make_settings, query, quiet
+from conftest import DEMO_AS_OF, insert_raw, make_settings, query, quiet
 
 pytestmark = pytest.mark.xdist_group("demo")
 
@@ -39,14 +39,6 @@ LIST = "aud1"
 LEAKS = ("newest_crm_row_withdraws_with_bad_email", "unsubscribe_by_email_without_customer_id",
          "unsubscribe_spelled_unsubscribed", "duplicate_event_id_open_over_unsubscribe",
          "unsubscribe_today_after_the_as_of_date")
-
-
-def _insert(con, table: str, rows: list[dict]) -> None:
-    for row in rows:
-        row = {"_loaded_at": "2026-06-30 12:00:00", **row}
-        cols = list(row)
-        con.execute(f"insert into raw.{table} ({', '.join(cols)}) values "
-                    f"({', '.join('?' for _ in cols)})", list(row.values()))
 
 
 @pytest.fixture
@@ -89,8 +81,8 @@ def leaked(demo_copy):
               occurred_at=today),
     ]
     with connect(settings.duckdb_path) as con:
-        _insert(con, "crm_contacts", crm)
-        _insert(con, "email_events", events)
+        insert_raw(con, "crm_contacts", crm)
+        insert_raw(con, "email_events", events)
     step_build(settings, "generated", DEMO_AS_OF, say=quiet)
     return settings, victims
 

@@ -18,9 +18,8 @@ import pandas as pd
 import pytest
 
 from segwise.pipeline import step_build, step_validate
-from segwise.raw_schema import RAW_TABLES
 
-from conftest import DEMO_AS_OF, query, quiet
+from conftest import DEMO_AS_OF, insert_raw, query, quiet
 
 pytestmark = pytest.mark.xdist_group("demo")
 
@@ -226,13 +225,6 @@ def _staged(settings) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _insert(con: duckdb.DuckDBPyConnection, table: str, row: dict) -> None:
-    row = {"_loaded_at": "2026-06-30 12:00:00", **row}
-    cols = [c for c in [*RAW_TABLES[table].names, "_loaded_at"] if c in row]
-    con.execute(f"insert into raw.{table} ({', '.join(cols)}) values "
-                f"({', '.join('?' for _ in cols)})", [row[c] for c in cols])
-
-
 @pytest.fixture
 def attacked(demo_copy):
     settings = demo_copy
@@ -260,7 +252,7 @@ def attacked(demo_copy):
     con = duckdb.connect(str(settings.duckdb_path))
     try:
         for bad in corpus:
-            _insert(con, bad.table, {**_template(bad.table, bad.kind, ref), **bad.values})
+            insert_raw(con, bad.table, [{**_template(bad.table, bad.kind, ref), **bad.values}])
     finally:
         con.close()
     step_build(settings, "generated", DEMO_AS_OF, say=quiet)  # raises if the build failed
