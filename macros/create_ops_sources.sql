@@ -1,7 +1,7 @@
 {% macro create_ops_sources() -%}
     {#- The two tables segwise itself writes and the consent model reads (ESP-reported
         suppressions, erasure requests) must exist before the first build, on every
-        engine: create them when missing (same columns as segwise.sync.engine.DDL). Only
+        engine: create them when missing (same columns as segwise.warehouse.OPS_DDL). Only
         reads when they exist, so it also runs on a read-only connection. -#}
     {%- if execute -%}
         {%- set tables = {

@@ -166,7 +166,12 @@ final as (
         latest_signal_at,
         esp_status,
         exclusion_reason,
-        exclusion_reason is null as is_sendable
+        exclusion_reason is null as is_sendable,
+        -- the person said no (or never said yes): every destination that holds them must
+        -- unsubscribe them through its own API, not only drop them from a list. Not for a
+        -- bounce (the ESP cleans it), an erasure (deleted instead) or a missing address.
+        coalesce(exclusion_reason in ('no_consent', 'unsubscribed', 'complained'), false)
+            as must_unsubscribe
     from decided
 )
 

@@ -48,9 +48,10 @@ def validate_task(built: dict) -> dict:
 
 def export_task(validated: dict) -> dict:
     result = step_export(Settings.from_env())
-    return {"export_run_id": result.run_id,
+    return {"validation_run_id": result.validation_run_id,
             "segments": {r.segment_name: {"members": r.members, "added": r.added,
-                                          "removed": r.removed} for r in result.reports}}
+                                          "removed": r.removed, "status": r.status}
+                         for r in result.reports}}
 
 
 class SyncBlocked(RuntimeError):

@@ -117,21 +117,23 @@ def validate_cmd() -> None:
 def export_cmd(
     ad_audience: Annotated[bool, typer.Option("--ad-audience", help="also write SHA-256 "
                                               "hashed emails for ad platforms")] = False,
+    force: Annotated[bool, typer.Option("--force", help="override blocking guards")] = False,
 ) -> None:
     """Export every segment (members + added/removed) — only after a passing validation."""
-    from segwise.export.ad_audience import export_ad_audiences
     from segwise.ops import GateClosed
     from segwise.pipeline import step_export
 
     try:
-        result = step_export(Settings.from_env(), _say)
-        if ad_audience:
-            paths = export_ad_audiences(Settings.from_env())
-            console.print(f"ad audiences: {paths[0].parent if paths else '-'}")
+        result = step_export(Settings.from_env(), _say, ad_audience=ad_audience, force=force)
     except GateClosed as exc:
         _fail(f"export refused: {exc}", code=2)
     for r in result.reports:
-        console.print(f"{r.segment_name:32} {r.members:>8,} (+{r.added:,} / -{r.removed:,})")
+        console.print(f"{r.destination:12} {r.segment_name:32} {r.members:>8,} "
+                      f"(+{r.added:,} / -{r.removed:,}) {r.status}"
+                      + (f" — {r.guard_outcome}" if r.guard_outcome != "passed" else ""))
+    if any(r.status in ("blocked", "failed") for r in result.reports):
+        _fail("some segments were not exported (guards or errors above): fix the data or "
+              "re-run with --force", code=4)
 
 
 @app.command("run")
@@ -222,7 +224,8 @@ def _print_summary(summary) -> None:  # noqa: ANN001
 @app.command("sync")
 def sync_cmd(
     destination: Annotated[str, typer.Option(
-        help="mailchimp | klaviyo | hubspot | sendgrid | webhook | all (the four ESPs)")
+        help="mailchimp | klaviyo | hubspot | sendgrid | webhook | file | ad_audience | "
+             "all (the four ESPs)")
     ] = "mailchimp",
     segment: Annotated[list[str] | None, typer.Option(help="segment(s); default: every "
                                                       "segment listing the destination")] = None,

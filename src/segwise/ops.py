@@ -12,27 +12,13 @@ from datetime import UTC, datetime
 import duckdb
 
 from segwise.settings import Settings
-from segwise.warehouse import connect
-
-DDL = [
-    "create schema if not exists ops",
-    """create table if not exists ops.build_runs (
-        run_id varchar, built_at timestamp, dataset varchar, as_of_date date,
-        nodes_ok integer, nodes_failed integer)""",
-    """create table if not exists ops.validation_runs (
-        run_id varchar, validated_at timestamp, success boolean, failures_json varchar)""",
-    # relations (schema.table) the failing nodes touch; null = unknown, i.e. everything
-    "alter table ops.build_runs add column if not exists failed_relations_json varchar",
-]
+from segwise.warehouse import connect, ensure_ops
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def ensure_ops(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in DDL:
-        con.execute(stmt)
 
 
 def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | None,

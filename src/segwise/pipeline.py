@@ -9,8 +9,6 @@ import uuid
 from collections.abc import Callable
 from datetime import date
 
-from segwise.export.engine import ExportResult, export
-from segwise.export.file_destination import FileDestination
 from segwise.generate import generate
 from segwise.lineage import failed_relations, load_manifest
 from segwise.load import load_dataset, load_generated
@@ -79,11 +77,15 @@ def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
     return result
 
 
-def step_export(settings: Settings, say: Say = print) -> ExportResult:
+def step_export(settings: Settings, say: Say = print, ad_audience: bool = False,
+                force: bool = False):
+    """Files (and ad audiences) through the one activation engine (``sync.runner``)."""
+    from segwise.sync.runner import export
+
     say("exporting segments")
-    dest = FileDestination(settings.output_dir / "exports" / "file")
     with exclusive(settings.duckdb_path):
-        return export(settings, dest)
+        return export(settings, destinations=("file", "ad_audience") if ad_audience
+                      else ("file",), force=force)
 
 
 def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
@@ -132,7 +134,9 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
         exported = step_export(settings, say)
         summary.exports = [
             {"segment": r.segment_name, "members": r.members, "added": r.added,
-             "removed": r.removed, "path": str(r.outputs[0].parent)}
+             "removed": r.removed,
+             "path": str(r.outputs[0].parent) if r.outputs else f"not written: {r.status} "
+                     f"({r.guard_outcome})"}
             for r in exported.reports
         ]
     except GateClosed as exc:

@@ -29,6 +29,87 @@ import duckdb
 # consent, holdout and erasure are decided there, once.
 FEED_MODEL = "sync_esp_members"
 FEED = f"activation.{FEED_MODEL}"
+# Where consent is decided (dbt model marts.customer_consent): who must be unsubscribed.
+CONSENT = "marts.customer_consent"
+# The built segment catalog and each segment's destination settings (generated models).
+CATALOG = "segmentation.segment_catalog"
+SEGMENT_DESTINATIONS = "segmentation.segment_destinations"
+
+
+# Every table segwise itself keeps in the warehouse (schema ``ops``): state a re-run on
+# another worker must see, and BI can audit. Idempotent; columns added later are added
+# with ``alter … add column if not exists`` so an older warehouse upgrades in place. The
+# two that dbt reads as sources (destination_suppressions, erasure_requests) are also
+# created by the dbt hook macro ``create_ops_sources`` for a standalone ``dbt build`` — a
+# test keeps its columns equal to these.
+OPS_DDL = [
+    "create schema if not exists ops",
+    """create table if not exists ops.build_runs (
+        run_id varchar, built_at timestamp, dataset varchar, as_of_date date,
+        nodes_ok integer, nodes_failed integer)""",
+    """create table if not exists ops.validation_runs (
+        run_id varchar, validated_at timestamp, success boolean, failures_json varchar)""",
+    # relations (schema.table) the failing nodes touch; null = unknown, i.e. everything
+    "alter table ops.build_runs add column if not exists failed_relations_json varchar",
+    # ---- activation: the one ledger (what each destination holds, per segment: ESPs,
+    # the webhook, files and ad audiences alike), its audit and compliance records
+    """create table if not exists ops.destination_ledger (
+        destination varchar, segment_name varchar, customer_id varchar, email varchar,
+        synced_at timestamp, run_id varchar)""",
+    "alter table ops.destination_ledger add column if not exists fields_hash varchar",
+    """create table if not exists ops.destination_suppressions (
+        destination varchar, email varchar, remote_status varchar, discovered_at timestamp,
+        run_id varchar)""",
+    """create table if not exists ops.sync_rejections (
+        run_id varchar, destination varchar, segment_name varchar, customer_id varchar,
+        email varchar, operation varchar, error varchar, rejected_at timestamp)""",
+    """create table if not exists ops.sync_runs (
+        run_id varchar, segment_name varchar, destination varchar, mode varchar,
+        started_at timestamp, finished_at timestamp, status varchar, guard_outcome varchar,
+        planned_adds integer, planned_removes integer, sent_adds integer,
+        succeeded_adds integer, rejected_adds integer, sent_removes integer,
+        succeeded_removes integer, suppressed integer, requests integer, writes integer,
+        rate_limited integer, duration_s double, forced boolean, dry_run boolean,
+        desired_members integer, planned_updates integer, sent_updates integer,
+        succeeded_updates integer)""",
+    "alter table ops.sync_runs add column if not exists concurrency integer",
+    "alter table ops.sync_runs add column if not exists throttled_s double",
+    "alter table ops.sync_runs add column if not exists error varchar",
+    "alter table ops.sync_runs add column if not exists planned_revocations integer",
+    "alter table ops.sync_runs add column if not exists revoked integer",
+    # consent withdrawn: who was unsubscribed at which destination, when, by which run
+    """create table if not exists ops.destination_revocations (
+        destination varchar, customer_id varchar, email varchar, status varchar,
+        detail varchar, revoked_at timestamp, run_id varchar)""",
+    # erasure (segwise forget): only a SHA-256 of the normalised address is kept
+    """create table if not exists ops.erasure_requests (
+        request_id varchar, email_sha256 varchar, requested_at timestamp, reason varchar)""",
+    """create table if not exists ops.erasure_receipts (
+        request_id varchar, destination varchar, email_sha256 varchar, status varchar,
+        reference varchar, detail varchar, recorded_at timestamp)""",
+]
+
+
+def ensure_ops(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in OPS_DDL:
+        con.execute(stmt)
+    _retire_export_state(con)
+
+
+def _retire_export_state(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses from before the one ledger kept file exports in ``ops.export_state``:
+    move those rows into ``ops.destination_ledger`` (so the next export diffs against
+    them) and drop the old tables."""
+    old = {r[0] for r in con.execute(
+        "select table_name from information_schema.tables where table_schema = 'ops' "
+        "and table_name in ('export_state', 'export_runs')").fetchall()}
+    if "export_state" in old:
+        con.execute("insert into ops.destination_ledger (destination, segment_name, "
+                    "customer_id, synced_at, run_id) select destination, segment_name, "
+                    "customer_id, exported_at, run_id from ops.export_state")
+        con.execute("drop table ops.export_state")
+    if "export_runs" in old:
+        con.execute("drop table ops.export_runs")
 
 
 class WarehouseBusy(RuntimeError):

@@ -81,6 +81,11 @@ def wh(demo_copy) -> Settings:
     return demo_copy
 
 
+# the file and ad-audience exports of the demo run are sync runs too; an ESP test reads
+# only its provider's
+ESP_RUNS = "(select * from ops.sync_runs where destination not in ('file', 'ad_audience'))"
+
+
 def sandbox_state(server) -> dict:
     """A sandbox's own view of what it holds (its /_sandbox/state endpoint)."""
     import httpx

@@ -18,12 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segwise.export.ad_audience import export_ad_audiences, normalised_sha256
 from segwise.load.warehouse import load_frames
 from segwise.pipeline import step_build, step_export, step_validate
 from segwise.raw_schema import RAW_TABLES
+from segwise.sync.destinations.files import normalised_sha256
 from segwise.sync.destinations.mailchimp import MailchimpDestination
 from segwise.sync.engine import sync_segment
+from segwise.sync.runner import export
 from segwise.sync.sandboxes.common import SandboxServer
 from segwise.sync.sandboxes.mailchimp import create_app
 from segwise.transform.dbt import run_dbt
@@ -103,7 +104,7 @@ def test_no_destination_receives_a_withdrawn_member(leaked):
     step_export(settings, say=quiet)
     exported = pd.read_csv(settings.output_dir / "exports" / "file" / SEGMENT / "members.csv")
     assert emails.isdisjoint(set(exported["email"])) and len(exported) > 0
-    (audience,) = [p for p in export_ad_audiences(settings, [SEGMENT])]
+    (audience,) = export(settings, [SEGMENT], ("ad_audience",)).reports[0].outputs
     hashes = set(pd.read_csv(audience)["email_sha256"])
     assert {normalised_sha256(e) for e in emails}.isdisjoint(hashes) and hashes
     with SandboxServer(create_app(KEY)) as server:
@@ -122,6 +123,7 @@ def test_an_esp_unsubscribe_seen_on_an_update_is_recorded_and_never_resent(demo_
         first = sync_segment(settings, SEGMENT, dest)
         assert first.succeeded_adds > 0
         victim = query(settings, "select customer_id, email from ops.destination_ledger "
+                 "where destination not in ('file', 'ad_audience') "
                                  "order by customer_id limit 1").iloc[0]
         httpx.post(f"{server.url}/_sandbox/lists/{LIST}/members",
                    json={"email_address": victim.email, "status": "unsubscribed"})

@@ -96,8 +96,7 @@ def test_segment_rows_carry_reasons(demo):
 
 
 def test_export_files_hold_members_and_re_export_is_idempotent(demo):
-    from segwise.export.engine import export
-    from segwise.export.file_destination import FileDestination
+    from segwise.sync.runner import export
 
     settings, summary = demo
     folder = settings.output_dir / "exports" / "file"
@@ -112,7 +111,7 @@ def test_export_files_hold_members_and_re_export_is_idempotent(demo):
                                       "where is_holdout")["customer_id"])
         assert allowed.isdisjoint(holdout)
         assert len(pd.read_parquet(folder / segment / "members.parquet")) == len(exported)
-    again = export(settings, FileDestination(folder))
+    again = export(settings)
     assert all(r.added == 0 and r.removed == 0 for r in again.reports)
     for segment in SEEDS_SEGMENTS:
         assert pd.read_csv(folder / segment / "added.csv").empty

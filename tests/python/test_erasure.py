@@ -163,7 +163,6 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
     forgotten — and searched for in every table, file and sandbox state."""
     import shutil
 
-    from segwise.export.ad_audience import export_ad_audiences
     from segwise.load import load_generated
     from segwise.pipeline import step_export, step_validate
     from segwise.sync.runner import DESTINATIONS, forget_everywhere, sync_destinations
@@ -176,8 +175,7 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
                     "select customer_id, ?, updated_at from staging.stg_crm__contacts "
                     "where email = ?", [victim.upper() + "x@@", victim])
     step_validate(wh, say=lambda _: None)
-    step_export(wh, say=lambda _: None)
-    export_ad_audiences(wh)
+    step_export(wh, say=lambda _: None, ad_audience=True)
     outcomes = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=True)
     assert all(o.error is None for o in outcomes)
     needles = [victim, hashlib.sha256(victim.encode()).hexdigest()]

@@ -7,9 +7,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from segwise.export.engine import compute_delta, export
-from segwise.export.file_destination import FileDestination
 from segwise.ops import GateClosed, record_build
+from segwise.sync.runner import export
 from segwise.validate.gate import validate
 
 from conftest import query
@@ -34,9 +33,8 @@ def test_bad_mart_fails_validation_and_blocks_export(demo_copy):
     assert result.success is False
     failed = {(o.batch, o.expectation, o.column) for o in result.failed}
     assert ("fct_orders", "expect_column_values_to_be_between", "order_amount") in failed
-    dest = FileDestination(demo_copy.output_dir / "exports")
     with pytest.raises(GateClosed, match="failed"):
-        export(demo_copy, dest)
+        export(demo_copy)
     assert not (demo_copy.output_dir / "exports").exists()
 
 
@@ -52,54 +50,78 @@ def test_rebuild_after_validation_closes_the_gate(demo_copy):
     assert validate(demo_copy).success
     record_build(demo_copy, "later", "generated", None, 1, 0)
     with pytest.raises(GateClosed, match="rebuilt"):
-        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+        export(demo_copy)
     assert validate(demo_copy).success
-    result = export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+    result = export(demo_copy)
     assert result.reports
 
 
 def test_export_diff_after_membership_change(demo_copy):
     assert validate(demo_copy).success
-    dest = FileDestination(demo_copy.output_dir / "exports")
-    export(demo_copy, dest, segments=["vip_customers"])
-    exported = pd.read_csv(demo_copy.output_dir / "exports" / "vip_customers" / "members.csv",
+    export(demo_copy, segments=["vip_customers"])
+    exported = pd.read_csv(demo_copy.output_dir / "exports" / "file" / "vip_customers" / "members.csv",
                            dtype=str)
     gone = exported["customer_id"].iloc[0]
-    # the view is rebuilt without one member; a held id that left must come out as removed
-    _exec(demo_copy, "create or replace view segments.vip_customers as "
-                     "select customer_id, 'vip_customers' as segment_name, 'test' as reason, "
-                     "'v' as rule_version, false as is_holdout, "
-                     "current_timestamp as computed_at from marts.customer_rfm "
-                     f"where m_score = 5 and f_score >= 4 and customer_id <> '{gone}'")
-    result = export(demo_copy, dest, segments=["vip_customers"])
+    # a rebuild without one member: a held id that left must come out as removed
+    _exec(demo_copy, "delete from segmentation.segment_memberships where segment_name = "
+                     f"'vip_customers' and customer_id = '{gone}'")
+    result = export(demo_copy, segments=["vip_customers"])
     (report,) = result.reports
     assert report.removed == 1 and report.added == 0
-    removed = pd.read_csv(demo_copy.output_dir / "exports" / "vip_customers" / "removed.csv",
+    removed = pd.read_csv(demo_copy.output_dir / "exports" / "file" / "vip_customers" / "removed.csv",
                           dtype=str)
     assert list(removed["customer_id"]) == [gone]
-    again = export(demo_copy, dest, segments=["vip_customers"])
+    again = export(demo_copy, segments=["vip_customers"])
     assert again.reports[0].removed == 0 and again.reports[0].added == 0
 
 
-def test_compute_delta_is_a_pure_set_difference():
-    members = pd.DataFrame({"customer_id": ["a", "b", "c"], "email": None,
-                            "has_email_consent": True, "segment_name": "s", "reason": "r",
-                            "computed_at": None})
-    delta = compute_delta("s", members, held={"b", "z"})
-    assert list(delta.added["customer_id"]) == ["a", "c"]
-    assert list(delta.removed["customer_id"]) == ["z"]
-    assert not delta.is_noop
-    assert compute_delta("s", members, held={"a", "b", "c"}).is_noop
+def test_files_and_ad_audiences_share_the_one_ledger_and_audit(demo_copy):
+    """One activation wing: the file export and the ad audience are destinations of the
+    sync engine — their state is rows of ops.destination_ledger (no second ledger), their
+    runs rows of ops.sync_runs, and their members exactly the feed's sendable ones."""
+    assert validate(demo_copy).success
+    result = export(demo_copy, ["vip_customers"], ("file", "ad_audience"))
+    assert [(r.destination, r.status) for r in result.reports] == [
+        ("file", "succeeded"), ("ad_audience", "succeeded")]
+    ledger = query(demo_copy, "select destination, count(*) as n from ops.destination_ledger "
+                              "where segment_name = 'vip_customers' group by 1 order by 1")
+    sendable = query(demo_copy, "select count(*) as n from activation.sync_esp_members "
+                                "where segment_name = 'vip_customers' and is_sendable")["n"][0]
+    assert ledger.values.tolist() == [["ad_audience", sendable], ["file", sendable]]
+    tables = set(query(demo_copy, "select table_name from information_schema.tables "
+                                  "where table_schema = 'ops'")["table_name"])
+    assert {"export_state", "export_runs"}.isdisjoint(tables)
+    runs = query(demo_copy, "select destination, mode, desired_members from ops.sync_runs "
+                            "where segment_name = 'vip_customers' and run_id in "
+                            f"{tuple(r.run_id for r in result.reports)}")
+    assert sorted(runs.values.tolist()) == [["ad_audience", "mirror", sendable],
+                                            ["file", "mirror", sendable]]
+
+
+def test_an_old_export_state_moves_into_the_ledger(demo_copy):
+    """A warehouse from before the one ledger: its file-export state becomes ledger rows,
+    so the next export diffs against it (nothing re-announced as added)."""
+    assert validate(demo_copy).success
+    export(demo_copy, ["vip_customers"])
+    _exec(demo_copy, "create table ops.export_state as select destination, segment_name, "
+                     "customer_id, synced_at as exported_at, run_id from ops.destination_ledger; "
+                     "delete from ops.destination_ledger; "
+                     "create table ops.export_runs (run_id varchar)")
+    (report,) = export(demo_copy, ["vip_customers"]).reports
+    assert report.status == "succeeded" and report.added == 0 and report.removed == 0
+    tables = set(query(demo_copy, "select table_name from information_schema.tables "
+                                  "where table_schema = 'ops'")["table_name"])
+    assert {"export_state", "export_runs"}.isdisjoint(tables)
 
 
 def test_ad_audience_hashes_normalised_consented_emails(demo_copy):
     import hashlib
 
-    from segwise.export.ad_audience import export_ad_audiences, normalised_sha256
+    from segwise.sync.destinations.files import normalised_sha256
 
     assert normalised_sha256("  Ada@Example.COM ") == hashlib.sha256(b"ada@example.com").hexdigest()
     assert validate(demo_copy).success
-    (path,) = export_ad_audiences(demo_copy, ["cart_abandoners_24h"])
+    (path,) = export(demo_copy, ["cart_abandoners_24h"], ("ad_audience",)).reports[0].outputs
     got = set(pd.read_csv(path)["email_sha256"])
     emails = query(demo_copy, """
         select c.email, s.is_holdout, c.has_email_consent from segments.cart_abandoners_24h s
@@ -125,7 +147,7 @@ def test_failing_dbt_build_closes_the_gate_for_export_and_sync(demo_copy):
     with pytest.raises(DbtError):
         step_build(demo_copy, "generated", None, say=lambda m: None)
     with pytest.raises(GateClosed, match="failing node"):
-        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+        export(demo_copy)
     result = sync_segment(demo_copy, "vip_customers",
                           MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"))
     assert result.status == "blocked" and "failing node" in result.guard_outcome
@@ -146,7 +168,7 @@ def test_a_stale_source_fails_validation_and_blocks_export_and_sync(demo_copy):
         ("shop.orders", ["raw.orders"])]
     assert all(o.success for o in result.outcomes if o.suite != "source_freshness")
     with pytest.raises(GateClosed, match="raw.orders"):
-        export(demo_copy, FileDestination(demo_copy.output_dir / "exports"))
+        export(demo_copy)
     plan = sync_segment(demo_copy, "vip_customers",
                         MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"), dry_run=True)
     assert plan.status == "blocked" and "raw.orders" in plan.guard_outcome

@@ -99,3 +99,31 @@ def test_models_the_compiler_and_the_sync_read_have_enforced_contracts(parsed):
         node = models[name]
         assert node["config"]["contract"]["enforced"] is True, name
         assert all(c.get("data_type") for c in node["columns"].values()), name
+
+
+def test_ops_tables_are_defined_once_on_the_ground_floor():
+    """Every ops table's DDL lives in segwise.warehouse.OPS_DDL. The two that dbt reads as
+    sources are also created by the `create_ops_sources` hook (so a standalone `dbt
+    build` works on any engine): its columns must stay those of OPS_DDL, and no other
+    module may create an ops table."""
+    import re
+
+    import duckdb
+
+    from segwise.warehouse import ensure_ops
+
+    con = duckdb.connect()
+    ensure_ops(con)
+    columns = {t: [r[0] for r in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'ops' "
+        "and table_name = ? order by ordinal_position", [t]).fetchall()]
+        for t in ("destination_suppressions", "erasure_requests")}
+    macro = (project_root() / "macros" / "create_ops_sources.sql").read_text()
+    for table, cols in columns.items():
+        block = re.search(rf"'{table}': \[(.*?)\]\]", macro, re.S)
+        assert block, table
+        assert re.findall(r"\['([a-z0-9_]+)',", block.group(1)) == cols, table
+    src = project_root() / "src" / "segwise"
+    creators = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                      if re.search(r"create table if not exists ops\.", p.read_text()))
+    assert creators == ["warehouse.py"]

@@ -16,7 +16,7 @@ from segwise.sync.sandboxes import hubspot, klaviyo, mailchimp
 from segwise.sync.sandboxes.common import SandboxServer
 from test_sync_mailchimp import KEY, LIST, SEGMENT, expected_emails
 
-from conftest import query
+from conftest import ESP_RUNS, query
 from conftest import sandbox_state as state
 
 pytestmark = pytest.mark.xdist_group("sync")
@@ -37,7 +37,7 @@ def test_batches_run_in_parallel_within_mailchimps_connection_cap(wh):
     assert set(members["segments"][SEGMENT]) == expected_emails(wh)
     assert 2 <= log["peak_in_flight"] <= 10  # parallel, never above "10 simultaneous"
     assert log["rate_limited"] == 0 and result.rate_limited == 0
-    run = query(wh, "select requests, concurrency from ops.sync_runs")
+    run = query(wh, f"select requests, concurrency from {ESP_RUNS}")
     assert run["requests"][0] == result.requests == log["requests"]
     assert run["concurrency"][0] == 10
     with pytest.raises(ValueError, match="concurrency must be 1..10"):
@@ -50,7 +50,7 @@ def test_each_run_records_only_its_own_requests(wh):
         first = sync_segment(wh, SEGMENT, d)
         again = sync_segment(wh, SEGMENT, d)
     assert first.requests > 0 and again.requests == 0
-    runs = query(wh, "select requests from ops.sync_runs order by started_at")
+    runs = query(wh, f"select requests from {ESP_RUNS} order by started_at")
     assert list(runs["requests"]) == [first.requests, 0]
 
 
@@ -104,7 +104,7 @@ def test_a_run_that_gives_up_is_recorded_as_failed_and_a_rerun_completes(wh):
         httpx.post(f"{server.url}/_sandbox/faults", json={"error_next": 0})
         rerun = sync_segment(wh, SEGMENT, MailchimpDestination(server.url, KEY, LIST))
         members = httpx.get(f"{server.url}/_sandbox/lists/{LIST}/state").json()
-    runs = query(wh, "select status, error, requests from ops.sync_runs order by started_at")
+    runs = query(wh, f"select status, error, requests from {ESP_RUNS} order by started_at")
     assert list(runs["status"]) == ["failed", "succeeded"]
     assert "gave up" in runs["error"][0] and runs["requests"][0] >= 2
     assert rerun.status == "succeeded"

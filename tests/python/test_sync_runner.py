@@ -3,10 +3,11 @@ destination (segments/*.yml), and `--mode` overrides them for one run."""
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
 from segwise.segments import definitions
-from segwise.sync.runner import guard_config, sync_all
+from segwise.sync.runner import sync_all, sync_settings
 
 from conftest import query
 
@@ -16,14 +17,14 @@ MIRRORED, PLAIN = "cart_abandoners_24h", "vip_customers"
 
 
 def test_declared_modes_and_guards_are_used_and_mode_overrides_them(wh):
-    defs = {s.name: s for s in definitions(wh.project_dir)}
-    declared = defs[MIRRORED].sync_settings("mailchimp")
-    assert declared.mode == "mirror" and guard_config(declared).max_removal_pct == 90
-    assert guard_config(defs[PLAIN].sync_settings("mailchimp")).max_removal_pct == 20
+    built = {p.segment: p for p in sync_settings(wh, "mailchimp")}
+    assert built[MIRRORED].mode == "mirror" and built[MIRRORED].guards.max_removal_pct == 90
+    assert built[PLAIN].mode == "upsert" and built[PLAIN].guards.max_removal_pct == 20
     lines: list[str] = []
     sync_all(wh, "mailchimp", [MIRRORED, PLAIN], sandbox=True, say=lines.append)
     sync_all(wh, "mailchimp", [PLAIN], mode="add_only", sandbox=True, say=lines.append)
-    runs = query(wh, "select segment_name, mode from ops.sync_runs order by started_at")
+    runs = query(wh, "select segment_name, mode from ops.sync_runs "
+                     "where destination like 'mailchimp%' order by started_at")
     assert list(zip(runs["segment_name"], runs["mode"], strict=True)) == [
         (PLAIN, "upsert"), (MIRRORED, "mirror"), (PLAIN, "add_only")]  # by priority
     assert any(f"mailchimp/{MIRRORED} (mirror)" in line for line in lines)
@@ -47,24 +48,47 @@ def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
     assert fields_hash("a@b.co", None, "L") != fields_hash("a@b.co", "L", None)
 
 
-def test_a_destination_floor_blocks_a_segment_too_small_for_it(wh, tmp_path):
+def test_a_destination_floor_blocks_a_segment_too_small_for_it(wh):
     """`min_size` on a destination (an ad platform's audience minimum, k-anonymity) is
-    enforced on top of the segment's own min_size."""
-    import shutil
+    enforced on top of the segment's own min_size. The sync reads it from the built
+    warehouse (segmentation.segment_destinations), as a build of
+    `destinations: [{name: mailchimp, min_size: 1000000}]` leaves it."""
+    import duckdb
 
-    folder = tmp_path / "segments"
-    shutil.copytree(wh.project_dir / "segments", folder)
-    value = folder / "value.yml"
-    text = value.read_text()
-    assert "destinations: [file, mailchimp, klaviyo, hubspot, sendgrid]" in text
-    value.write_text(text.replace(
-        "destinations: [file, mailchimp, klaviyo, hubspot, sendgrid]",
-        "destinations: [file, {name: mailchimp, min_size: 1000000}, klaviyo]", 1))
-    (result,) = sync_all(wh, "mailchimp", [PLAIN], sandbox=True, definitions_folder=folder,
-                         say=lambda _: None)
+    con = duckdb.connect(str(wh.duckdb_path))
+    try:
+        con.execute("update segmentation.segment_destinations set min_size = 1000000 "
+                    "where segment_name = ? and destination = 'mailchimp'", [PLAIN])
+    finally:
+        con.close()
+    (result,) = sync_all(wh, "mailchimp", [PLAIN], sandbox=True, say=lambda _: None)
     assert result.status == "blocked"
     assert "below min_size" in result.guard_outcome and "1000000" in result.guard_outcome
     assert result.requests == 0
+
+
+def test_sync_settings_come_from_the_build_and_match_the_definitions(wh):
+    """Deliver 3: segment sync settings are read from the built catalog, and the build
+    holds exactly what the YAML definitions declare (mode, guards, floors)."""
+    from segwise.sync.runner import sync_settings
+
+    built = query(wh, "select segment_name, destination, sync_mode, max_removal_pct, "
+                      "max_size_change_pct, min_size from segmentation.segment_destinations")
+    declared = []
+    for seg in definitions(wh.project_dir):
+        for name in seg.destinations:
+            d = seg.sync_settings(name)
+            declared.append((seg.name, name, d.mode, d.max_removal_pct,
+                             d.max_size_change_pct, d.min_size))
+    got = [tuple(None if pd.isna(v) else v for v in row)
+           for row in built.itertuples(index=False)]
+    assert sorted(got, key=str) == sorted(declared, key=str) and declared
+    plan = sync_settings(wh, "mailchimp")
+    assert [p.segment for p in plan] == [s.name for s in sorted(
+        definitions(wh.project_dir), key=lambda s: (s.priority, s.name))
+        if "mailchimp" in s.destinations]
+    with pytest.raises(Exception, match="unknown segment"):
+        sync_settings(wh, "mailchimp", ["no_such_segment"])
 
 
 def test_one_provider_giving_up_does_not_stop_the_others(wh):

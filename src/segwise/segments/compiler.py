@@ -355,6 +355,47 @@ def catalog_sql(segments: list[Segment]) -> str:
     ])
 
 
+def destinations_sql(segments: list[Segment]) -> str:
+    """One row per segment and destination it syncs to, with the mode and guard
+    thresholds the definition declares (null: the engine's default). The sync reads these
+    from the built warehouse, never from the YAML."""
+    def num(value) -> str:  # every row typed: PostgreSQL types a union by its first row
+        return f"cast({'null' if value is None else repr(float(value))} as numeric(7, 2))"
+
+    def count(value) -> str:
+        return f"cast({'null' if value is None else int(value)} as bigint)"
+
+    rows = []
+    for seg in segments:
+        for name in seg.destinations:
+            d = seg.sync_settings(name)
+            rows.append("    select " + ", ".join([
+                sql_literal(seg.name), sql_literal(name), sql_literal(d.mode),
+                num(d.max_removal_pct), num(d.max_size_change_pct), count(d.min_size)]))
+    if not rows:  # no destinations at all: an empty, typed relation
+        rows = ["    select 'none', 'none', 'upsert', " + ", ".join(
+            [num(None), num(None), count(None)]) + " where 1 = 0"]
+    cols = ("segment_name, destination, sync_mode, max_removal_pct, max_size_change_pct, "
+            "min_size")
+    key = "{{ dbt.concat(['segment_name', \"'|'\", 'destination']) }}"
+    return "".join([
+        GENERATED_HEADER.format(file="segments/*.yml"),
+        "-- One row per segment and destination: how the segment syncs there.\n",
+        f"with declared ({cols}) as (\n",
+        "\n    union all\n".join(rows),
+        "\n)\n\n",
+        "select\n",
+        f"    {key} as segment_destination_id,\n",
+        "    segment_name,\n",
+        "    destination,\n",
+        "    sync_mode,\n",
+        "    max_removal_pct,\n",
+        "    max_size_change_pct,\n",
+        "    min_size\n",
+        "from declared\n",
+    ])
+
+
 def memberships_sql(segments: list[Segment]) -> str:
     parts = [
         "    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at\n"
@@ -410,6 +451,7 @@ def write_models(segments: list[Segment], out_dir: Path,
     if catalog_dir is not None:
         paths += _write_dir(catalog_dir, {
             "segment_catalog.sql": catalog_sql(segments),
+            "segment_destinations.sql": destinations_sql(segments),
             "segment_memberships.sql": memberships_sql(segments),
         })
     wanted = {f"{s.name}.sql": compile_segment(s) for s in segments}

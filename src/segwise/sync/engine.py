@@ -31,41 +31,11 @@ import pandas as pd
 from segwise.lineage import load_manifest, upstream_relations
 from segwise.ops import GateClosed, assert_gate_open, list_segments, utcnow
 from segwise.settings import Settings
-from segwise.sync.destinations.base import Contact, HttpDestination
+from segwise.sync.destinations.base import Contact, Destination, MemberResult
+from segwise.sync.destinations.files import MEMBER_COLUMNS
 from segwise.sync.guards import GuardConfig, evaluate_guards
-from segwise.warehouse import FEED, FEED_MODEL, connect
+from segwise.warehouse import CONSENT, FEED, FEED_MODEL, connect, ensure_ops
 
-DDL = [
-    "create schema if not exists ops",
-    """create table if not exists ops.destination_ledger (
-        destination varchar, segment_name varchar, customer_id varchar, email varchar,
-        synced_at timestamp, run_id varchar)""",
-    "alter table ops.destination_ledger add column if not exists fields_hash varchar",
-    """create table if not exists ops.destination_suppressions (
-        destination varchar, email varchar, remote_status varchar, discovered_at timestamp,
-        run_id varchar)""",
-    """create table if not exists ops.sync_rejections (
-        run_id varchar, destination varchar, segment_name varchar, customer_id varchar,
-        email varchar, operation varchar, error varchar, rejected_at timestamp)""",
-    """create table if not exists ops.sync_runs (
-        run_id varchar, segment_name varchar, destination varchar, mode varchar,
-        started_at timestamp, finished_at timestamp, status varchar, guard_outcome varchar,
-        planned_adds integer, planned_removes integer, sent_adds integer,
-        succeeded_adds integer, rejected_adds integer, sent_removes integer,
-        succeeded_removes integer, suppressed integer, requests integer, writes integer,
-        rate_limited integer, duration_s double, forced boolean, dry_run boolean,
-        desired_members integer, planned_updates integer, sent_updates integer,
-        succeeded_updates integer)""",
-    "alter table ops.sync_runs add column if not exists concurrency integer",
-    "alter table ops.sync_runs add column if not exists throttled_s double",
-    "alter table ops.sync_runs add column if not exists error varchar",
-    # erasure (segwise forget): only a SHA-256 of the normalised address is kept
-    """create table if not exists ops.erasure_requests (
-        request_id varchar, email_sha256 varchar, requested_at timestamp, reason varchar)""",
-    """create table if not exists ops.erasure_receipts (
-        request_id varchar, destination varchar, email_sha256 varchar, status varchar,
-        reference varchar, detail varchar, recorded_at timestamp)""",
-]
 MODES = ("upsert", "mirror", "add_only")
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
 # first and last name joined by U+001F (null as ''); a change means a field update
@@ -83,6 +53,10 @@ class SyncPlan:
     adds: pd.DataFrame
     removes: pd.DataFrame
     updates: pd.DataFrame  # held members whose synced fields changed (not in add_only)
+    # held anywhere at this destination, and their latest consent signal says no: to be
+    # unsubscribed at the provider (every mode), once per withdrawal
+    revocations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=["customer_id", "email"]))
     excluded_no_consent: int = 0
     excluded_suppressed: int = 0
 
@@ -100,6 +74,7 @@ class SyncResult:
     succeeded_removes: int = 0
     sent_updates: int = 0
     succeeded_updates: int = 0
+    revoked: int = 0  # unsubscribed at the provider because consent was withdrawn
     suppressed: int = 0
     requests: int = 0  # HTTP requests this run sent (retries included)
     writes: int = 0
@@ -107,11 +82,11 @@ class SyncResult:
     throttled_s: float = 0.0  # time the client-side rate limiter held requests back
     error: str | None = None  # why a failed run stopped (the batches before it are kept)
     rejections: list[dict] = field(default_factory=list)
+    outputs: list = field(default_factory=list)  # what a file destination wrote
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for stmt in DDL:
-        con.execute(stmt)
+    ensure_ops(con)
 
 
 def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
@@ -164,7 +139,41 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
                     f"on d.customer_id = h.customer_id {'' if mode == 'mirror' else 'where false'}")
     no_consent, suppressed = int(no_consent), int(suppressed)
     return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
-                    no_consent, suppressed)
+                    plan_revocations(con, destination), no_consent, suppressed)
+
+
+def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFrame:
+    """A list's current members with the segment's reasons: the feed's sendable members
+    (outside the holdout; consent, suppressions and erasure decided in dbt)."""
+    return con.execute(
+        f"""select f.customer_id, f.email, f.has_email_consent, f.segment_name, s.reason,
+                   s.computed_at
+            from {FEED} as f
+            join segments."{segment}" as s on s.customer_id = f.customer_id
+            where f.segment_name = ? and f.is_sendable
+            order by f.customer_id""", [segment]).df()[MEMBER_COLUMNS]
+
+
+def plan_revocations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.DataFrame:
+    """Everybody this destination holds (in any list, any mode) whom the consent model says
+    must be unsubscribed, unless that was done after segwise last pushed them or this very
+    destination reported them unsubscribed already."""
+    return con.execute(f"""
+        with held as (
+            select customer_id, arg_max(email, synced_at) as email,
+                   max(synced_at) as last_pushed
+            from ops.destination_ledger where destination = ? group by customer_id)
+        select h.customer_id, h.email
+        from held as h
+        join {CONSENT} as c on c.customer_id = h.customer_id
+        where c.must_unsubscribe and not exists (
+            select 1 from ops.destination_revocations as r
+            where r.destination = ? and r.customer_id = h.customer_id
+              and r.status = 'unsubscribed' and r.revoked_at >= h.last_pushed)
+          and not exists (
+            select 1 from ops.destination_suppressions as s
+            where s.destination = ? and lower(s.email) = lower(h.email))
+        order by h.customer_id""", [destination, destination, destination]).df()
 
 
 
@@ -179,7 +188,7 @@ def _contacts(frame: pd.DataFrame) -> list[Contact]:
             for r in frame.itertuples()]
 
 
-def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: str = "upsert",
+def sync_segment(settings: Settings, segment: str, dest: Destination, mode: str = "upsert",
                  dry_run: bool = False, force: bool = False,
                  guards: GuardConfig | None = None, min_size: int = 0,
                  crash_after_batches: int | None = None) -> SyncResult:
@@ -187,6 +196,7 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
     simulates a process dying after N checkpointed batches."""
     run_id = uuid.uuid4().hex[:12]
     started = utcnow()
+    mode = dest.fixed_mode or mode
     t0 = time.perf_counter()
     before = dest.stats.snapshot()  # one adapter may serve several segments
     with connect(settings.duckdb_path) as con:
@@ -207,7 +217,12 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
         last = last_rows[0][0] if last_rows else 0
         blocked += evaluate_guards(guards or GuardConfig(), desired=plan.desired,
                                    held=plan.held, removes=len(plan.removes),
-                                   min_size=min_size, previous_size=last)
+                                   min_size=min_size, previous_size=last,
+                                   revocations=len(plan.revocations),
+                                   held_people=con.execute(
+                                       "select count(distinct customer_id) from "
+                                       "ops.destination_ledger where destination = ?",
+                                       [dest.ledger_name]).fetchone()[0])
         if blocked:
             result.guard_outcome = "; ".join(blocked) + (" (forced)" if force else "")
             if not force:
@@ -217,7 +232,10 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
         failure: Exception | None = None
         try:
             if result.status in ("succeeded",):
+                _revoke(con, result, dest)
                 _execute(con, result, dest, crash_after_batches)
+                if dest.wants_members:
+                    result.outputs = dest.finish(segment, current_members(con, segment))
         except Exception as exc:  # recorded as a failed run, then raised
             failure = exc
             result.status = "failed"
@@ -234,8 +252,8 @@ def sync_segment(settings: Settings, segment: str, dest: HttpDestination, mode: 
     return result
 
 
-def _in_parallel(dest: HttpDestination, frame: pd.DataFrame, work: Callable, apply: Callable
-                 ) -> None:
+def _in_parallel(dest: Destination, frame: pd.DataFrame, work: Callable, apply: Callable,
+                 size: int | None = None) -> None:
     """Send ``frame`` in batches with up to ``dest.concurrency`` batches in flight.
 
     ``work(batch)`` runs in a worker thread and only talks HTTP; ``apply(batch, out)`` runs
@@ -243,8 +261,9 @@ def _in_parallel(dest: HttpDestination, frame: pd.DataFrame, work: Callable, app
     each completed batch is checkpointed before another one is started. If a batch fails,
     no new batch starts, the ones in flight finish and are checkpointed, then the error is
     raised: a re-run resends only what was never confirmed."""
-    batches = iter(_batches(frame, dest.batch_size))
-    workers = max(1, min(dest.concurrency, -(-len(frame) // dest.batch_size)))
+    size = size or dest.batch_size
+    batches = iter(_batches(frame, size))
+    workers = max(1, min(dest.concurrency, -(-len(frame) // size)))
     error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="segwise-sync") as pool:
         pending = {pool.submit(work, b): b for b in itertools.islice(batches, workers)}
@@ -265,7 +284,30 @@ def _in_parallel(dest: HttpDestination, frame: pd.DataFrame, work: Callable, app
         raise error
 
 
-def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: HttpDestination,
+def _revoke(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destination
+            ) -> None:
+    """Consent withdrawn: unsubscribe at the provider through its own API, before any list
+    change, in every mode; each batch recorded in ``ops.destination_revocations`` as it
+    completes (a crash re-sends only unrecorded ones — unsubscribing is idempotent)."""
+    def record(batch: pd.DataFrame, out: list[MemberResult]) -> None:
+        now = utcnow()
+        rows = pd.DataFrame({  # noqa: F841 (read by duckdb)
+            "destination": dest.ledger_name, "customer_id": batch["customer_id"].tolist(),
+            "email": batch["email"].tolist(),
+            "status": ["unsubscribed" if r.ok else "failed" for r in out],
+            "detail": [r.error for r in out], "revoked_at": now, "run_id": result.run_id})
+        con.execute("insert into ops.destination_revocations by name select * from rows")
+        result.revoked += sum(r.ok for r in out)
+        for c, r in zip(_contacts(batch), out, strict=True):
+            if not r.ok:
+                _reject(con, result, dest, c, "unsubscribe", r.error)
+
+    frame = result.plan.revocations.assign(first_name=None, last_name=None)
+    _in_parallel(dest, frame, lambda b: dest.unsubscribe(_contacts(b)), record,
+                 size=dest.unsubscribe_batch)
+
+
+def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destination,
              crash_after_batches: int | None) -> None:
     plan = result.plan
     if len(plan.adds) + len(plan.updates) + len(plan.removes) == 0:
@@ -379,15 +421,16 @@ def _reject(con, result: SyncResult, dest, contact: Contact, operation: str, err
                  contact.email, operation, str(error), utcnow()])
 
 
-def _record_run(con, result: SyncResult, dest: HttpDestination, started, duration: float,
+def _record_run(con, result: SyncResult, dest: Destination, started, duration: float,
                 force: bool, dry_run: bool) -> None:
     p = result.plan
     con.execute("insert into ops.sync_runs values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [result.run_id, p.segment, dest.ledger_name, p.mode, started, utcnow(), result.status,
                  result.guard_outcome, len(p.adds), len(p.removes), result.sent_adds,
                  result.succeeded_adds, result.rejected_adds, result.sent_removes,
                  result.succeeded_removes, result.suppressed, result.requests,
                  result.writes, result.rate_limited, duration, force, dry_run,
                  p.desired, len(p.updates), result.sent_updates, result.succeeded_updates,
-                 dest.concurrency, round(result.throttled_s, 3), result.error])
+                 dest.concurrency, round(result.throttled_s, 3), result.error,
+                 len(p.revocations), result.revoked])

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from segwise.segments import definitions
-from segwise.segments.spec import DestinationSettings
+from segwise.ops import assert_gate_open
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, HttpDestination
 from segwise.sync.destinations.hubspot import HubSpotDestination
@@ -27,9 +26,10 @@ from segwise.sync.destinations.sendgrid import SendGridDestination
 from segwise.sync.destinations.webhook import WebhookDestination
 from segwise.sync.engine import SyncResult, sync_segment
 from segwise.sync.guards import GuardConfig
-from segwise.warehouse import exclusive
+from segwise.warehouse import CATALOG, SEGMENT_DESTINATIONS, connect, exclusive
 
 DESTINATIONS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
+LOCAL_DESTINATIONS = ("file", "ad_audience")
 SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
                 "klaviyo": "pk_sandbox_000000000000",
                 "hubspot": "pat-sandbox-0000-0000",
@@ -91,13 +91,47 @@ def destination_from_env(name: str, base_url: str | None = None,
                       f"{', '.join((*DESTINATIONS, 'webhook'))})")
 
 
-def guard_config(declared: DestinationSettings) -> GuardConfig:
-    """The engine's default guards, with the thresholds a segment declares for a
-    destination."""
-    base = GuardConfig()
-    return replace(base, **{k: v for k, v in (
-        ("max_removal_pct", declared.max_removal_pct),
-        ("max_size_change_pct", declared.max_size_change_pct)) if v is not None})
+@dataclass(frozen=True)
+class SegmentSyncSettings:
+    """How one segment syncs to one destination, as built into the warehouse
+    (``segmentation.segment_catalog`` and ``segmentation.segment_destinations``)."""
+
+    segment: str
+    priority: int
+    min_size: int  # the larger of the segment's and the destination's floor
+    mode: str
+    guards: GuardConfig
+
+
+def sync_settings(settings: Settings, destination: str,
+                  segments: list[str] | None = None) -> list[SegmentSyncSettings]:
+    """The segments to sync to ``destination`` (those whose definition lists it, or the
+    given ones; files and ad audiences: every segment), in priority order, with the mode
+    and guard thresholds their definitions declared — read from the built warehouse, so a
+    sync always matches the build it pushes, never a YAML edited since."""
+    every = destination in LOCAL_DESTINATIONS
+    with connect(settings.duckdb_path) as con:
+        rows = con.execute(f"""
+            select c.segment_name, c.priority, c.min_size, d.destination is not null,
+                   d.sync_mode, d.max_removal_pct, d.max_size_change_pct, d.min_size
+            from {CATALOG} as c
+            left join {SEGMENT_DESTINATIONS} as d
+                on d.segment_name = c.segment_name and d.destination = ?
+            order by c.priority, c.segment_name""", [destination]).fetchall()
+    known = {r[0] for r in rows}
+    unknown = sorted(set(segments or []) - known)
+    if unknown:
+        raise ConfigError(f"unknown segment(s) {unknown}")
+    out = []
+    for name, priority, min_size, listed, mode, removal, change, floor in rows:
+        if (name in segments) if segments else (listed or every):
+            base = GuardConfig()
+            guards = replace(base, **{k: float(v) for k, v in (
+                ("max_removal_pct", removal), ("max_size_change_pct", change))
+                if v is not None})
+            out.append(SegmentSyncSettings(name, priority, max(min_size, floor or 0),
+                                           mode or "upsert", guards))
+    return out
 
 
 @contextmanager
@@ -138,41 +172,90 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
 def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
              mode: str | None = None, dry_run: bool = False, force: bool = False,
              sandbox: bool = False, say: Callable[[str], None] = print,
-             batch_size: int | None = None, concurrency: int | None = None,
-             definitions_folder: Path | None = None) -> list[SyncResult]:
+             batch_size: int | None = None, concurrency: int | None = None
+             ) -> list[SyncResult]:
     """Sync every segment whose definition lists ``destination`` (or the given ones).
 
     Each segment syncs with the mode and guard thresholds its definition declares for
-    this destination (``destinations: [{name: mailchimp, mode: mirror}]``); ``mode``
-    overrides the declared mode for this run."""
-    defs = {s.name: s for s in definitions(settings.project_dir, definitions_folder)}
-    names = segments or [n for n, s in defs.items() if destination in s.destinations]
-    unknown = [n for n in names if n not in defs]
-    if unknown:
-        raise ConfigError(f"unknown segment(s) {unknown}")
+    this destination (``destinations: [{name: mailchimp, mode: mirror}]``), as built into
+    ``segmentation.segment_destinations``; ``mode`` overrides the declared mode for this
+    run. Files and ad audiences (``file``, ``ad_audience``) take every segment."""
     results = []
     state_dir = settings.duckdb_path.parent / "sandboxes"
-    with (exclusive(settings.duckdb_path),
-          local_sandboxes((destination,), state_dir) if sandbox else nullcontext()):
-        dest = destination_from_env(destination, batch_size=batch_size,
-                                    concurrency=concurrency)
-        try:
-            for name in sorted(names, key=lambda n: defs[n].priority):
-                declared = defs[name].sync_settings(destination)
-                result = sync_segment(settings, name, dest, mode=mode or declared.mode,
-                                      dry_run=dry_run, force=force,
-                                      guards=guard_config(declared),
-                                      min_size=max(defs[name].min_size,
-                                                   declared.min_size or 0))
-                say(f"  {destination}/{name} ({result.plan.mode}): {result.status} "
-                    f"+{result.succeeded_adds} "
-                    f"-{result.succeeded_removes} rejected {result.rejected_adds} "
-                    f"suppressed {result.suppressed} requests {result.requests}"
-                    + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
-                results.append(result)
-        finally:
-            dest.close()
+    with exclusive(settings.duckdb_path):  # settings read under the lock: never mid-build
+        plan = sync_settings(settings, destination, segments)
+        with (local_sandboxes((destination,), state_dir)
+              if sandbox and destination not in LOCAL_DESTINATIONS else nullcontext()):
+            dest = (local_destination(settings, destination)
+                    if destination in LOCAL_DESTINATIONS else
+                    destination_from_env(destination, batch_size=batch_size,
+                                         concurrency=concurrency))
+            try:
+                for seg in plan:
+                    result = sync_segment(settings, seg.segment, dest, mode=mode or seg.mode,
+                                          dry_run=dry_run, force=force, guards=seg.guards,
+                                          min_size=seg.min_size)
+                    say(f"  {destination}/{seg.segment} ({result.plan.mode}): {result.status} "
+                        f"+{result.succeeded_adds} "
+                        f"-{result.succeeded_removes} rejected {result.rejected_adds} "
+                        f"suppressed {result.suppressed} unsubscribed {result.revoked} "
+                        f"requests {result.requests}"
+                        + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
+                    results.append(result)
+            finally:
+                dest.close()
     return results
+
+
+def local_destination(settings: Settings, name: str):
+    """The file export (``<output>/exports/file``) or the ad audiences
+    (``<output>/exports/ad_audiences``)."""
+    from segwise.sync.destinations.files import AdAudienceDestination, FileDestination
+
+    root = settings.output_dir / "exports"
+    if name == "file":
+        return FileDestination(root / "file")
+    return AdAudienceDestination(root / "ad_audiences")
+
+
+@dataclass
+class ExportReport:
+    destination: str
+    segment_name: str
+    status: str
+    members: int
+    added: int
+    removed: int
+    outputs: list[Path] = field(default_factory=list)
+    guard_outcome: str = "passed"
+    run_id: str = ""  # its row in ops.sync_runs
+
+
+@dataclass
+class ExportResult:
+    validation_run_id: str
+    reports: list[ExportReport] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.validation_run_id
+
+
+def export(settings: Settings, segments: list[str] | None = None,
+           destinations: tuple[str, ...] = ("file",), force: bool = False,
+           say: Callable[[str], None] = lambda _m: None) -> ExportResult:
+    """Files and ad audiences through the one engine. Refuses as a whole (``GateClosed``)
+    unless the latest validation passed after the latest build; then each segment goes
+    through the engine like any sync (its own guards, the ledger, ``ops.sync_runs``)."""
+    with connect(settings.duckdb_path) as con:
+        validation_run_id = assert_gate_open(con)
+    out = ExportResult(validation_run_id)
+    for name in destinations:
+        for r in sync_all(settings, name, segments, force=force, say=say):
+            out.reports.append(ExportReport(
+                name, r.plan.segment, r.status, r.plan.desired, r.succeeded_adds,
+                r.succeeded_removes, list(r.outputs), r.guard_outcome, r.run_id))
+    return out
 
 
 @dataclass

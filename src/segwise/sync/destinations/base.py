@@ -141,17 +141,20 @@ def _wait(state: RetryCallState) -> float:
     return wait_random_exponential(multiplier=0.05, max=5)(state)
 
 
-class HttpDestination(ABC):
-    """Base for ESP adapters: a client with auth, retries and request accounting."""
+class Destination(ABC):
+    """The one protocol every destination implements — the ESP adapters, the webhook, the
+    file export and the ad-audience export. The sync engine (``segwise.sync.engine``)
+    plans from the activation feed and the one ledger, runs the guards, and drives a
+    destination only through these calls; what a destination does with them (HTTP to an
+    ESP, rows into a file) is its own business."""
 
     name: str
     max_batch: int
-    max_concurrency: int = 4  # requests in flight at once (the provider's own cap, if any)
-    rate_limits: tuple[tuple[int, float], ...] = ()  # (requests, seconds) windows
+    max_concurrency: int = 4  # calls in flight at once (the provider's own cap, if any)
+    # a destination that only makes sense in one mode (a file is the whole list: mirror)
+    fixed_mode: str | None = None
 
-    def __init__(self, base_url: str, max_attempts: int = 8, timeout: float = 30.0,
-                 batch_size: int | None = None, concurrency: int | None = None,
-                 rate_limits: tuple[tuple[int, float], ...] | None = None,
+    def __init__(self, batch_size: int | None = None, concurrency: int | None = None,
                  account: str = "") -> None:
         if batch_size is not None and not 1 <= batch_size <= self.max_batch:
             raise ValueError(f"{self.name}: batch_size must be 1..{self.max_batch}")
@@ -162,8 +165,72 @@ class HttpDestination(ABC):
         # which account / audience of the provider this adapter writes to (never a
         # secret): part of the ledger's destination key
         self.account = account
-        self.base_url = base_url.rstrip("/")
         self.stats = HttpStats()
+
+    @property
+    def ledger_name(self) -> str:
+        """The destination as the ledger and audit tables name it: ``mailchimp:<list>``,
+        ``klaviyo`` (or ``klaviyo:<account>``), ``file``. Pointing segwise at another
+        audience or account starts a fresh ledger instead of believing the new one already
+        holds everybody."""
+        return f"{self.name}:{self.account}" if self.account else self.name
+
+    def prepare(self, list_name: str) -> None:  # noqa: B027 (optional hook)
+        """Called once before a segment's batches run in parallel."""
+
+    @abstractmethod
+    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Create or update contacts; never change an existing contact's subscription."""
+
+    @abstractmethod
+    def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]: ...
+
+    @abstractmethod
+    def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
+        """Leaving a segment only leaves the list: it never unsubscribes."""
+
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Consent withdrawn: unsubscribe each contact from marketing email at the provider,
+        through its own API (not only leave a list). At most ``unsubscribe_batch`` per call;
+        ``remote_status`` is ``unsubscribed`` for each one the provider took."""
+        raise NotImplementedError(f"{self.name} has no unsubscribe call")
+
+    @property
+    def unsubscribe_batch(self) -> int:
+        return self.batch_size
+
+    # a destination that writes the whole list (a file) gets it after each sync
+    wants_members: bool = False
+
+    def finish(self, list_name: str, members) -> list:
+        """After a segment's changes went through: ``members`` (a DataFrame of the list's
+        current members, only when ``wants_members``). Returns what was written."""
+        return []
+
+    def erase(self, emails: list[str]) -> list[ErasureResult]:
+        """GDPR erasure: delete each address from the provider for good."""
+        raise NotImplementedError(f"{self.name} has no erasure call")
+
+    def confirm_erased(self, emails: list[str]) -> set[str]:
+        """Which of ``emails`` the provider no longer holds. Providers that erase at once
+        need no confirmation; those that erase asynchronously look the address up."""
+        return set(emails)
+
+    def close(self) -> None:  # noqa: B027 (optional hook)
+        """Release connections (HTTP destinations)."""
+
+
+class HttpDestination(Destination):
+    """Base for ESP adapters: a client with auth, retries and request accounting."""
+
+    rate_limits: tuple[tuple[int, float], ...] = ()  # (requests, seconds) windows
+
+    def __init__(self, base_url: str, max_attempts: int = 8, timeout: float = 30.0,
+                 batch_size: int | None = None, concurrency: int | None = None,
+                 rate_limits: tuple[tuple[int, float], ...] | None = None,
+                 account: str = "") -> None:
+        super().__init__(batch_size, concurrency, account)
+        self.base_url = base_url.rstrip("/")
         self.max_attempts = max_attempts
         if rate_limits is not None:  # e.g. HubSpot Pro/Enterprise: ((190, 10.0),)
             self.rate_limits = tuple(rate_limits)
@@ -173,14 +240,6 @@ class HttpDestination(ABC):
                               max_keepalive_connections=self.concurrency)
         self.client = httpx.Client(base_url=self.base_url, timeout=timeout, limits=limits,
                                    headers=self.auth_headers(), auth=self.auth())
-
-    @property
-    def ledger_name(self) -> str:
-        """The destination as the ledger and audit tables name it: ``mailchimp:<list>``,
-        ``klaviyo`` (or ``klaviyo:<account>``). Pointing segwise at another audience or
-        account starts a fresh ledger instead of believing the new one already holds
-        everybody."""
-        return f"{self.name}:{self.account}" if self.account else self.name
 
     def __repr__(self) -> str:  # never show credentials
         return f"{type(self).__name__}(base_url={self.base_url!r})"
@@ -279,26 +338,6 @@ class HttpDestination(ABC):
 
     def _list_id(self, list_name: str):  # adapters with list ids override this
         return list_name
-
-    @abstractmethod
-    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
-        """Create or update contacts; never change an existing contact's subscription."""
-
-    @abstractmethod
-    def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]: ...
-
-    @abstractmethod
-    def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
-        """Leaving a segment only leaves the list: it never unsubscribes."""
-
-    def erase(self, emails: list[str]) -> list[ErasureResult]:
-        """GDPR erasure: delete each address from the provider for good."""
-        raise NotImplementedError(f"{self.name} has no erasure call")
-
-    def confirm_erased(self, emails: list[str]) -> set[str]:
-        """Which of ``emails`` the provider no longer holds. Providers that erase at once
-        need no confirmation; those that erase asynchronously look the address up."""
-        return set(emails)
 
     def _erase_each(self, emails: list[str], call: Callable[[str], httpx.Response],
                     done: str = "erased") -> list[ErasureResult]:

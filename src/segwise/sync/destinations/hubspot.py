@@ -5,6 +5,8 @@ the opt-out property (subscription status is HubSpot's, not ours)."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 import httpx
 
 from segwise.sync.destinations.base import (
@@ -116,6 +118,22 @@ class HubSpotDestination(HttpDestination):
                 for r in data.get("results", []):
                     self._record_ids[r["properties"]["email"].lower()] = r["id"]
         return self._membership("remove", list_name, contacts)
+
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Unsubscribe each address from all email (communication preferences v4,
+        ``unsubscribe-all`` with ``channel=EMAIL``), one request per contact: the batch
+        endpoint needs Marketing Hub Enterprise scopes."""
+        out = []
+        for c in contacts:
+            try:
+                self._check(self.request(
+                    "POST", f"/communication-preferences/v4/statuses/"
+                    f"{quote(c.email, safe='@')}/unsubscribe-all", params={"channel": "EMAIL"}))
+            except DestinationError as exc:
+                out.append(MemberResult(c.email, False, str(exc)))
+                continue
+            out.append(MemberResult(c.email, True, None, "unsubscribed"))
+        return out
 
     def erase(self, emails: list[str]) -> list[ErasureResult]:
         """``gdpr-delete`` by email: the contact is permanently deleted."""

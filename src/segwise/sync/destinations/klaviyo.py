@@ -30,7 +30,10 @@ MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100  # the largest page (and any() filter) the JSON:API endpoints take
 TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
          "L": ((75, 1.0), (700, 60.0))}
-ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S"}
+ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S",
+                  # published as 75/s burst, 750/min steady: tier L is the safe side of it
+                  "POST /api/profile-subscription-bulk-delete-jobs": "L"}
+UNSUBSCRIBE_BATCH = 100  # profiles per bulk-unsubscribe job
 
 
 class KlaviyoDestination(HttpDestination):
@@ -174,6 +177,24 @@ class KlaviyoDestination(HttpDestination):
 
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         return self._membership("DELETE", list_name, contacts)
+
+    @property
+    def unsubscribe_batch(self) -> int:
+        return min(self.batch_size, UNSUBSCRIBE_BATCH)
+
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Bulk Unsubscribe Profiles (≤ 100 per job) from email marketing. No list is given,
+        so the profile is unsubscribed globally — consent was withdrawn, not a list left."""
+        assert len(contacts) <= UNSUBSCRIBE_BATCH, "callers batch by unsubscribe_batch"
+        self._check(self.request("POST", "/api/profile-subscription-bulk-delete-jobs",
+                                 content=json.dumps({"data": {
+                                     "type": "profile-subscription-bulk-delete-job",
+                                     "attributes": {"profiles": {"data": [
+                                         {"type": "profile", "attributes": {
+                                             "email": c.email, "subscriptions": {"email": {
+                                                 "marketing": {"consent": "UNSUBSCRIBED"}}}}}
+                                         for c in contacts]}}}})))
+        return [MemberResult(c.email, True, None, "unsubscribed") for c in contacts]
 
     def confirm_erased(self, emails: list[str]) -> set[str]:
         """Deletion jobs run asynchronously: confirmed once no profile has the address."""

@@ -73,6 +73,20 @@ class MailchimpDestination(HttpDestination):
                 out.append(MemberResult(c.email, remote not in SUPPRESSED, None, remote))
         return out
 
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Batch subscribe/unsubscribe with ``status: unsubscribed`` and
+        ``update_existing``: the member's audience status becomes unsubscribed."""
+        assert len(contacts) <= self.max_batch, "callers batch by max_batch"
+        body = {"members": [{"email_address": c.email, "status": "unsubscribed"}
+                            for c in contacts], "update_existing": True}
+        data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}", json=body))
+        status = {m["email_address"].lower(): m["status"]
+                  for m in data.get("new_members", []) + data.get("updated_members", [])}
+        errors = {e["email_address"].lower(): e["error"] for e in data.get("errors", [])}
+        return [MemberResult(c.email, status.get(c.email.lower()) == "unsubscribed",
+                             errors.get(c.email.lower()), status.get(c.email.lower()))
+                for c in contacts]
+
     def _list_id(self, list_name: str) -> int:
         """The static segment named after the segwise segment (created once)."""
         def find() -> int | None:

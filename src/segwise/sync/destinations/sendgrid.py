@@ -121,6 +121,18 @@ class SendGridDestination(HttpDestination):
                                          params={"contact_ids": ",".join(ids)}))
         return [MemberResult(c.email, True) for c in contacts]
 
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Add the addresses to the global suppression group (global unsubscribes)."""
+        data = self._check(self.request("POST", "/v3/asm/suppressions/global", json={
+            "recipient_emails": [c.email for c in contacts]}))
+        taken = {e.lower() for e in data.get("recipient_emails", [])}
+        if self._suppressed is not None:
+            self._suppressed |= taken
+        return [MemberResult(c.email, c.email.lower() in taken,
+                             None if c.email.lower() in taken else "not in the reply",
+                             "unsubscribed" if c.email.lower() in taken else None)
+                for c in contacts]
+
     def confirm_erased(self, emails: list[str]) -> set[str]:
         """Deletion is a job: confirmed once ``search/emails`` no longer finds the address."""
         gone = set()

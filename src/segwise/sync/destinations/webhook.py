@@ -4,7 +4,8 @@ Every request carries ``X-Segwise-Signature: t=<unix seconds>,v1=<hex>`` where `
 HMAC-SHA256 of ``"<t>.<raw body>"`` with the shared secret (the receiver recomputes it and
 rejects stale timestamps), and ``Idempotency-Key`` (a hash of the body) so a retried
 request can be recognised. Bodies: ``{"contacts": [...]}`` to ``/contacts`` and
-``{"list": name, "add"|"remove": [...]}`` to ``/lists/{name}/members``.
+``{"list": name, "add"|"remove": [...]}`` to ``/lists/{name}/members`` and, when consent
+is withdrawn, ``{"unsubscribe": [...]}`` to ``/unsubscribes``.
 """
 
 from __future__ import annotations
@@ -64,6 +65,10 @@ class WebhookDestination(HttpDestination):
         rejected = {r["email"].lower(): r.get("error") for r in data.get("rejected", [])}
         return [MemberResult(c.email, c.email.lower() not in rejected,
                              rejected.get(c.email.lower())) for c in contacts]
+
+    def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
+        self._post("/unsubscribes", {"unsubscribe": [c.email for c in contacts]})
+        return [MemberResult(c.email, True, None, "unsubscribed") for c in contacts]
 
     def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         self._post(f"/lists/{list_name}/members", {"list": list_name,

@@ -9,7 +9,11 @@ lookup by name, ``PUT /crm/v3/lists/{id}/memberships/add|remove`` with record id
 (``recordIdsAdded`` / ``recordIdsRemoved`` / ``recordsIdsMissing``); 100 requests per
 rolling 10 s (429 with HubSpot's RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers);
 GDPR erase ``POST /crm/v3/objects/contacts/gdpr-delete`` (204; by email the address is
-blocklisted even when unknown, and a blocklisted address can't be upserted again).
+blocklisted even when unknown, and a blocklisted address can't be upserted again);
+communication preferences v4 ``POST /communication-preferences/v4/statuses/{email}/
+unsubscribe-all?channel=EMAIL`` (``channel`` required, 400 without it) opts the address
+out of all email (``hs_email_optout`` true), kept for the address even before a contact
+has it.
 Max ids per membership call is not confirmed *(verify)*: the sandbox accepts 100,000.
 """
 
@@ -60,16 +64,19 @@ class HubSpotState:
     lists: dict[str, dict] = field(default_factory=dict)  # listId -> {name, members}
     calls: list[float] = field(default_factory=list)
     blocklist: set[str] = field(default_factory=set)  # emails erased by gdpr-delete
+    optouts: set[str] = field(default_factory=set)  # unsubscribed from all email
     ids: itertools.count = field(default_factory=lambda: itertools.count(51))
 
     def dump(self) -> dict:
         return {"contacts": self.contacts, "blocklist": sorted(self.blocklist),
+                "optouts": sorted(self.optouts),
                 "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
                           for k, v in self.lists.items()}}
 
     def load(self, data: dict) -> None:
         self.contacts = data["contacts"]
         self.blocklist = set(data.get("blocklist", []))
+        self.optouts = set(data.get("optouts", []))
         self.by_email = {c["properties"]["email"]: cid for cid, c in self.contacts.items()}
         self.lists = {k: {"name": v["name"], "members": set(v["members"])}
                       for k, v in data["lists"].items()}
@@ -133,7 +140,8 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
                 cid = str(next(state.ids))
                 state.by_email[email] = cid
                 state.contacts[cid] = {"id": cid, "properties": {
-                    "email": email, "hs_email_optout": "false"}}
+                    "email": email,
+                    "hs_email_optout": "true" if email in state.optouts else "false"}}
             state.contacts[cid]["properties"].update(props)
             results.append({"id": cid, "properties": state.contacts[cid]["properties"],
                             "new": False})
@@ -165,6 +173,23 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
         for lst in state.lists.values():
             lst["members"].discard(cid)
         return Response(status_code=204)
+
+    @app.post("/communication-preferences/v4/statuses/{subscriber}/unsubscribe-all")
+    async def unsubscribe_all(subscriber: str, channel: str | None = None):
+        if channel != "EMAIL":
+            return error(400, "channel is required and must be EMAIL")
+        email = subscriber.strip().lower()
+        if not EMAIL_RE.match(email):
+            return error(400, f"Email address {email} is invalid")
+        state.optouts.add(email)
+        cid = state.by_email.get(email)
+        if cid is not None:
+            state.contacts[cid]["properties"]["hs_email_optout"] = "true"
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        return {"status": "COMPLETE", "startedAt": stamp, "completedAt": stamp,
+                "results": [{"channel": "EMAIL", "status": "NOT_SUBSCRIBED",
+                             "subscriberIdString": email, "timestamp": stamp,
+                             "source": "Public API"}]}
 
     @app.post("/crm/v3/lists")
     async def create_list(body: dict):

@@ -14,7 +14,10 @@ profile's email consent; lists ``POST /api/lists``, ``GET /api/lists``; membersh
 (``page[size]`` default 20, at most 100, ``links.next``); per-account, per-endpoint
 fixed-window rate limits with a burst (1 s) and a steady (1 min) window by tier — M
 (10/s, 150/min) for import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles``,
-S (3/s, 60/min) for GDPR erase ``POST /api/data-privacy-deletion-jobs`` (202) —
+S (3/s, 60/min) for GDPR erase ``POST /api/data-privacy-deletion-jobs`` (202);
+Bulk Unsubscribe Profiles ``POST /api/profile-subscription-bulk-delete-jobs`` (≤ 100
+profiles, each with ``subscriptions.email.marketing.consent: UNSUBSCRIBED``; 202; a
+missing profile is created unsubscribed; without a list the unsubscribe is global) —
 answered 429 with ``Retry-After`` and ``RateLimit-*`` headers; other responses carry the
 steady window's ``RateLimit-Limit`` / ``-Remaining`` / ``-Reset`` (see
 sandboxes/VERIFIED.md).
@@ -45,7 +48,9 @@ TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JSONAPI = "application/vnd.api+json"
 # every other endpoint segwise calls is M
-ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S"}
+ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S",
+                  "POST /api/profile-subscription-bulk-delete-jobs": "L"}
+MAX_UNSUBSCRIBE = 100
 
 
 def endpoint_key(method: str, path: str) -> str:
@@ -334,6 +339,49 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
                     lst["members"].discard(pid)
 
         schedule_erasure(state, delete)  # Klaviyo deletes asynchronously
+        return Response(status_code=202)
+
+    @app.post("/api/profile-subscription-bulk-delete-jobs")
+    async def bulk_unsubscribe(request: Request):
+        body = json.loads(await request.body() or b"{}")
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("type") != "profile-subscription-bulk-delete-job":
+            return error(400, "invalid", "Invalid input.", "data.type must be "
+                         "'profile-subscription-bulk-delete-job'.", "/data/type")
+        try:
+            profiles = data["attributes"]["profiles"]["data"]
+        except (KeyError, TypeError):
+            return error(400, "invalid", "Invalid input.", "Missing profiles.",
+                         "/data/attributes/profiles/data")
+        if not isinstance(profiles, list) or not 1 <= len(profiles) <= MAX_UNSUBSCRIBE:
+            return error(400, "invalid", "Invalid input.", f"Between 1 and {MAX_UNSUBSCRIBE} "
+                         "profiles per request.", "/data/attributes/profiles/data")
+        emails = []
+        for i, item in enumerate(profiles):
+            attrs = item.get("attributes") if isinstance(item, dict) else None
+            pointer = f"/data/attributes/profiles/data/{i}"
+            if item.get("type") != "profile" or not isinstance(attrs, dict):
+                return error(400, "invalid", "Invalid input.", "type must be 'profile'.",
+                             pointer + "/type")
+            subs = attrs.get("subscriptions")
+            consent = (((subs or {}).get("email") or {}).get("marketing") or {}).get("consent")
+            if subs is None:
+                return error(400, "invalid", "Invalid input.", "subscriptions is required.",
+                             pointer + "/attributes/subscriptions")
+            if consent != "UNSUBSCRIBED":
+                return error(400, "invalid", "Invalid input.", "consent must be "
+                             "'UNSUBSCRIBED'.", pointer + "/attributes/subscriptions/email")
+            email = str(attrs.get("email") or "").strip()
+            if not EMAIL_RE.match(email):
+                return error(400, "invalid", "Invalid input.", "A valid email is required.",
+                             pointer + "/attributes/email")
+            emails.append(email)
+        list_id = (((data.get("relationships") or {}).get("list") or {}).get("data") or {}).get("id")
+        for email in emails:
+            p = state.profile_for(email, {})
+            p["consent"] = "UNSUBSCRIBED"
+            if list_id in state.lists:
+                state.lists[list_id]["members"].discard(p["id"])
         return Response(status_code=202)
 
     # ---- sandbox-only

@@ -8,7 +8,8 @@ contacts to ``list_ids``; lists ``POST``/``GET /v3/marketing/lists``; contact id
 email ``POST /v3/marketing/contacts/search/emails`` (≤ 100 *(verify)*, 404 when none is
 found); list removal ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=…`` (202 job);
 contact deletion ``DELETE /v3/marketing/contacts?ids=…`` (≤ 100, 202 job);
-global unsubscribes at ``GET /v3/suppression/unsubscribes``; ``{"errors":[{field,
+global unsubscribes at ``GET /v3/suppression/unsubscribes``, added to with ``POST
+/v3/asm/suppressions/global`` ``{"recipient_emails": [...]}`` (201, echoed); ``{"errors":[{field,
 message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers.
 """
 
@@ -214,6 +215,16 @@ def create_app(key: str, state_file=None) -> FastAPI:
     @app.get("/v3/suppression/unsubscribes")
     async def unsubscribes():
         return [{"email": e, "created": 1700000000} for e in sorted(state.unsubscribes)]
+
+    @app.post("/v3/asm/suppressions/global")
+    async def add_global_suppressions(body: dict):
+        emails = body.get("recipient_emails")
+        if not isinstance(emails, list) or not emails or not all(
+                isinstance(e, str) and EMAIL_RE.match(e.strip()) for e in emails):
+            return error(400, "recipient_emails must be a non-empty array of email "
+                         "addresses", "recipient_emails")
+        state.unsubscribes |= {e.strip().lower() for e in emails}
+        return JSONResponse({"recipient_emails": emails}, status_code=201)
 
     @app.post("/_sandbox/unsubscribes")
     async def seed_unsubscribe(body: dict):

@@ -16,6 +16,7 @@ class WebhookState:
     secret: str
     contacts: dict[str, dict] = field(default_factory=dict)
     lists: dict[str, set[str]] = field(default_factory=dict)
+    unsubscribed: set[str] = field(default_factory=set)
     seen_keys: set[str] = field(default_factory=set)
     replays: int = 0
 
@@ -57,9 +58,15 @@ def create_app(secret: str) -> FastAPI:
             members.discard(e.lower())
         return {"members": len(members)}
 
+    @app.post("/unsubscribes")
+    async def unsubscribes(body: dict):
+        state.unsubscribed |= {e.lower() for e in body["unsubscribe"]}
+        return {"unsubscribed": len(body["unsubscribe"])}
+
     @app.get("/_sandbox/state")
     async def dump_state():
         return {"lists": {k: sorted(v) for k, v in state.lists.items()},
+                "unsubscribed": sorted(state.unsubscribed),
                 "contacts": len(state.contacts), "replays": state.replays}
 
     return app
