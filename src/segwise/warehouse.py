@@ -57,6 +57,9 @@ OPS_DDL = [
         destination varchar, segment_name varchar, customer_id varchar, email varchar,
         synced_at timestamp, run_id varchar)""",
     "alter table ops.destination_ledger add column if not exists fields_hash varchar",
+    # when a mirror sync took the member off the list (null: on it). The row stays: the
+    # person is still a contact of the account, so a later withdrawal reaches them
+    "alter table ops.destination_ledger add column if not exists left_at timestamp",
     """create table if not exists ops.destination_suppressions (
         destination varchar, email varchar, remote_status varchar, discovered_at timestamp,
         run_id varchar)""",

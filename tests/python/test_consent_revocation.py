@@ -134,6 +134,40 @@ def test_a_withdrawal_unsubscribes_the_person_at_every_destination(demo_copy, mo
     assert runs["r"][0] == runs["p"][0] == 3 * len(APPS)
 
 
+def test_a_withdrawal_reaches_people_a_mirror_sync_took_off_the_list_earlier(demo_copy):
+    """Leaving a list leaves the person a contact of the account: when they later withdraw
+    consent, every provider still unsubscribes them (the ledger remembers who segwise
+    pushed, also after a mirror removal)."""
+    settings = demo_copy
+    with ExitStack() as stack:
+        servers = {n: stack.enter_context(SandboxServer(APPS[n](KEYS[n]))) for n in APPS}
+        dests = {n: _adapter(n, s.url) for n, s in servers.items()}
+        for d in dests.values():
+            stack.callback(d.close)
+            assert sync_segment(settings, SEGMENT, d, mode="mirror").succeeded_adds > 10
+        members = query(settings, "select distinct customer_id, email from "
+                                  "ops.destination_ledger where destination not in "
+                                  "('file', 'ad_audience') order by customer_id")
+        leavers = list(members.iloc[[2, 5, 8]].itertuples())
+        con = duckdb.connect(str(settings.duckdb_path))
+        try:  # they leave the segment (the next build no longer lists them)
+            con.execute("delete from segmentation.segment_memberships where segment_name = ? "
+                        "and customer_id in (select unnest(?))",
+                        [SEGMENT, [v.customer_id for v in leavers]])
+        finally:
+            con.close()
+        for name, d in dests.items():
+            left = sync_segment(settings, SEGMENT, d, mode="mirror")
+            assert left.succeeded_removes == 3 and left.revoked == 0, name
+        _withdraw(settings, leavers)
+        for name, d in dests.items():
+            later = sync_segment(settings, SEGMENT, d, mode="mirror")
+            assert later.status == "succeeded", (name, later.guard_outcome)
+            assert later.revoked == 3, name
+            assert {v.email for v in leavers} <= unsubscribed_at(name, servers[name].url), name
+            assert sync_segment(settings, SEGMENT, d, mode="mirror").requests == 0, name
+
+
 def test_a_mass_withdrawal_blocks_until_forced(demo_copy):
     """An unsubscribe can't be undone by segwise: a CRM load that suddenly says "no" for
     most people (a broken export) is held back by a guard, as mass removals are."""

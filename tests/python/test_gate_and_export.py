@@ -84,7 +84,8 @@ def test_files_and_ad_audiences_share_the_one_ledger_and_audit(demo_copy):
     assert [(r.destination, r.status) for r in result.reports] == [
         ("file", "succeeded"), ("ad_audience", "succeeded")]
     ledger = query(demo_copy, "select destination, count(*) as n from ops.destination_ledger "
-                              "where segment_name = 'vip_customers' group by 1 order by 1")
+                              "where segment_name = 'vip_customers' and left_at is null "
+                              "group by 1 order by 1")
     sendable = query(demo_copy, "select count(*) as n from activation.sync_esp_members "
                                 "where segment_name = 'vip_customers' and is_sendable")["n"][0]
     assert ledger.values.tolist() == [["ad_audience", sendable], ["file", sendable]]

@@ -4,7 +4,8 @@ State lives in the warehouse:
 
 * ``ops.destination_ledger`` — what we believe each destination holds: one row per
   destination, segment and customer that segwise added (so ``mirror`` only ever removes
-  members segwise itself added);
+  members segwise itself added); a member a mirror sync removed keeps the row with
+  ``left_at`` set (still a contact of the account: a later withdrawal reaches them);
 * ``ops.destination_suppressions`` — addresses the ESP reported as unsubscribed/cleaned:
   never pushed again, never "fixed";
 * ``ops.sync_runs`` — one audit row per run (planned / sent / succeeded / rejected, guard
@@ -117,7 +118,8 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     con.execute("""
         create or replace temp table sync_held as
         select customer_id, email, fields_hash from ops.destination_ledger
-        where destination = ? and segment_name = ?""", [destination, segment])
+        where destination = ? and segment_name = ? and left_at is null""",
+                [destination, segment])
     no_consent, suppressed = con.execute(
         "select count(*) filter (where no_consent), count(*) filter (where suppressed) "
         "from sync_members").fetchall()[0]
@@ -351,6 +353,11 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinati
             ledger_rows = pd.DataFrame(rows, columns=[  # noqa: F841 (read by duckdb)
                 "destination", "segment_name", "customer_id", "email", "synced_at", "run_id",
                 "fields_hash"])
+            # a member who comes back replaces the row of their earlier stay
+            con.execute("delete from ops.destination_ledger as l using ledger_rows as n "
+                        "where l.destination = n.destination and l.segment_name = "
+                        "n.segment_name and l.customer_id = n.customer_id "
+                        "and l.left_at is not null")
             con.execute("insert into ops.destination_ledger by name select * from ledger_rows")
         result.succeeded_adds += len(rows)
         checkpoints += 1
@@ -375,7 +382,8 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinati
                 ["customer_id", "email", "fields_hash"]]
             con.execute("update ops.destination_ledger as l set fields_hash = c.fields_hash, "
                         "email = c.email from changed as c where l.destination = ? and "
-                        "l.segment_name = ? and l.customer_id = c.customer_id",
+                        "l.segment_name = ? and l.customer_id = c.customer_id "
+                        "and l.left_at is null",
                         [dest.ledger_name, plan.segment])
         result.succeeded_updates += len(done)
 
@@ -391,9 +399,10 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinati
             if not r.ok:
                 _reject(con, result, dest, c, "remove_from_list", r.error)
         if gone:
-            con.execute("delete from ops.destination_ledger where destination = ? and "
-                        "segment_name = ? and customer_id in (select unnest(?))",
-                        [dest.ledger_name, plan.segment, gone])
+            con.execute("update ops.destination_ledger set left_at = ? where destination = ? "
+                        "and segment_name = ? and left_at is null "
+                        "and customer_id in (select unnest(?))",
+                        [utcnow(), dest.ledger_name, plan.segment, gone])
         result.succeeded_removes += len(gone)
 
     _in_parallel(dest, plan.adds, add_batch, record_adds)
