@@ -3,24 +3,46 @@ JSON-able dicts (XComs) and raising on failure so downstream tasks do not run.""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
+from segwise.errors import ConfigurationError
 from segwise.pipeline import step_build, step_export, step_load, step_validate
 from segwise.pipeline_vars import default_as_of
 from segwise.settings import Settings
 
 
-def _as_of(params: dict) -> date | None:
+@contextmanager
+def fail_fast() -> Iterator[None]:
+    """A configuration error (a bad param, nothing landed, a missing key or column) can't
+    be fixed by retrying: fail the task for good at once, with the message."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    try:
+        yield
+    except ConfigurationError as exc:
+        raise AirflowFailException(f"configuration error: {exc}") from exc
+
+
+def _as_of(params: dict, logical_date: datetime | None) -> date | None:
+    """The param ``as_of`` if given, else the run's logical date (the day its data
+    interval covers), else the dataset's default (manual runs without a date)."""
     raw = (params.get("as_of") or "").strip()
     if raw:
-        return datetime.strptime(raw, "%Y-%m-%d").date()
-    return default_as_of(params.get("dataset", "generated"))
+        try:
+            return date.fromisoformat(raw)
+        except ValueError as exc:
+            raise ConfigurationError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from exc
+    if logical_date is not None:
+        return logical_date.date()
+    return default_as_of(params.get("dataset", "landed"))
 
 
-def load_task(params: dict) -> dict:
+def load_task(params: dict, logical_date: datetime | None = None) -> dict:
     settings = Settings.from_env()
-    dataset = params.get("dataset", "generated")
-    as_of = _as_of(params)
+    dataset = params.get("dataset", "landed")
+    as_of = _as_of(params, logical_date)
     rows = step_load(settings, dataset, int(params.get("customers", 5000)),
                      int(params.get("seed", 42)), as_of, float(params.get("dirty_rate", 0.0)))
     return {"dataset": dataset, "as_of": as_of.isoformat() if as_of else None, "rows": rows}
@@ -94,10 +116,11 @@ def sync_task(destination: str, params: dict) -> dict:
     if not params.get("sandbox"):
         _connection_env(destination)
     mode = params.get("mode", "declared")
-    results = sync_all(Settings.from_env(), destination,
-                       mode=None if mode == "declared" else mode,
-                       dry_run=bool(params.get("dry_run")), force=bool(params.get("force")),
-                       sandbox=bool(params.get("sandbox")))
+    with fail_fast():  # e.g. no API key for the provider: retrying can't help
+        results = sync_all(Settings.from_env(), destination,
+                           mode=None if mode == "declared" else mode,
+                           dry_run=bool(params.get("dry_run")),
+                           force=bool(params.get("force")), sandbox=bool(params.get("sandbox")))
     summary = {r.plan.segment: {"status": r.status, "mode": r.plan.mode,
                                 "added": r.succeeded_adds, "removed": r.succeeded_removes,
                                 "rejected": r.rejected_adds, "requests": r.requests,

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from segwise.errors import ConfigurationError
 from segwise.settings import Settings
 
 # never print locals in tracebacks: they may hold API keys
@@ -20,7 +21,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 console = Console() if sys.stdout.isatty() else Console(width=120)
 err = Console(stderr=True)
 
-DATASET_HELP = "generated (demo generator), cdnow or online_retail (real data in ../shared/data)"
+DATASET_HELP = ("landed (build on the raw tables already loaded, nothing is loaded), "
+                "generated (demo generator), cdnow or online_retail (real data in "
+                "../shared/data)")
 
 
 def _date(value: str | None) -> date | None:
@@ -146,19 +149,20 @@ def run_cmd(
     sync_sandboxes: Annotated[bool, typer.Option("--sync-sandboxes", help="then sync the "
                                                  "segments into the local ESP sandboxes")] = False,
 ) -> None:
-    """generate (or load --dataset) → dbt build → validate → export, then a summary."""
+    """generate (or load --dataset, or take what has landed: --dataset landed) → dbt build
+    → validate → export, then a summary."""
     from segwise.load.datasets import DATASETS, DatasetNotFound
     from segwise.pipeline import run
     from segwise.transform.dbt import DbtError
 
-    if dataset != "generated" and dataset not in DATASETS:
+    if dataset not in ("generated", "landed") and dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}: {DATASET_HELP}")
     settings = Settings.from_env()
     try:
         summary = run(settings, dataset=dataset, customers=customers, seed=seed,
                       as_of=_date(as_of), dirty_rate=dirty_rate, say=_say,
                       sync_sandboxes=sync_sandboxes)
-    except (DbtError, DatasetNotFound, ValueError) as exc:
+    except (DbtError, DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)
     if not summary.validation_success:

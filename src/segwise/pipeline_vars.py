@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 
 from segwise.load.datasets import SOURCE_TIMEZONES
 
 
 def dbt_vars(as_of: date | None, dataset: str) -> dict:
-    out: dict = {"source_timezone": SOURCE_TIMEZONES.get(dataset, "UTC")}
+    # landed data: the zone its naive timestamps are in (SEGWISE_SOURCE_TIMEZONE, UTC)
+    zone = SOURCE_TIMEZONES.get(dataset) or os.environ.get("SEGWISE_SOURCE_TIMEZONE", "UTC")
+    out: dict = {"source_timezone": zone}
     if as_of is not None:
         out["as_of_date"] = as_of.isoformat()
     return out

@@ -38,7 +38,7 @@ def test_segwise_daily_runs_end_to_end(tmp_path):
     assert migrate.returncode == 0, migrate.stderr[-2000:]
     res = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"customers": 1500, "seed": 3, "as_of": "2026-06-30"}'],
+         '{"dataset": "generated", "customers": 1500, "seed": 3, "as_of": "2026-06-30"}'],
         env=env, capture_output=True, text=True, timeout=900)
     out = res.stdout + res.stderr
     assert res.returncode == 0, out[-4000:]
@@ -60,7 +60,8 @@ def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
     res = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"customers": 300, "seed": 3, "as_of": "2026-06-30", "dirty_rate": 0.5}'],
+         '{"dataset": "generated", "customers": 300, "seed": 3, "as_of": "2026-06-30", '
+         '"dirty_rate": 0.5}'],
         env=env, capture_output=True, text=True, timeout=900)
     out = res.stdout + res.stderr
     assert "state=failed" in out, out[-4000:]
@@ -87,7 +88,7 @@ def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
     daily = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
+         '{"dataset": "generated", "customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
         env=env, capture_output=True, text=True, timeout=900)
     assert "state=success" in daily.stdout + daily.stderr
     key = "airflow-conn-secret-5f3a9c-us21"
@@ -127,3 +128,68 @@ def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_
     assert sum(n for _, _, n in runs) > 0
     for provider in ("klaviyo", "hubspot", "sendgrid"):
         assert (tmp_path / "wh" / "sandboxes" / f"{provider}.json").exists()
+
+
+def test_every_dag_imports_without_errors_or_warnings(tmp_path):
+    """What the scheduler's DAG processor sees: both DAGs, no import error, no warning."""
+    code = ("import json, warnings; warnings.simplefilter('default')\n"
+            "from airflow.dag_processing.dagbag import DagBag\n"
+            f"bag = DagBag(dag_folder={str(project_root() / 'dags')!r})\n"
+            "print(json.dumps({'dags': sorted(bag.dag_ids), 'errors': bag.import_errors, "
+            "'warnings': {k: [str(w) for w in v] for k, v in bag.captured_warnings.items()}}))")
+    res = subprocess.run([sys.executable, "-c", code], env=_env(tmp_path), capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    import json
+
+    bag = json.loads(res.stdout.strip().splitlines()[-1])
+    assert bag["dags"] == ["segwise_daily", "segwise_sync"]
+    assert bag["errors"] == {} and bag["warnings"] == {}
+
+
+def test_a_backfill_day_is_computed_as_of_that_day(tmp_path):
+    """`airflow dags test segwise_daily 2026-06-15`: the logical date is the as-of date of
+    the data it generates and of the build (not "yesterday")."""
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "2026-06-15", "-c",
+         '{"dataset": "generated", "customers": 600, "seed": 4}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert "state=success" in out, out[-4000:]
+    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
+    try:
+        (as_of,) = con.execute("select distinct as_of_date from ops.build_runs").fetchall()
+        last_order = con.execute("select max(ordered_at) from raw.orders").fetchall()[0][0]
+    finally:
+        con.close()
+    assert str(as_of[0]) == "2026-06-15"
+    assert last_order.date().isoformat() == "2026-06-15"
+
+
+def test_an_impossible_as_of_is_refused_before_any_task_runs(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c", '{"as_of": "2026-13-45"}'],
+        env=env, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0 and "2026-13-45" in out, out[-3000:]
+    assert "state=success" not in out
+    assert not (tmp_path / "wh" / "segwise.duckdb").exists()  # nothing ran
+
+
+def test_a_configuration_error_fails_at_once_without_retries(tmp_path):
+    """Building on landed data when nothing has landed is a configuration error: the task
+    fails for good at the first try (a retry can't fix it) and says what to do."""
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "2026-06-15", "-c",
+         '{"dataset": "landed"}'],
+        env=env, capture_output=True, text=True, timeout=300)
+    out = res.stdout + res.stderr
+    assert "state=failed" in out, out[-4000:]
+    assert "up_for_retry" not in out
+    assert "no raw tables have landed" in out

@@ -37,6 +37,49 @@ def test_missing_shared_data_names_the_path(tmp_path):
     assert "nowhere" in res.stderr and "SEGWISE_SHARED_DATA" in res.stderr
 
 
+def test_a_landed_run_on_an_empty_warehouse_says_what_to_do(tmp_path):
+    res = _run(["run", "--dataset", "landed"], {
+        "SEGWISE_DUCKDB_PATH": str(tmp_path / "wh" / "w.duckdb"),
+        "SEGWISE_OUTPUT_DIR": str(tmp_path / "out")})
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "no raw tables have landed" in " ".join(res.stderr.split())
+    assert "Traceback" not in res.stderr
+
+
+def test_a_landed_run_builds_on_the_raw_tables_and_loads_nothing(demo, tmp_path):
+    """`segwise run --dataset landed`: what is in raw (here: the demo warehouse with one
+    source dropped, as a business without web tracking) is built, validated and exported
+    as it is — nothing generated, nothing loaded, the missing source created empty."""
+    settings, _ = demo
+    db = tmp_path / "wh" / "segwise.duckdb"
+    db.parent.mkdir(parents=True)
+    shutil.copy(settings.duckdb_path, db)
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("drop table raw.web_events")
+        before = {t: con.execute(f"select count(*) from raw.{t}").fetchall()[0][0]
+                  for t in ("orders", "crm_contacts", "email_events")}
+    finally:
+        con.close()
+    res = _run(["run", "--dataset", "landed", "--as-of", "2026-06-30"], {
+        "SEGWISE_DUCKDB_PATH": str(db), "SEGWISE_OUTPUT_DIR": str(tmp_path / "out")})
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    assert "raw.web_events has not landed: created empty" in res.stdout
+    assert not (db.parent / "raw").exists()  # nothing generated
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        after = {t: con.execute(f"select count(*) from raw.{t}").fetchall()[0][0]
+                 for t in before}
+        web = con.execute("select count(*) from raw.web_events").fetchall()[0][0]
+        build = con.execute("select dataset, as_of_date from ops.build_runs "
+                            "order by built_at desc limit 1").fetchall()[0]
+    finally:
+        con.close()
+    assert after == before and web == 0
+    assert build[0] == "landed" and str(build[1]) == "2026-06-30"
+    assert (tmp_path / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
+
+
 def test_bad_as_of_date_is_rejected(tmp_path):
     res = _run(["build", "--as-of", "30/06/1998"], {"SEGWISE_DUCKDB_PATH": str(tmp_path / "w")})
     assert res.returncode != 0

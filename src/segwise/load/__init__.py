@@ -1,11 +1,19 @@
-"""Landing raw data (generated Parquet or real data sets) in the warehouse."""
+"""Landing raw data (generated Parquet or real data sets) in the warehouse — or taking
+what the user's own loaders landed (``landed``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from segwise.errors import NothingLanded
 from segwise.load.datasets import dataset_frames
-from segwise.load.warehouse import load_frames, load_parquet_dir
+from segwise.load.warehouse import (
+    RAW_SCHEMA,
+    create_empty_raw_table,
+    load_frames,
+    load_parquet_dir,
+)
+from segwise.raw_schema import RAW_TABLES
 from segwise.settings import Settings
 from segwise.warehouse import connect, exclusive
 
@@ -19,3 +27,31 @@ def load_dataset(settings: Settings, name: str) -> dict[str, int]:
     frames = dataset_frames(name, settings.shared_data_dir)
     with exclusive(settings.duckdb_path), connect(settings.duckdb_path) as con:
         return load_frames(con, frames)
+
+
+# the dataset name of a run that loads nothing: it builds on the raw tables as they are
+LANDED = "landed"
+
+
+def landed_counts(settings: Settings, say=print) -> dict[str, int]:
+    """Rows in each raw table that has landed. A contract table that is missing is created
+    empty (a source the business does not have, e.g. web events). Raises
+    ``NothingLanded`` when no table holds a row, so a run never builds on nothing."""
+    with exclusive(settings.duckdb_path), connect(settings.duckdb_path) as con:
+        present = {name for (name,) in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?",
+            [RAW_SCHEMA]).fetchall()}
+        counts = {t: con.execute(f'select count(*) from {RAW_SCHEMA}."{t}"').fetchall()[0][0]
+                  for t in RAW_TABLES if t in present}
+        if not any(counts.values()):
+            raise NothingLanded(
+                f"no raw tables have landed in schema {RAW_SCHEMA!r} of "
+                f"{settings.duckdb_path} (looked for {', '.join(RAW_TABLES)}): load them "
+                "first (`segwise load`, or your own loader), or run the demo with dataset "
+                "'generated'")
+        for table in RAW_TABLES:
+            if table not in present:
+                say(f"  raw.{table} has not landed: created empty")
+                create_empty_raw_table(con, table)
+                counts[table] = 0
+    return counts

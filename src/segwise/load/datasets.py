@@ -11,13 +11,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from segwise.errors import ConfigurationError
+
 DATASETS = ("cdnow", "online_retail")
 
 # Online Retail's InvoiceDate is UK local time: staging converts it to UTC.
 SOURCE_TIMEZONES = {"cdnow": "UTC", "online_retail": "Europe/London", "generated": "UTC"}
 
 
-class DatasetNotFound(FileNotFoundError):
+class DatasetNotFound(ConfigurationError, FileNotFoundError):
     pass
 
 

@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segwise.errors import ConfigurationError
 from segwise.raw_schema import EMAIL_COLUMNS, RAW_TABLES
 from segwise.warehouse import connect
 
@@ -25,7 +26,7 @@ __all__ = ["RAW_SCHEMA", "RawContractError", "check_parquet_dir", "connect", "fo
            "load_frames", "load_parquet_dir"]
 
 
-class RawContractError(ValueError):
+class RawContractError(ConfigurationError, ValueError):
     """Raw files that do not match the raw contract; nothing was loaded."""
 
 
@@ -105,6 +106,14 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
         con.execute("rollback")
         raise
     return counts
+
+
+def create_empty_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """An empty raw table of the contract's shape (a source that has not landed)."""
+    empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841 (read by duckdb)
+    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    con.execute(f"create table {RAW_SCHEMA}.{table} as select {_select(table)}, "
+                "cast(null as timestamp) as _loaded_at from empty")
 
 
 def forget_in_raw(con: duckdb.DuckDBPyConnection) -> int:

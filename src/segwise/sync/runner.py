@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from segwise.errors import ConfigurationError
 from segwise.ops import assert_gate_open
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, HttpDestination
@@ -36,7 +37,7 @@ SANDBOX_KEYS = {"mailchimp": "sandbox-0000000000000000-us21",
                 "sendgrid": "SG.sandbox.0000"}
 
 
-class ConfigError(RuntimeError):
+class ConfigError(ConfigurationError, RuntimeError):
     pass
 
 
