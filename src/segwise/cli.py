@@ -327,6 +327,31 @@ def _find(segs, name: str):
     _fail(f"unknown segment {name!r} (known: {', '.join(s.name for s in segs)})")
 
 
+contract_app = typer.Typer(no_args_is_help=True,
+                           help="The raw contract: the tables and columns segwise reads.")
+app.add_typer(contract_app, name="contract")
+
+
+@contract_app.command("render")
+def contract_render_cmd(
+    check: Annotated[bool, typer.Option("--check", help="only say what is stale (exit 1)")]
+    = False,
+) -> None:
+    """Write the raw contract (segwise/raw_schema.py) into the dbt sources YAML and the
+    README's "Bring your own data" table."""
+    from segwise.contract import render
+    from segwise.settings import project_root
+
+    root = project_root()
+    changed = render(root, check=check)
+    for path in changed:
+        console.print(f"{'stale' if check else 'written'}: {path.relative_to(root)}")
+    if check and changed:
+        raise typer.Exit(1)
+    if not changed:
+        console.print("the raw contract is rendered and current")
+
+
 @segments_app.command("list")
 def segments_list() -> None:
     """List segment definitions by priority."""

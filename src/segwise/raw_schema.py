@@ -1,95 +1,167 @@
-"""The raw tables a source system lands in the warehouse (schema ``raw``).
+"""The raw contract: the tables a source system lands in the warehouse, declared once.
 
-One place for their columns, so the generator, the real-data loaders and the loader
-into the warehouse agree. Timestamps are naive; their zone is the source's
-(``source_timezone`` dbt var, UTC for generated data) and staging converts to UTC.
+Every raw table's source, grain, key, columns (type, required or optional, meaning) and
+freshness live here. The generator, the real-data loaders and the loader into the
+warehouse read it; ``segwise contract render`` writes it into the dbt sources YAML
+(``models/staging/<source>/_<source>__sources.yml``: columns with ``data_type`` and
+descriptions, so ``dbt docs`` shows the contract) and into the README's "Bring your own
+data" section; a test keeps both current.
+
+Timestamps are naive; their zone is the source's (``source_timezone`` dbt var, UTC for
+generated data) and staging converts to UTC. Where the raw tables live is configurable per
+source (dbt vars ``<source>_schema`` / ``<source>_database``, or ``raw_schema`` /
+``SEGWISE_RAW_SCHEMA`` for all), so segwise can read tables another loader landed.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import pyarrow as pa
 
 TS = pa.timestamp("us")
 
-RAW_TABLES: dict[str, pa.Schema] = {
-    "crm_contacts": pa.schema(
-        [
-            ("customer_id", pa.string()),
-            ("email", pa.string()),
-            ("first_name", pa.string()),
-            ("last_name", pa.string()),
-            ("country", pa.string()),
-            ("signup_at", TS),
-            ("loyalty_tier", pa.string()),
-            ("email_consent", pa.bool_()),
-            ("email_consent_at", TS),
-            ("sms_consent", pa.bool_()),
-            ("sms_consent_at", TS),
-            ("updated_at", TS),
-        ]
-    ),
-    "web_events": pa.schema(
-        [
-            ("event_id", pa.string()),
-            ("anonymous_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("event_type", pa.string()),
-            ("occurred_at", TS),
-            ("device", pa.string()),
-            ("product_id", pa.string()),
-            ("category", pa.string()),
-            ("page_duration_s", pa.float64()),
-            ("scroll_depth_pct", pa.float64()),
-            ("order_id", pa.string()),
-        ]
-    ),
-    "orders": pa.schema(
-        [
-            ("order_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("ordered_at", TS),
-            ("status", pa.string()),
-            ("currency", pa.string()),
-            ("order_total", pa.float64()),
-            ("country", pa.string()),
-        ]
-    ),
-    "order_items": pa.schema(
-        [
-            ("order_item_id", pa.string()),
-            ("order_id", pa.string()),
-            ("product_id", pa.string()),
-            ("quantity", pa.int64()),
-            ("unit_price", pa.float64()),
-        ]
-    ),
-    "products": pa.schema(
-        [
-            ("product_id", pa.string()),
-            ("product_name", pa.string()),
-            ("category", pa.string()),
-            ("list_price", pa.float64()),
-        ]
-    ),
-    "email_campaigns": pa.schema(
-        [
-            ("campaign_id", pa.string()),
-            ("campaign_name", pa.string()),
-            ("subject", pa.string()),
-            ("sent_at", TS),
-        ]
-    ),
-    "email_events": pa.schema(
-        [
-            ("email_event_id", pa.string()),
-            ("campaign_id", pa.string()),
-            ("customer_id", pa.string()),
-            ("email", pa.string()),
-            ("event_type", pa.string()),
-            ("occurred_at", TS),
-        ]
-    ),
-}
+# the type each Arrow type is declared as in the dbt sources (dbt's portable type names)
+DATA_TYPES = {pa.string(): "varchar", TS: "timestamp", pa.bool_(): "boolean",
+              pa.float64(): "double", pa.int64(): "bigint"}
+
+
+@dataclass(frozen=True)
+class RawColumn:
+    name: str
+    type: pa.DataType
+    description: str
+    # required: a file must carry the column, and a row without a value is quarantined;
+    # optional: may be absent from what lands (then null) or null in a row
+    required: bool = False
+    pii: bool = False
+
+
+@dataclass(frozen=True)
+class RawTable:
+    name: str
+    source: str
+    description: str
+    key: str  # the column that identifies a row (duplicates are quarantined)
+    columns: tuple[RawColumn, ...]
+    # an optional table may be absent altogether (a business without web tracking)
+    required: bool = False
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([(c.name, c.type) for c in self.columns])
+
+
+@dataclass(frozen=True)
+class RawSource:
+    name: str
+    description: str
+    warn_after_days: int
+    error_after_days: int
+
+
+def _c(name: str, type_: pa.DataType, description: str, required: bool = False,
+       pii: bool = False) -> RawColumn:
+    return RawColumn(name, type_, description, required, pii)
+
+
+S, F, B, I = pa.string(), pa.float64(), pa.bool_(), pa.int64()  # noqa: E741
+
+SOURCES: tuple[RawSource, ...] = (
+    RawSource("shop", "E-commerce platform tables: orders, their lines, the product "
+              "catalogue.", 1, 3),
+    RawSource("crm", "CRM export of contacts (one row per contact record as the CRM last "
+              "sent it).", 2, 7),
+    RawSource("web", "Behavioural events from the site tracker.", 1, 3),
+    RawSource("email", "Email service provider exports: campaigns and message events.", 1, 3),
+)
+
+CONTRACT: tuple[RawTable, ...] = (
+    RawTable("crm_contacts", "crm", "Contacts with consent flags per channel, one row per "
+             "contact record as the CRM sent it; may hold several rows per customer (the "
+             "latest `updated_at` wins) and dirt.", "customer_id", (
+                 _c("customer_id", S, "The customer's id in your systems (the key every "
+                    "table joins on).", required=True),
+                 _c("email", S, "Email address; invalid addresses are quarantined.", pii=True),
+                 _c("first_name", S, "Given name.", pii=True),
+                 _c("last_name", S, "Family name.", pii=True),
+                 _c("country", S, "Country code or name."),
+                 _c("signup_at", TS, "When the customer signed up."),
+                 _c("loyalty_tier", S, "Loyalty programme tier (e.g. bronze, silver, gold)."),
+                 _c("email_consent", B, "Marketing email consent as the CRM holds it "
+                    "(absent or null: no consent)."),
+                 _c("email_consent_at", TS, "When email consent was given."),
+                 _c("sms_consent", B, "SMS consent (absent or null: no consent)."),
+                 _c("sms_consent_at", TS, "When SMS consent was given."),
+                 _c("updated_at", TS, "When the CRM last changed the record; the latest row "
+                    "per customer wins, and a later withdrawal beats an earlier consent."),
+             ), required=True),
+    RawTable("orders", "shop", "One row per order (invoice) as exported; cancellations have "
+             "status 'cancelled'.", "order_id", (
+                 _c("order_id", S, "Order (invoice) id.", required=True),
+                 _c("customer_id", S, "Who ordered (an order without one is quarantined).",
+                    required=True),
+                 _c("ordered_at", TS, "When the order was placed.", required=True),
+                 _c("status", S, "Order status; 'cancelled' orders are not purchases."),
+                 _c("currency", S, "ISO currency code of the amounts."),
+                 _c("order_total", F, "Order amount (zero: a free order; negative: "
+                    "quarantined).", required=True),
+                 _c("country", S, "Country the order was shipped to."),
+             ), required=True),
+    RawTable("order_items", "shop", "One row per order line.", "order_item_id", (
+        _c("order_item_id", S, "Order line id.", required=True),
+        _c("order_id", S, "The order the line belongs to.", required=True),
+        _c("product_id", S, "The product sold."),
+        _c("quantity", I, "Units (must be positive).", required=True),
+        _c("unit_price", F, "Price per unit (must be positive).", required=True),
+    )),
+    RawTable("products", "shop", "Product catalogue.", "product_id", (
+        _c("product_id", S, "Product id.", required=True),
+        _c("product_name", S, "Product name."),
+        _c("category", S, "Product category (feeds favourite-category traits)."),
+        _c("list_price", F, "Catalogue price."),
+    )),
+    RawTable("web_events", "web", "One row per tracked event (page_view, product_view, "
+             "add_to_cart, remove_from_cart, checkout_started, purchase); customer_id is set "
+             "once the visitor is logged in.", "event_id", (
+                 _c("event_id", S, "Event id.", required=True),
+                 _c("anonymous_id", S, "The tracker's visitor id (one of it or customer_id "
+                    "is needed)."),
+                 _c("customer_id", S, "The logged-in customer."),
+                 _c("event_type", S, "One of page_view, product_view, add_to_cart, "
+                    "remove_from_cart, checkout_started, purchase.", required=True),
+                 _c("occurred_at", TS, "When it happened.", required=True),
+                 _c("device", S, "Device class (desktop, mobile, tablet)."),
+                 _c("product_id", S, "The product viewed or carted."),
+                 _c("category", S, "The product's category."),
+                 _c("page_duration_s", F, "Seconds on the page."),
+                 _c("scroll_depth_pct", F, "How far the page was scrolled, 0-100."),
+                 _c("order_id", S, "The order a purchase event completed."),
+             )),
+    RawTable("email_campaigns", "email", "One row per campaign send.", "campaign_id", (
+        _c("campaign_id", S, "Campaign id.", required=True),
+        _c("campaign_name", S, "Campaign name."),
+        _c("subject", S, "Subject line."),
+        _c("sent_at", TS, "When the campaign was sent."),
+    )),
+    RawTable("email_events", "email", "One row per message event (sent, delivered, open, "
+             "click, bounce, unsubscribe, complaint; ESP spellings such as spamreport are "
+             "mapped).", "email_event_id", (
+                 _c("email_event_id", S, "Event id (a duplicate whose type conflicts: the "
+                    "suppressing type wins).", required=True),
+                 _c("campaign_id", S, "The campaign the message belonged to."),
+                 _c("customer_id", S, "The recipient (a row without one is quarantined, "
+                    "but a withdrawal known only by its address still counts).",
+                    required=True),
+                 _c("email", S, "The recipient's address.", pii=True),
+                 _c("event_type", S, "sent, delivered, open, click, bounce, unsubscribe or "
+                    "complaint (or an ESP's spelling of one).", required=True),
+                 _c("occurred_at", TS, "When it happened.", required=True),
+             )),
+)
+
+CONTRACT_BY_NAME: dict[str, RawTable] = {t.name: t for t in CONTRACT}
+RAW_TABLES: dict[str, pa.Schema] = {t.name: t.schema for t in CONTRACT}
 
 # The raw columns that hold an email address: an erased address's rows are deleted from
 # them (segwise forget), and again after every load (the source may still send them).

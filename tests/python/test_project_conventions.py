@@ -127,3 +127,20 @@ def test_ops_tables_are_defined_once_on_the_ground_floor():
     creators = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                       if re.search(r"create table if not exists ops\.", p.read_text()))
     assert creators == ["warehouse.py"]
+
+
+def test_the_raw_contract_is_rendered_into_the_sources_and_the_readme(parsed):
+    """One place declares the raw tables: the sources YAML and the README are its
+    rendering, current, and dbt sees every contract column with its data_type."""
+    from segwise.contract import render
+    from segwise.raw_schema import CONTRACT, DATA_TYPES
+
+    assert render(ROOT, check=True) == [], "stale: run `segwise contract render`"
+    _, manifest = parsed
+    sources = {s["name"]: s for s in manifest["sources"].values()
+               if s["package_name"] == "segwise"}
+    for table in CONTRACT:
+        columns = sources[table.name]["columns"]
+        assert {c.name: DATA_TYPES[c.type] for c in table.columns}.items() <= {
+            n: c["data_type"] for n, c in columns.items()}.items(), table.name
+        assert all(columns[c.name]["description"] for c in table.columns)

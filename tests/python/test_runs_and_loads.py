@@ -88,11 +88,32 @@ def test_a_missing_column_is_refused_before_any_table_is_replaced(loaded, tmp_pa
     for part in (bad / "orders").glob("*.parquet"):  # an earlier table that would load
         _rewrite(part, lambda t: t.slice(0, 1))
     part = sorted((bad / "email_events").glob("*.parquet"))[0]  # the last table is bad
-    _rewrite(part, lambda t: t.drop_columns(["email"]))
+    _rewrite(part, lambda t: t.drop_columns(["occurred_at"]))  # a required column
     res = _cli(["load", "--raw-dir", str(bad)], db)
     assert res.returncode == 1 and "Traceback" not in res.stderr
-    assert "raw.email_events" in res.stderr and "missing column(s) ['email']" in res.stderr
+    message = " ".join(res.stderr.split())
+    assert "raw.email_events" in message and "missing column(s) ['occurred_at']" in message
+    assert "the file has ['campaign_id', 'customer_id', 'email'," in message  # what it has
     assert _raw_state(db) == before
+
+
+def test_an_optional_column_may_be_absent_and_loads_as_null(loaded, tmp_path):
+    """The contract's optional columns need not land (a CRM without loyalty tiers)."""
+    raw, db, _ = loaded
+    lean = tmp_path / "lean"
+    shutil.copytree(raw, lean)
+    for part in (lean / "crm_contacts").glob("*.parquet"):
+        _rewrite(part, lambda t: t.drop_columns(["loyalty_tier", "sms_consent_at"]))
+    res = _cli(["load", "--raw-dir", str(lean)], db)
+    assert res.returncode == 0, res.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        n, tiers, types = con.execute(
+            "select count(*), count(loyalty_tier), typeof(any_value(sms_consent_at)) "
+            "from raw.crm_contacts").fetchall()[0]
+    finally:
+        con.close()
+    assert n > 0 and tiers == 0 and types == "TIMESTAMP"
 
 
 def test_compatible_types_load_into_the_contract_types(loaded, tmp_path):

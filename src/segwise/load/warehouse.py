@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segwise.errors import ConfigurationError
-from segwise.raw_schema import EMAIL_COLUMNS, RAW_TABLES
+from segwise.raw_schema import CONTRACT_BY_NAME, EMAIL_COLUMNS, RAW_TABLES
 from segwise.warehouse import connect
 
 RAW_SCHEMA = "raw"
@@ -49,40 +49,55 @@ def _fits(found: pa.DataType, wanted: pa.DataType) -> bool:
 
 def check_parquet_dir(raw_dir: Path) -> dict[str, list[Path]]:
     """The Parquet parts per raw table, after checking every file against the contract:
-    raises ``RawContractError`` naming each file, table and missing or mistyped column."""
+    raises ``RawContractError`` naming each file, table, missing required or mistyped
+    column and the columns the file has. An optional column may be absent (loaded as
+    null)."""
+    return {t: parts for t, (parts, _) in _checked_parts(raw_dir).items()}
+
+
+def _checked_parts(raw_dir: Path) -> dict[str, tuple[list[Path], set[str]]]:
     problems: list[str] = []
-    plan: dict[str, list[Path]] = {}
+    plan: dict[str, tuple[list[Path], set[str]]] = {}
     for table, schema in RAW_TABLES.items():
         folder = raw_dir / table
         parts = sorted(folder.glob("*.parquet")) if folder.exists() else []
+        required = {c.name for c in CONTRACT_BY_NAME[table].columns if c.required}
+        available: set[str] = set()
         for part in parts:
             try:
                 found = pq.read_schema(part)
             except (OSError, pa.ArrowException) as exc:
                 problems.append(f"{part} (raw.{table}): not a readable Parquet file: {exc}")
                 continue
-            missing = [n for n in schema.names if n not in found.names]
+            available |= set(found.names)
+            missing = [n for n in schema.names if n in required and n not in found.names]
             wrong = [f"{f.name} is {found.field(f.name).type}, expected {f.type}"
                      for f in schema if f.name in found.names
                      and not _fits(found.field(f.name).type, f.type)]
             if missing or wrong:
-                problems.append(f"{part} (raw.{table}): "
-                                + "; ".join(([f"missing column(s) {missing}"] if missing else [])
-                                            + wrong))
-        plan[table] = parts
+                problems.append(
+                    f"{part} (raw.{table}): "
+                    + "; ".join(([f"missing column(s) {missing} (the file has "
+                                  f"{sorted(found.names)})"] if missing else []) + wrong))
+        plan[table] = (parts, available)
     if problems:
         raise RawContractError("the raw files do not match the raw contract; nothing was "
                                "loaded:\n  " + "\n  ".join(problems))
     return plan
 
 
-def _select(table: str) -> str:
-    return ", ".join(f'cast("{f.name}" as {DUCKDB_TYPES[f.type]}) as "{f.name}"'
+def _select(table: str, available: set[str] | None = None) -> str:
+    """The contract's columns in its types; an optional column the input lacks is null."""
+    def value(name: str) -> str:
+        return f'"{name}"' if available is None or name in available else "null"
+
+    return ", ".join(f'cast({value(f.name)} as {DUCKDB_TYPES[f.type]}) as "{f.name}"'
                      for f in RAW_TABLES[table])
 
 
 def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
-                 params: dict[str, list]) -> dict[str, int]:
+                 params: dict[str, list],
+                 available: dict[str, set[str]] | None = None) -> dict[str, int]:
     """Replace every raw table in one transaction: ``sources[table]`` is a relation to
     select from (None: an empty table of the contract's shape)."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
@@ -95,7 +110,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
                 empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841
                 source = "empty"
             con.execute(f"create or replace table {RAW_SCHEMA}.{table} as select "
-                        f"{_select(table)}, current_timestamp::timestamp as _loaded_at "
+                        f"{_select(table, (available or {}).get(table))}, "
+                        "current_timestamp::timestamp as _loaded_at "
                         f"from {source}", params.get(table, []))
         forget_in_raw(con)  # a source may still send people erased with `segwise forget`
         for table in RAW_TABLES:
@@ -135,9 +151,11 @@ def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str,
     """Replace every raw table with the Parquet parts under ``raw_dir/<table>/`` (a table
     without parts becomes empty). Checked first, then one transaction: re-running is
     idempotent and a bad file changes nothing."""
-    plan = check_parquet_dir(raw_dir)
-    sources = {t: "read_parquet(?, union_by_name = true)" for t, parts in plan.items() if parts}
-    return _replace_all(con, sources, {t: [[str(p) for p in plan[t]]] for t in sources})
+    plan = _checked_parts(raw_dir)
+    sources = {t: "read_parquet(?, union_by_name = true)"
+               for t, (parts, _) in plan.items() if parts}
+    return _replace_all(con, sources, {t: [[str(p) for p in plan[t][0]]] for t in sources},
+                        {t: cols for t, (_, cols) in plan.items()})
 
 
 def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
