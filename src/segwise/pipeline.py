@@ -19,7 +19,7 @@ from segwise.segments import compile_project
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtError, build
 from segwise.validate.gate import ValidationResult, validate
-from segwise.warehouse import exclusive
+from segwise.warehouse import exclusive, publish
 
 Say = Callable[[str], None]
 
@@ -67,7 +67,18 @@ def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> in
     ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
     record_build(settings, run_id, dataset, as_of_text, ok, len(result.failures))
     say(f"  {ok} nodes passed")
+    step_publish(settings, say)
     return ok
+
+
+def step_publish(settings: Settings, say: Say = print) -> None:
+    """Readers (BI) use the serving file: publish the warehouse's complete state to it
+    (DuckDB; on PostgreSQL readers use the database itself — not yet isolated)."""
+    if settings.dbt_target != "duckdb":
+        return
+    with exclusive(settings.duckdb_path):
+        path = publish(settings.duckdb_path)
+    say(f"  published for readers: {path}")
 
 
 def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
@@ -147,6 +158,7 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
         say(f"  export refused: {exc}")
     if sync_sandboxes:
         summary.syncs = step_sync_sandboxes(settings, say)
+    step_publish(settings, say)  # the run's audit (validation, exports, syncs) for readers
     write_report(summary, settings.output_dir)
     return summary
 

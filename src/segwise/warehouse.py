@@ -129,6 +129,37 @@ def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConn
         con.close()
 
 
+def serving_path(duckdb_path: Path) -> Path:
+    """The read-only copy BI tools connect to: ``<warehouse dir>/serving/<same name>``
+    (``SEGWISE_SERVING_DIR`` moves it). Same file name, so the catalog name that dbt's
+    views refer to is the same."""
+    folder = os.environ.get("SEGWISE_SERVING_DIR")
+    return (Path(folder) if folder else duckdb_path.parent / "serving") / duckdb_path.name
+
+
+def publish(duckdb_path: Path) -> Path:
+    """Publish the warehouse as it is now to the serving file, atomically: everything is
+    copied into a new file (live rows only — nothing deleted, e.g. erased, comes along),
+    which then replaces the serving file in one rename. A reader never waits and never
+    sees a half-built state: connections opened before keep the previous complete state,
+    connections opened after see the new one, and no reader can block a build."""
+    target = serving_path(duckdb_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.publishing")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    quoted = str(tmp).replace("'", "''")
+    with connect(duckdb_path) as con:
+        (name,) = con.execute("select current_database()").fetchall()[0]
+        con.execute(f"attach '{quoted}' as segwise_publish")
+        try:
+            con.execute(f'copy from database "{name}" to segwise_publish')
+        finally:
+            con.execute("detach segwise_publish")
+    os.replace(tmp, target)
+    return target
+
+
 _held: dict[str, int] = {}  # lock path -> depth, for this process
 _guard = threading.Lock()
 

@@ -109,13 +109,13 @@ def test_forget_from_the_cli_against_all_sandboxes(wh):
     assert "someone@example.com" not in res.stdout
 
 
-def _everywhere(settings, needles: list[str]) -> list[str]:
-    """Every place a needle (case-insensitive) still appears: table cells (but the erasure
-    registry, which keeps the hash by design), files, sandbox states."""
+def _in_tables(db, needles: list[str]) -> list[str]:
+    """Table cells of one DuckDB file holding a needle (case-insensitive), but the erasure
+    registry, which keeps the hash by design."""
     import duckdb
 
     found = []
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
+    con = duckdb.connect(str(db), read_only=True)
     try:
         cols = con.execute("""
             select c.schema_name, c.table_name, c.column_name from duckdb_columns() as c
@@ -132,6 +132,19 @@ def _everywhere(settings, needles: list[str]) -> list[str]:
                     found.append(f"{schema}.{table}.{column} ({n})")
     finally:
         con.close()
+    return found
+
+
+def _everywhere(settings, needles: list[str]) -> list[str]:
+    """Every place a needle (case-insensitive) still appears: table cells (but the erasure
+    registry, which keeps the hash by design) of the warehouse and of the copy readers
+    use, files, sandbox states."""
+    from segwise.warehouse import serving_path
+
+    found = []
+    for db in (settings.duckdb_path, serving_path(settings.duckdb_path)):  # BI's copy too
+        if db.exists():
+            found += [f"{db}:{place}" for place in _in_tables(db, needles)]
     roots = [settings.output_dir, settings.raw_dir, settings.duckdb_path.parent / "sandboxes"]
     import pandas as pd
 
@@ -166,6 +179,7 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
     from segwise.load import load_generated
     from segwise.pipeline import step_export, step_validate
     from segwise.sync.runner import DESTINATIONS, forget_everywhere, sync_destinations
+    from segwise.warehouse import publish, serving_path
 
     demo_settings, _ = demo
     shutil.copytree(demo_settings.raw_dir, wh.raw_dir)  # the generated source files too
@@ -178,8 +192,11 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
     step_export(wh, say=lambda _: None, ad_audience=True)
     outcomes = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=True)
     assert all(o.error is None for o in outcomes)
+    publish(wh.duckdb_path)  # the copy BI tools read holds the person too
     needles = [victim, hashlib.sha256(victim.encode()).hexdigest()]
-    assert len(_everywhere(wh, needles)) > 5  # the search finds what is there
+    found = _everywhere(wh, needles)
+    assert len(found) > 5 and any(f.startswith(f"{serving_path(wh.duckdb_path)}:")
+                                  for f in found)
     with pytest.raises(ValueError, match="email address"):
         forget_everywhere(wh, [victim], sandbox=True, reason=f"request from {victim}")
     receipts = forget_everywhere(wh, [f"  {victim.upper()} "], sandbox=True, reason="DSR-9")

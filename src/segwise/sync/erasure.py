@@ -36,7 +36,7 @@ from segwise.ops import utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, ErasureResult, HttpDestination
 from segwise.sync.engine import ensure_tables
-from segwise.warehouse import connect
+from segwise.warehouse import connect, publish, serving_path
 
 
 def email_sha256(email: str) -> str:
@@ -207,4 +207,6 @@ def forget(settings: Settings, emails: list[str], destinations: list[HttpDestina
                         "(select unnest(?))", [emails])
         scrub_warehouse(con, emails)
     scrub_files([settings.output_dir, settings.raw_dir], emails)
+    if settings.dbt_target == "duckdb" and serving_path(settings.duckdb_path).exists():
+        publish(settings.duckdb_path)  # readers' copy: rewritten from live rows only
     return receipts
