@@ -3,6 +3,8 @@ rebuild after validation also closes the gate until validation runs again."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from segwise.ops import GateClosed, record_build
 from segwise.sync.runner import export
 from segwise.validate.gate import validate
 
-from conftest import query
+from conftest import DEMO_AS_OF, query
 
 pytestmark = pytest.mark.xdist_group("demo")
 
@@ -155,12 +157,14 @@ def test_failing_dbt_build_closes_the_gate_for_export_and_sync(demo_copy):
 
 
 def test_a_stale_source_fails_validation_and_blocks_export_and_sync(demo_copy):
-    """`dbt source freshness` is part of the gate: orders last loaded 10 days ago (past
-    the shop source's error_after of 3 days) fail validation, naming the relation."""
+    """`dbt source freshness` is part of the gate: orders last loaded 10 days before the
+    end of the as-of day the warehouse was built for (past the shop source's error_after
+    of 3 days) fail validation, naming the relation."""
     from segwise.sync.destinations.mailchimp import MailchimpDestination
     from segwise.sync.engine import sync_segment
 
-    _exec(demo_copy, "update raw.orders set _loaded_at = _loaded_at - interval 10 days")
+    _exec(demo_copy, "update raw.orders set _loaded_at = "
+                     f"timestamp '{DEMO_AS_OF.isoformat()}' - interval 9 days")
     result = validate(demo_copy)
     assert not result.success
     fresh = [o for o in result.outcomes if o.expectation == "dbt_source_freshness"]
@@ -173,3 +177,17 @@ def test_a_stale_source_fails_validation_and_blocks_export_and_sync(demo_copy):
     plan = sync_segment(demo_copy, "vip_customers",
                         MailchimpDestination("http://127.0.0.1:9", "k-us1", "l"), dry_run=True)
     assert plan.status == "blocked" and "raw.orders" in plan.guard_outcome
+
+
+def test_freshness_is_measured_from_the_end_of_the_as_of_day(demo_copy):
+    """The same landed data is fresh for a build as of the day it landed and stale for a
+    build as of ten days later: `_loaded_at` comes from the load, not from the clock."""
+    from segwise.pipeline import step_build
+
+    _exec(demo_copy, "update raw.orders set _loaded_at = "
+                     f"timestamp '{DEMO_AS_OF.isoformat()} 18:00'")
+    shop = [o for o in validate(demo_copy).outcomes if o.batch == "shop.orders"]
+    assert [o.success for o in shop] == [True], shop
+    step_build(demo_copy, "generated", DEMO_AS_OF + timedelta(days=10), say=lambda _: None)
+    (stale,) = [o for o in validate(demo_copy).outcomes if o.batch == "shop.orders"]
+    assert stale.success is False and "before the end of the as-of day" in stale.detail

@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import duckdb
@@ -222,3 +222,43 @@ def test_a_failed_dbt_call_reports_its_own_failures_not_the_previous_runs(tmp_pa
         run_dbt(settings, ["build"])
     assert "old_failure" not in str(exc.value)
     assert "no_such_macro" in str(exc.value)
+
+
+def test_loaded_at_is_when_the_file_landed_not_when_it_was_loaded(loaded, tmp_path):
+    """`_loaded_at` comes from the load: a Parquet part's modification time (so 1998 data
+    does not read as fresh because it was loaded today)."""
+    raw, db, _ = loaded
+    old = tmp_path / "old"
+    shutil.copytree(raw, old)
+    landed = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp()
+    for part in (old / "orders").glob("*.parquet"):
+        os.utime(part, (landed, landed))
+    res = _cli(["load", "--raw-dir", str(old)], db)
+    assert res.returncode == 0, res.stderr
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        orders = con.execute("select min(_loaded_at), max(_loaded_at) from raw.orders"
+                             ).fetchall()[0]
+        crm = con.execute("select max(_loaded_at) from raw.crm_contacts").fetchall()[0][0]
+    finally:
+        con.close()
+    assert orders == (datetime(2026, 3, 1, 12, 0), datetime(2026, 3, 1, 12, 0))
+    assert crm > datetime(2026, 3, 2)
+
+
+def test_a_data_set_is_stamped_with_its_newest_row():
+    """Real data sets are exports made after their last row: CDNOW's rows landed in 1998."""
+    import pandas as pd
+
+    from segwise.load.warehouse import load_frames
+
+    con = duckdb.connect()
+    try:
+        load_frames(con, {"orders": pd.DataFrame({
+            "order_id": ["1", "2"], "customer_id": ["a", "b"], "status": ["completed"] * 2,
+            "currency": ["USD"] * 2, "order_total": [1.0, 2.0], "country": [None, None],
+            "ordered_at": pd.to_datetime(["1997-01-01 00:00", "1998-06-30 10:00"])})})
+        (stamp,) = con.execute("select distinct _loaded_at from raw.orders").fetchall()[0]
+    finally:
+        con.close()
+    assert stamp == datetime(1998, 6, 30, 10, 0)

@@ -97,7 +97,8 @@ def _select(table: str, available: set[str] | None = None) -> str:
 
 def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
                  params: dict[str, list],
-                 available: dict[str, set[str]] | None = None) -> dict[str, int]:
+                 available: dict[str, set[str]] | None = None,
+                 loaded_at: dict[str, str] | None = None) -> dict[str, int]:
     """Replace every raw table in one transaction: ``sources[table]`` is a relation to
     select from (None: an empty table of the contract's shape)."""
     con.execute(f"create schema if not exists {RAW_SCHEMA}")
@@ -111,7 +112,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
                 source = "empty"
             con.execute(f"create or replace table {RAW_SCHEMA}.{table} as select "
                         f"{_select(table, (available or {}).get(table))}, "
-                        "current_timestamp::timestamp as _loaded_at "
+                        f"cast({(loaded_at or {}).get(table, 'null')} as timestamp) "
+                        "as _loaded_at "
                         f"from {source}", params.get(table, []))
         forget_in_raw(con)  # a source may still send people erased with `segwise forget`
         for table in RAW_TABLES:
@@ -152,17 +154,35 @@ def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str,
     without parts becomes empty). Checked first, then one transaction: re-running is
     idempotent and a bad file changes nothing."""
     plan = _checked_parts(raw_dir)
-    sources = {t: "read_parquet(?, union_by_name = true)"
+    # _loaded_at: when the file landed (its modification time, UTC), so source freshness
+    # measures the data, not the load command
+    times = pd.DataFrame(  # noqa: F841 (read by duckdb)
+        [(str(p), pd.Timestamp(p.stat().st_mtime, unit="s")) for parts, _ in plan.values()
+         for p in parts], columns=["part", "landed_at"])
+    con.register("part_landed_at", times)
+    sources = {t: "read_parquet(?, union_by_name = true, filename = '_part') as r "
+                  "left join part_landed_at as l on l.part = r._part"
                for t, (parts, _) in plan.items() if parts}
     return _replace_all(con, sources, {t: [[str(p) for p in plan[t][0]]] for t in sources},
-                        {t: cols for t, (_, cols) in plan.items()})
+                        {t: cols for t, (_, cols) in plan.items()},
+                        {t: "l.landed_at" for t in sources})
 
 
-def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]) -> dict[str, int]:
-    """Replace every raw table with the given frames; tables not given become empty."""
+def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame],
+                landed_at: pd.Timestamp | None = None) -> dict[str, int]:
+    """Replace every raw table with the given frames; tables not given become empty.
+    ``landed_at`` stamps ``_loaded_at`` (default: the newest timestamp in the frames — an
+    export is made after its last row, so historic data reads as old as it is)."""
+    if landed_at is None:
+        stamps = [frames[t][f.name].max() for t in frames if t in RAW_TABLES
+                  for f in RAW_TABLES[t] if f.type == pa.timestamp("us")
+                  and f.name in frames[t] and frames[t][f.name].notna().any()]
+        landed_at = max(stamps) if stamps else pd.Timestamp.now(tz="UTC").tz_localize(None)
     arrows = {t: pa.Table.from_pandas(frames[t][list(RAW_TABLES[t].names)],
                                       schema=RAW_TABLES[t], preserve_index=False)
               for t in RAW_TABLES if t in frames}
     for table, arrow in arrows.items():
         con.register(f"frame_{table}", arrow)
-    return _replace_all(con, {t: f"frame_{t}" for t in arrows}, {})
+    stamp = pd.Timestamp(landed_at).isoformat()
+    return _replace_all(con, {t: f"frame_{t}" for t in arrows}, {},
+                        loaded_at={t: f"timestamp '{stamp}'" for t in arrows})

@@ -15,7 +15,7 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from segwise.lineage import load_manifest, relation_name, relations_in_sql
 from segwise.ops import record_validation
 from segwise.settings import Settings
 from segwise.transform.dbt import source_freshness
-from segwise.warehouse import connect
+from segwise.warehouse import connect, ensure_ops
 
 # Keep in step with macros/is_valid_email.sql.
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`|~-]+"
@@ -120,6 +120,7 @@ def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
     export and the syncs of every segment built from it. ``warn`` passes (and says so)."""
     results = source_freshness(settings)
     sources = (load_manifest(settings) or {}).get("sources", {})
+    as_of = _built_as_of(settings)
     out = []
     for r in results:
         uid = r.get("unique_id", "")
@@ -127,6 +128,8 @@ def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
         relation = relation_name(node) if node else ""
         status = r.get("status")
         age = r.get("max_loaded_at_time_ago_in_s")
+        if as_of is not None and node and r.get("max_loaded_at") and status != "runtime error":
+            status, age = _freshness_as_of(node, r["max_loaded_at"], as_of)
         success: bool | None = status in ("pass", "warn")
         if str(r.get("max_loaded_at", "")).startswith("0001-01-01"):
             # an empty table: a source this data set doesn't provide (CDNOW has no web
@@ -134,14 +137,51 @@ def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
             # empties unexpectedly is caught by the raw row-count expectations
             success, detail = None, "empty: no rows loaded, freshness not applicable"
         elif age is not None:
-            detail = (f"status {status}; last loaded {age / 3600:.1f} h ago (max _loaded_at "
-                      f"{r.get('max_loaded_at')})")
+            since = f"before the end of the as-of day {as_of}" if as_of else "ago"
+            detail = (f"status {status}; last loaded {age / 3600:.1f} h {since} (max "
+                      f"_loaded_at {r.get('max_loaded_at')})")
         else:
             detail = f"status {status}: {r.get('message') or r.get('error') or ''}"
         out.append(ExpectationOutcome("source_freshness", uid.split(".", 2)[-1],
                                       "dbt_source_freshness", None, success, detail,
                                       [relation] if relation else []))
     return out
+
+
+PERIOD_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def _built_as_of(settings: Settings) -> date | None:
+    """The as-of date of the latest build (None: it was built as of now)."""
+    with connect(settings.duckdb_path) as con:
+        ensure_ops(con)
+        rows = con.execute("select as_of_date from ops.build_runs order by built_at desc "
+                           "limit 1").fetchall()
+    return rows[0][0] if rows and rows[0][0] else None
+
+
+def _freshness_as_of(node: dict, max_loaded_at: str, as_of: date) -> tuple[str, float]:
+    """Freshness of a build as of a past day is measured from the end of that day, not
+    from now: a backfill of 1998-06-30 on data landed then is fresh, the same data built
+    as of today is not. Thresholds are the source's own (``warn_after``/``error_after``)."""
+    loaded = datetime.fromisoformat(str(max_loaded_at).replace("Z", "+00:00"))
+    loaded = loaded.astimezone(UTC).replace(tzinfo=None) if loaded.tzinfo else loaded
+    age = (datetime.combine(as_of + timedelta(days=1), datetime.min.time())
+           - loaded).total_seconds()
+    freshness = node.get("freshness") or {}
+
+    def limit(key: str) -> float | None:
+        rule = freshness.get(key) or {}
+        if not rule.get("count") or not rule.get("period"):
+            return None
+        return rule["count"] * PERIOD_S[rule["period"]]
+
+    error, warn = limit("error_after"), limit("warn_after")
+    if error is not None and age > error:
+        return "error", age
+    if warn is not None and age > warn:
+        return "warn", age
+    return "pass", age
 
 
 def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationResult:
