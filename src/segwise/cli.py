@@ -72,16 +72,33 @@ def generate_cmd(
 def load_cmd(
     dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "generated",
     raw_dir: Annotated[Path | None, typer.Option(help="Parquet folder for 'generated'")] = None,
+    mapping: Annotated[Path | None, typer.Option(
+        help="your own CSV / Parquet / NDJSON files, described by a mapping file (see the "
+             "README, 'Bring your own data')")] = None,
+    mode: Annotated[str, typer.Option(help="with --mapping: replace (all tables, all or "
+                                      "nothing) or append (files not loaded before)")]
+    = "replace",
 ) -> None:
     """Load raw tables into the warehouse (replacing them: re-running is safe)."""
-    from segwise.load import load_dataset, load_generated
+    from segwise.load import load_dataset, load_generated, load_mapping_file
     from segwise.load.datasets import DatasetNotFound
 
     settings = Settings.from_env()
     try:
+        if mapping is not None:
+            report = load_mapping_file(settings, mapping, mode)
+            for table, rows in report.rows.items():
+                console.print(f"raw.{table:16} {rows:>12,}  (+{report.loaded.get(table, 0):,}"
+                              f", rejected {report.rejected.get(table, 0):,})")
+            for path in report.skipped_files:
+                console.print(f"already loaded, skipped: {path}")
+            if any(report.rejected.values()):
+                console.print("rows that did not parse are in ops.load_rejections "
+                              f"(load_id '{report.load_id}')")
+            return
         counts = (load_generated(settings, raw_dir) if dataset == "generated"
                   else load_dataset(settings, dataset))
-    except (DatasetNotFound, ValueError) as exc:
+    except (DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     for table, rows in counts.items():
         console.print(f"raw.{table:16} {rows:>12,}")

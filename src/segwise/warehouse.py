@@ -84,6 +84,14 @@ OPS_DDL = [
     """create table if not exists ops.destination_revocations (
         destination varchar, customer_id varchar, email varchar, status varchar,
         detail varchar, revoked_at timestamp, run_id varchar)""",
+    # loads of the user's files (segwise load --mapping): each file once (append is
+    # idempotent by the SHA-256 of its bytes), and every row that did not parse
+    """create table if not exists ops.load_files (
+        load_id varchar, raw_table varchar, path varchar, sha256 varchar, mode varchar,
+        rows_loaded bigint, rows_rejected bigint, loaded_at timestamp)""",
+    """create table if not exists ops.load_rejections (
+        load_id varchar, path varchar, raw_table varchar, row_number bigint, reason varchar,
+        payload varchar, rejected_at timestamp)""",
     # erasure (segwise forget): only a SHA-256 of the normalised address is kept
     """create table if not exists ops.erasure_requests (
         request_id varchar, email_sha256 varchar, requested_at timestamp, reason varchar)""",

@@ -144,3 +144,16 @@ def test_the_raw_contract_is_rendered_into_the_sources_and_the_readme(parsed):
         assert {c.name: DATA_TYPES[c.type] for c in table.columns}.items() <= {
             n: c["data_type"] for n, c in columns.items()}.items(), table.name
         assert all(columns[c.name]["description"] for c in table.columns)
+
+
+def test_raw_row_count_expectations_follow_the_contract():
+    """The gate demands rows exactly in the contract's required tables: an optional source
+    a business lacks (products, web, email) never fails validation for being empty."""
+    from segwise.raw_schema import CONTRACT
+
+    suite = json.loads((ROOT / "expectations" / "raw_inputs.json").read_text())
+    (counts,) = [b for b in suite["batches"] if b["name"] == "raw_row_counts"]
+    minimum = {e["kwargs"]["column"].removesuffix("_rows"): e["kwargs"]["min_value"]
+               for e in counts["expectations"]}
+    required = {t.name for t in CONTRACT if t.required}
+    assert {t for t, m in minimum.items() if m >= 1} == required

@@ -55,3 +55,13 @@ def landed_counts(settings: Settings, say=print) -> dict[str, int]:
                 create_empty_raw_table(con, table)
                 counts[table] = 0
     return counts
+
+
+def load_mapping_file(settings: Settings, mapping_path: Path, mode: str = "replace"):
+    """``segwise load --mapping``: the user's files through their mapping (see
+    ``segwise.load.mapping``); returns the ``LoadReport``."""
+    from segwise.load.mapping import load_mapped, read_mapping
+
+    mapping = read_mapping(mapping_path)
+    with exclusive(settings.duckdb_path), connect(settings.duckdb_path) as con:
+        return load_mapped(con, mapping, mode)
