@@ -193,3 +193,63 @@ def test_a_configuration_error_fails_at_once_without_retries(tmp_path):
     assert "state=failed" in out, out[-4000:]
     assert "up_for_retry" not in out
     assert "no raw tables have landed" in out
+
+
+def test_airflow_standalone_starts_as_the_readme_says(tmp_path):
+    """The README's `airflow standalone` lines, run as written from the checkout (only
+    AIRFLOW_HOME moved into a temp dir and the port made free): every component healthy,
+    both DAGs loaded, no import error."""
+    import json
+    import signal
+    import socket
+    import time
+
+    import httpx
+
+    readme = (project_root() / "README.md").read_text()
+    block = readme[readme.index("<!-- airflow-standalone -->"):]
+    start = block.index("```bash") + len("```bash")
+    script = block[start:block.index("```", start)]
+    script = script.replace("$PWD/warehouse/airflow", str(tmp_path / "airflow"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update(AIRFLOW__API__PORT=str(port), SEGWISE_DUCKDB_PATH=str(tmp_path / "w.duckdb"),
+               PATH=os.environ.get("PATH", "").replace(str(Path(sys.executable).parent), ""))
+    proc = subprocess.Popen(["bash", "-c", script], cwd=project_root(), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        health: dict = {}
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            try:
+                health = httpx.get(f"{base}/api/v2/monitor/health", timeout=5).json()
+            except httpx.HTTPError:
+                health = {}
+            if health and all(part.get("status") == "healthy" for part in health.values()):
+                break
+            assert proc.poll() is None, proc.stdout.read()[-3000:]
+            time.sleep(2)
+        assert health and all(p.get("status") == "healthy" for p in health.values()), health
+        passwords = tmp_path / "airflow" / "simple_auth_manager_passwords.json.generated"
+        token = httpx.post(f"{base}/auth/token", timeout=10, json={
+            "username": "admin",
+            "password": json.loads(passwords.read_text())["admin"]}).json()["access_token"]
+        auth = {"Authorization": f"Bearer {token}"}
+        dags: list[str] = []
+        while time.monotonic() < deadline and len(dags) < 2:
+            dags = sorted(d["dag_id"] for d in httpx.get(
+                f"{base}/api/v2/dags", headers=auth, timeout=10).json()["dags"])
+            time.sleep(2)
+        assert dags == ["segwise_daily", "segwise_sync"]
+        errors = httpx.get(f"{base}/api/v2/importErrors", headers=auth, timeout=10).json()
+        assert errors["total_entries"] == 0, errors
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
