@@ -22,7 +22,8 @@ def sources_path(project_dir: Path, source: str) -> Path:
 
 def sources_yaml(source: RawSource) -> str:
     """The dbt sources file of one source: where its tables live (dbt var
-    ``<source>_schema``, else ``raw_schema``, else ``SEGWISE_RAW_SCHEMA``, else ``raw``),
+    ``<source>_schema``, else ``SEGWISE_<SOURCE>_SCHEMA``, else dbt var ``raw_schema``,
+    else ``SEGWISE_RAW_SCHEMA``, else ``raw``),
     freshness, and every table's columns with ``data_type`` and meaning."""
     tables = []
     for table in (t for t in CONTRACT if t.source == source.name):
@@ -45,8 +46,9 @@ def sources_yaml(source: RawSource) -> str:
     doc = {"version": 2, "sources": [{
         "name": source.name,
         "description": source.description,
-        "schema": (f"{{{{ var('{source.name}_schema', var('raw_schema', "
-                   "env_var('SEGWISE_RAW_SCHEMA', 'raw'))) }}"),
+        "schema": (f"{{{{ var('{source.name}_schema', env_var('SEGWISE_"
+                   f"{source.name.upper()}_SCHEMA', var('raw_schema', "
+                   "env_var('SEGWISE_RAW_SCHEMA', 'raw')))) }}"),
         "loaded_at_field": "_loaded_at",
         "freshness": {"warn_after": {"count": source.warn_after_days, "period": "day"},
                       "error_after": {"count": source.error_after_days, "period": "day"}},

@@ -9,15 +9,20 @@ data" section; a test keeps both current.
 
 Timestamps are naive; their zone is the source's (``source_timezone`` dbt var, UTC for
 generated data) and staging converts to UTC. Where the raw tables live is configurable per
-source (dbt vars ``<source>_schema`` / ``<source>_database``, or ``raw_schema`` /
-``SEGWISE_RAW_SCHEMA`` for all), so segwise can read tables another loader landed.
+source (``SEGWISE_<SOURCE>_SCHEMA``, e.g. ``SEGWISE_SHOP_SCHEMA``, else
+``SEGWISE_RAW_SCHEMA``, else ``raw``; dbt vars ``<source>_schema`` / ``raw_schema`` for
+dbt alone), so segwise can read tables another loader landed.
 """
 
 from __future__ import annotations
 
+import os
+import re
 from dataclasses import dataclass
 
 import pyarrow as pa
+
+from segwise.errors import ConfigurationError
 
 TS = pa.timestamp("us")
 
@@ -161,6 +166,33 @@ CONTRACT: tuple[RawTable, ...] = (
 )
 
 CONTRACT_BY_NAME: dict[str, RawTable] = {t.name: t for t in CONTRACT}
+_IDENT = re.compile(r"\A[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+
+
+def raw_schema_of(table: str) -> str:
+    """The schema a raw table lives in: ``SEGWISE_<SOURCE>_SCHEMA``, else
+    ``SEGWISE_RAW_SCHEMA``, else ``raw`` — the same rule the dbt sources apply."""
+    source = CONTRACT_BY_NAME[table].source
+    schema = (os.environ.get(f"SEGWISE_{source.upper()}_SCHEMA")
+              or os.environ.get("SEGWISE_RAW_SCHEMA") or "raw")
+    if not _IDENT.match(schema):
+        raise ConfigurationError(f"schema {schema!r} for raw.{table} (SEGWISE_"
+                                 f"{source.upper()}_SCHEMA / SEGWISE_RAW_SCHEMA) is not a "
+                                 "plain identifier")
+    return schema
+
+
+def raw_relation(table: str) -> str:
+    """``<schema>.<table>`` of a raw table, where it lives in this warehouse."""
+    return f"{raw_schema_of(table)}.{table}"
+
+
+def resolve_raw(sql: str) -> str:
+    """Point ``raw.<table>`` references of hand-written SQL (the GX batch queries) at
+    where each raw table lives."""
+    return re.sub(r"\braw\.([a-z_]+)\b",
+                  lambda m: raw_relation(m.group(1)) if m.group(1) in CONTRACT_BY_NAME
+                  else m.group(0), sql)
 RAW_TABLES: dict[str, pa.Schema] = {t.name: t.schema for t in CONTRACT}
 
 # The raw columns that hold an email address: an erased address's rows are deleted from

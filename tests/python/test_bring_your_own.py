@@ -170,3 +170,26 @@ def test_a_mapping_mistake_is_located(tmp_path):
     path.write_text(MAPPING.replace("absent: [products, ", "absent: ["))
     res = _cli(["load", "--mapping", "segwise_load.yml"], tmp_path)
     assert "not mentioned: ['products']" in " ".join(res.stderr.split())
+
+
+def test_raw_tables_are_read_where_another_loader_landed_them(tmp_path):
+    """SEGWISE_<SOURCE>_SCHEMA points segwise at the schemas a Fivetran/Airbyte-style
+    loader writes (here: shop tables in `shopify`, contacts in `hubspot_crm`): load,
+    build, the gate's raw checks and the export all use them; no `raw` copy exists."""
+    env = dict(os.environ, SEGWISE_DUCKDB_PATH=str(tmp_path / "wh" / "segwise.duckdb"),
+               SEGWISE_OUTPUT_DIR=str(tmp_path / "out"), SEGWISE_SHOP_SCHEMA="shopify",
+               SEGWISE_CRM_SCHEMA="hubspot_crm")
+    res = subprocess.run([SEGWISE, "run", "--customers", "300", "--as-of", "2026-06-30"],
+                         env=env, text=True, capture_output=True, timeout=900)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    tables = _q(tmp_path, "select table_schema || '.' || table_name as t from "
+                          "information_schema.tables where table_schema in "
+                          "('raw', 'shopify', 'hubspot_crm')")["t"]
+    assert {"shopify.orders", "shopify.order_items", "shopify.products",
+            "hubspot_crm.crm_contacts", "raw.web_events"} <= set(tables)
+    assert not {"raw.orders", "raw.crm_contacts"} & set(tables)
+    counts = _q(tmp_path, "select (select count(*) from marts.fct_orders) as o, "
+                          "(select count(*) from shopify.orders) as r")
+    assert 0 < counts["o"][0] <= counts["r"][0]
+    report = json.loads((tmp_path / "out" / "run_report.json").read_text())
+    assert report["validation_success"] is True, report["validation_failures"]

@@ -8,12 +8,11 @@ from pathlib import Path
 from segwise.errors import NothingLanded
 from segwise.load.datasets import dataset_frames
 from segwise.load.warehouse import (
-    RAW_SCHEMA,
     create_empty_raw_table,
     load_frames,
     load_parquet_dir,
 )
-from segwise.raw_schema import RAW_TABLES
+from segwise.raw_schema import RAW_TABLES, raw_relation, raw_schema_of
 from segwise.settings import Settings
 from segwise.warehouse import connect, exclusive
 
@@ -38,20 +37,20 @@ def landed_counts(settings: Settings, say=print) -> dict[str, int]:
     empty (a source the business does not have, e.g. web events). Raises
     ``NothingLanded`` when no table holds a row, so a run never builds on nothing."""
     with exclusive(settings.duckdb_path), connect(settings.duckdb_path) as con:
-        present = {name for (name,) in con.execute(
-            "select table_name from information_schema.tables where table_schema = ?",
-            [RAW_SCHEMA]).fetchall()}
-        counts = {t: con.execute(f'select count(*) from {RAW_SCHEMA}."{t}"').fetchall()[0][0]
-                  for t in RAW_TABLES if t in present}
+        present = {table for table in RAW_TABLES if con.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and "
+            "table_name = ?", [raw_schema_of(table), table]).fetchall()[0][0]}
+        counts = {t: con.execute(f"select count(*) from {raw_relation(t)}").fetchall()[0][0]
+                  for t in present}
         if not any(counts.values()):
             raise NothingLanded(
-                f"no raw tables have landed in schema {RAW_SCHEMA!r} of "
-                f"{settings.duckdb_path} (looked for {', '.join(RAW_TABLES)}): load them "
-                "first (`segwise load`, or your own loader), or run the demo with dataset "
+                f"no raw tables have landed in {settings.duckdb_path} (looked for "
+                f"{', '.join(raw_relation(t) for t in RAW_TABLES)}): load them first "
+                "(`segwise load`, or your own loader), or run the demo with dataset "
                 "'generated'")
         for table in RAW_TABLES:
             if table not in present:
-                say(f"  raw.{table} has not landed: created empty")
+                say(f"  raw.{table} has not landed: created empty as {raw_relation(table)}")
                 create_empty_raw_table(con, table)
                 counts[table] = 0
     return counts

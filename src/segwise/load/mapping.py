@@ -43,13 +43,12 @@ from segwise import strict_yaml
 from segwise.errors import ConfigurationError
 from segwise.load.warehouse import (
     DUCKDB_TYPES,
-    RAW_SCHEMA,
     RawContractError,
     create_empty_raw_table,
     forget_in_raw,
 )
 from segwise.ops import utcnow as _utcnow
-from segwise.raw_schema import CONTRACT_BY_NAME, TS
+from segwise.raw_schema import CONTRACT_BY_NAME, TS, raw_relation, raw_schema_of
 from segwise.warehouse import ensure_ops
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
@@ -300,7 +299,8 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
         raise RawContractError("the files do not fit the mapping and the raw contract; "
                                "nothing was loaded:\n  " + "\n  ".join(problems))
     now = _utcnow()
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    for schema in {raw_schema_of(name) for name in CONTRACT_BY_NAME}:
+        con.execute(f"create schema if not exists {schema}")
     con.execute("begin transaction")
     try:
         for name in CONTRACT_BY_NAME:
@@ -312,16 +312,16 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
                 for p, rel, _ in parts)
             exists = con.execute("select count(*) from information_schema.tables where "
                                  "table_schema = ? and table_name = ?",
-                                 [RAW_SCHEMA, name]).fetchall()[0][0]
+                                 [raw_schema_of(name), name]).fetchall()[0][0]
             if mode == "replace" or not exists:
-                con.execute(f"drop table if exists {RAW_SCHEMA}.{name}")
+                con.execute(f"drop table if exists {raw_relation(name)}")
                 create_empty_raw_table(con, name)
             if rows:
-                before = con.execute(f"select count(*) from {RAW_SCHEMA}.{name}"
+                before = con.execute(f"select count(*) from {raw_relation(name)}"
                                      ).fetchall()[0][0]
-                con.execute(f"insert into {RAW_SCHEMA}.{name} by name {rows}")
+                con.execute(f"insert into {raw_relation(name)} by name {rows}")
                 report.loaded[name] = con.execute(
-                    f"select count(*) from {RAW_SCHEMA}.{name}").fetchall()[0][0] - before
+                    f"select count(*) from {raw_relation(name)}").fetchall()[0][0] - before
             for path, rel, digest in parts:
                 bad = con.execute(f"select count(*) from staged_{rel} where _rejected is not "
                                   "null").fetchall()[0][0]
@@ -335,7 +335,7 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
                              now])
         forget_in_raw(con)  # a source may still send people erased with `segwise forget`
         for name in CONTRACT_BY_NAME:
-            report.rows[name] = con.execute(f"select count(*) from {RAW_SCHEMA}.{name}"
+            report.rows[name] = con.execute(f"select count(*) from {raw_relation(name)}"
                                             ).fetchall()[0][0]
         con.execute("commit")
     except BaseException:

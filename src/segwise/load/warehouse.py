@@ -15,10 +15,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from segwise.errors import ConfigurationError
-from segwise.raw_schema import CONTRACT_BY_NAME, EMAIL_COLUMNS, RAW_TABLES
+from segwise.raw_schema import (
+    CONTRACT_BY_NAME,
+    EMAIL_COLUMNS,
+    RAW_TABLES,
+    raw_relation,
+    raw_schema_of,
+)
 from segwise.warehouse import connect
 
-RAW_SCHEMA = "raw"
+RAW_SCHEMA = "raw"  # the default; where each table lives: raw_schema.raw_relation
 DUCKDB_TYPES = {pa.string(): "varchar", pa.timestamp("us"): "timestamp", pa.bool_(): "boolean",
                 pa.float64(): "double", pa.int64(): "bigint"}
 
@@ -101,7 +107,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
                  loaded_at: dict[str, str] | None = None) -> dict[str, int]:
     """Replace every raw table in one transaction: ``sources[table]`` is a relation to
     select from (None: an empty table of the contract's shape)."""
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
+    for schema in {raw_schema_of(t) for t in RAW_TABLES}:
+        con.execute(f"create schema if not exists {schema}")
     counts: dict[str, int] = {}
     con.execute("begin transaction")
     try:
@@ -110,7 +117,7 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
             if source is None:
                 empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841
                 source = "empty"
-            con.execute(f"create or replace table {RAW_SCHEMA}.{table} as select "
+            con.execute(f"create or replace table {raw_relation(table)} as select "
                         f"{_select(table, (available or {}).get(table))}, "
                         f"cast({(loaded_at or {}).get(table, 'null')} as timestamp) "
                         "as _loaded_at "
@@ -118,7 +125,7 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
         forget_in_raw(con)  # a source may still send people erased with `segwise forget`
         for table in RAW_TABLES:
             counts[table] = con.execute(
-                f"select count(*) from {RAW_SCHEMA}.{table}").fetchall()[0][0]
+                f"select count(*) from {raw_relation(table)}").fetchall()[0][0]
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
@@ -129,8 +136,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
 def create_empty_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """An empty raw table of the contract's shape (a source that has not landed)."""
     empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841 (read by duckdb)
-    con.execute(f"create schema if not exists {RAW_SCHEMA}")
-    con.execute(f"create table {RAW_SCHEMA}.{table} as select {_select(table)}, "
+    con.execute(f"create schema if not exists {raw_schema_of(table)}")
+    con.execute(f"create table {raw_relation(table)} as select {_select(table)}, "
                 "cast(null as timestamp) as _loaded_at from empty")
 
 
@@ -144,7 +151,7 @@ def forget_in_raw(con: duckdb.DuckDBPyConnection) -> int:
     deleted = 0
     for table, column in EMAIL_COLUMNS.items():
         deleted += con.execute(
-            f"delete from {RAW_SCHEMA}.{table} where sha256(lower(trim({column}))) in "
+            f"delete from {raw_relation(table)} where sha256(lower(trim({column}))) in "
             "(select email_sha256 from ops.erasure_requests)").fetchall()[0][0]
     return deleted
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from segwise.lineage import load_manifest, relation_name, relations_in_sql
 from segwise.ops import record_validation
+from segwise.raw_schema import resolve_raw
 from segwise.settings import Settings
 from segwise.transform.dbt import source_freshness
 from segwise.warehouse import connect, ensure_ops
@@ -215,11 +216,11 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
         def count(table: str) -> int:
             if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
                 raise ValueError(f"when_nonempty must name schema.table, got {table!r}")
-            return con.execute(f"select count(*) from {table}").fetchall()[0][0]
+            return con.execute(f"select count(*) from {resolve_raw(table)}").fetchall()[0][0]
 
         for spec in load_suites(suites_dir):
             for batch in spec["batches"]:
-                query = batch["query"]
+                query = resolve_raw(batch["query"])  # raw tables where they live
                 if batch.get("sample_rows"):
                     n = int(batch["sample_rows"])
                     query = (f"select * from ({query}) as q "
@@ -236,7 +237,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                         continue
                     applicable.append(exp)
                 plan.append((spec["name"], batch["name"], applicable))
-                reads[batch["name"]] = sorted(relations_in_sql(batch["query"]))
+                reads[batch["name"]] = sorted(relations_in_sql(resolve_raw(batch["query"])))
 
     context = gx.get_context(mode="file", project_root_dir=str(root))
     try:
