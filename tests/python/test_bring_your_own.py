@@ -193,3 +193,27 @@ def test_raw_tables_are_read_where_another_loader_landed_them(tmp_path):
     assert 0 < counts["o"][0] <= counts["r"][0]
     report = json.loads((tmp_path / "out" / "run_report.json").read_text())
     assert report["validation_success"] is True, report["validation_failures"]
+
+
+def test_a_mapped_time_zone_lands_as_utc(tmp_path):
+    """Naive local times in the files (New York, across the DST change) land in UTC."""
+    from segwise.load.mapping import load_mapped, read_mapping
+
+    (tmp_path / "o.csv").write_text("id,cust,at,total\n1,a,03/09/2024 08:00,1\n"
+                                    "2,a,03/14/2024 08:00,2\n")
+    (tmp_path / "c.csv").write_text("id\na\n")
+    (tmp_path / "m.yml").write_text(
+        "timezone: America/New_York\ntables:\n"
+        "  orders: {files: o.csv, columns: {order_id: id, customer_id: cust, ordered_at: at,"
+        " order_total: total}, formats: {ordered_at: '%m/%d/%Y %H:%M'}}\n"
+        "  crm_contacts: {files: c.csv, columns: {customer_id: id}}\n"
+        "absent: [order_items, products, web_events, email_campaigns, email_events]\n")
+    con = duckdb.connect()
+    try:
+        report = load_mapped(con, read_mapping(tmp_path / "m.yml"))
+        got = [r[0].isoformat() for r in con.execute(
+            "select ordered_at from raw.orders order by order_id").fetchall()]
+    finally:
+        con.close()
+    assert report.rejected == {"orders": 0, "crm_contacts": 0}
+    assert got == ["2024-03-09T13:00:00", "2024-03-14T12:00:00"]  # EST, then EDT
