@@ -182,6 +182,10 @@ def run_cmd(
     except (DbtError, DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)
+    from segwise.warehouse import serving_path
+
+    if settings.dbt_target == "duckdb":
+        console.print(f"BI tools (read-only): {serving_path(settings.duckdb_path)}")
     if not summary.validation_success:
         raise typer.Exit(1)
     if any(x["status"] == "failed" for x in summary.syncs):
