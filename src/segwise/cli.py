@@ -211,8 +211,11 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     exported = {e["segment"]: e for e in summary.exports}
     for name, n in summary.segment_sizes.items():
         e = exported.get(name, {})
-        s.add_row(name, f"{n:,}", str(e.get("added", "–")), str(e.get("removed", "–")))
+        members = ("n/a" if name in summary.segments_not_applicable else f"{n:,}")
+        s.add_row(name, members, str(e.get("added", "–")), str(e.get("removed", "–")))
     console.print(s)
+    for name, why in summary.segments_not_applicable.items():
+        console.print(f"  n/a: {name} cannot apply to this data ({why})")
     verdict = "[green]passed[/green]" if summary.validation_success else "[red]FAILED[/red]"
     console.print(f"validation: {verdict}")
     for f in summary.validation_failures:

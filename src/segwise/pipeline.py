@@ -143,6 +143,8 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
                                    for o in val.failed]
     summary.validation_not_applicable = [f"{o.suite}.{o.batch}: {o.expectation}({o.column}) — "
                                          f"{o.detail}" for o in val.not_applicable]
+    summary.segments_not_applicable = {o.column: o.detail for o in val.not_applicable
+                                       if o.suite == "segments" and o.column}
     summary.data_docs = str(val.data_docs) if val.data_docs else None
     try:
         exported = step_export(settings, say)

@@ -106,8 +106,9 @@ def test_a_transactions_only_shop_is_mapped_loaded_built_and_exported(tmp_path):
     report = json.loads((tmp_path / "out" / "run_report.json").read_text())
     assert report["validation_success"] is True
     # segments that need web data cannot apply to this business: said so, not silently 0
-    not_applicable = " ".join(report["validation_not_applicable"])
-    assert "cart_abandoners_24h" in not_applicable
+    assert "cart_abandoners_24h" in report["segments_not_applicable"]
+    assert "vip_customers" not in report["segments_not_applicable"]
+    assert "n/a: cart_abandoners_24h cannot apply to this data" in run.stdout
     assert (tmp_path / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
 
     got = _q(tmp_path, "select * from marts.customer_rfm").set_index("customer_id")

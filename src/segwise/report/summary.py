@@ -18,6 +18,8 @@ class RunSummary:
     rows_loaded: dict[str, int] = field(default_factory=dict)
     quarantined: list[tuple[str, str, int]] = field(default_factory=list)
     segment_sizes: dict[str, int] = field(default_factory=dict)
+    # segments that cannot apply to this data (their inputs are empty), with why
+    segments_not_applicable: dict[str, str] = field(default_factory=dict)
     validation_success: bool | None = None
     validation_failures: list[str] = field(default_factory=list)
     validation_not_applicable: list[str] = field(default_factory=list)
@@ -49,7 +51,10 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
     lines += ["", "## Rows quarantined", "", "| source table | reason | rows |", "|---|---|---:|"]
     lines += [f"| {t} | {r} | {n:,} |" for t, r, n in summary.quarantined] or ["| – | – | 0 |"]
     lines += ["", "## Segment sizes", "", "| segment | members |", "|---|---:|"]
-    lines += [f"| {s} | {n:,} |" for s, n in summary.segment_sizes.items()]
+    lines += [f"| {s} | {n:,}"
+              + (f" (not applicable: {summary.segments_not_applicable[s]})"
+                 if s in summary.segments_not_applicable else "") + " |"
+              for s, n in summary.segment_sizes.items()]
     verdict = {True: "passed", False: "FAILED", None: "not run"}[summary.validation_success]
     lines += ["", f"## Validation: {verdict}", ""]
     lines += [f"- failed: {f}" for f in summary.validation_failures]
