@@ -29,6 +29,7 @@ rows of each file not loaded before (by SHA-256 of its bytes, recorded in
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import uuid
 from dataclasses import dataclass, field
@@ -170,16 +171,29 @@ def read_mapping(path: Path) -> LoadMapping:
     return out
 
 
-def _reader(mapping: TableMapping, path: Path) -> str:
+def _reader(mapping: TableMapping, path: Path, rejects: str) -> str:
+    """The DuckDB table function reading one file. CSV is read with a fixed dialect
+    (RFC 4180: ``,`` or the mapping's delimiter, ``"`` quotes) and the header's names, so
+    no sniffing can misread it, and a malformed line (a wrong number of fields, an
+    unterminated quote) is stored in the temp table ``rejects`` instead of failing the
+    file."""
     kind = mapping.format or FORMATS.get(path.suffix.lower())
     if kind is None:
         raise MappingError(f"{path} (raw.{mapping.table}): unknown file type {path.suffix!r}: "
                            "set `format: csv | parquet | ndjson`")
     quoted = str(path).replace("'", "''")
     if kind == "csv":
-        delim = "" if mapping.delimiter is None else (
-            ", delim = '" + mapping.delimiter.replace("'", "''") + "'")
-        return f"read_csv('{quoted}', all_varchar = true, header = true{delim})"
+        delim = mapping.delimiter or ","
+        with path.open(newline="", encoding="utf-8", errors="replace") as handle:
+            header = next(csv.reader(handle, delimiter=delim), [])
+        if not header or len(set(header)) != len(header):
+            raise MappingError(f"{path} (raw.{mapping.table}): the first line must name "
+                               f"every column once (found {header})")
+        columns = "{" + ", ".join(f"{_literal(h)}: 'VARCHAR'" for h in header) + "}"
+        return (f"read_csv('{quoted}', auto_detect = false, header = true, "
+                f"delim = {_literal(delim)}, quote = '\"', escape = '\"', "
+                f"columns = {columns}, ignore_errors = true, store_rejects = true, "
+                f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scan')")
     if kind == "ndjson":
         return f"read_json('{quoted}', format = 'newline_delimited')"
     return f"read_parquet('{quoted}')"
@@ -213,11 +227,12 @@ def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Pat
     """A temp table of the file's rows parsed into the contract (``_rejected``: the first
     value that did not parse), or the structural problems that stop the load."""
     relation = f"source_{mapping.table}_{index}"
+    rejects = f"rejects_{relation}"
     try:
         con.execute(f"create or replace temp view {relation} as select * from "
-                    f"{_reader(mapping, path)}")
+                    f"{_reader(mapping, path, rejects)}")
         available = [r[0] for r in con.execute(f"describe {relation}").fetchall()]
-    except duckdb.Error as exc:
+    except (duckdb.Error, OSError, UnicodeError) as exc:
         return relation, [f"{path} (raw.{mapping.table}): cannot be read: "
                           f"{str(exc).splitlines()[0]}"]
     contract = CONTRACT_BY_NAME[mapping.table]
@@ -260,6 +275,15 @@ def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Pat
         select {', '.join(selects)}, {rejected} as _rejected,
                row_number() over () as _row, to_json(s) as _payload
         from {relation} as s""")
+    # lines the CSV reader could not split into the header's fields: rejected as they are
+    has_rejects = con.execute("select count(*) from duckdb_tables() where table_name = ?",
+                              [rejects]).fetchall()[0][0]
+    con.execute(f"create or replace temp table malformed_{relation} as " + (
+        f"""select line as _row, 'malformed line: ' || min(error_message) as _rejected,
+                   to_json({{'line': line, 'text': any_value(csv_line)}}) as _payload
+            from {rejects} group by line""" if has_rejects else
+        "select cast(null as bigint) as _row, cast(null as varchar) as _rejected, "
+        "cast(null as json) as _payload where false"))
     return relation, problems
 
 
@@ -323,13 +347,15 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
                 report.loaded[name] = con.execute(
                     f"select count(*) from {raw_relation(name)}").fetchall()[0][0] - before
             for path, rel, digest in parts:
-                bad = con.execute(f"select count(*) from staged_{rel} where _rejected is not "
-                                  "null").fetchall()[0][0]
+                failed = (f"(select _row, _rejected, _payload from staged_{rel} where "
+                          f"_rejected is not null union all select * from malformed_{rel})")
+                bad = con.execute(f"select count(*) from {failed}").fetchall()[0][0]
                 report.rejected[name] = report.rejected.get(name, 0) + bad
                 con.execute(f"""insert into ops.load_rejections
-                    select ?, ?, ?, _row, _rejected, _payload, ? from staged_{rel}
-                    where _rejected is not null""", [report.load_id, str(path), name, now])
-                total = con.execute(f"select count(*) from staged_{rel}").fetchall()[0][0]
+                    select ?, ?, ?, _row, _rejected, _payload, ? from {failed}""",
+                            [report.load_id, str(path), name, now])
+                total = bad + con.execute(f"select count(*) from staged_{rel} where "
+                                          "_rejected is null").fetchall()[0][0]
                 con.execute("insert into ops.load_files values (?, ?, ?, ?, ?, ?, ?, ?)",
                             [report.load_id, name, str(path), digest, mode, total - bad, bad,
                              now])
