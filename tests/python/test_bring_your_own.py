@@ -200,28 +200,41 @@ def test_raw_tables_are_read_where_another_loader_landed_them(tmp_path):
     assert report["validation_success"] is True, report["validation_failures"]
 
 
-def test_a_mapped_time_zone_lands_as_utc(tmp_path):
-    """Naive local times in the files (New York, across the DST change) land in UTC."""
+def _orders_only(root: Path, orders: str, columns: str, fmt: str,
+                 timezone: str = "UTC"):
+    """An orders file plus a one-contact CRM file, mapped: the loader's own result
+    (report, loaded rows by order id, rejections) from an in-memory DuckDB."""
     from segwise.load.mapping import load_mapped, read_mapping
 
-    (tmp_path / "o.csv").write_text("id,cust,at,total\n1,a,03/09/2024 08:00,1\n"
-                                    "2,a,03/14/2024 08:00,2\n")
-    (tmp_path / "c.csv").write_text("id\na\n")
-    (tmp_path / "m.yml").write_text(
-        "timezone: America/New_York\ntables:\n"
-        "  orders: {files: o.csv, columns: {order_id: id, customer_id: cust, ordered_at: at,"
-        " order_total: total}, formats: {ordered_at: '%m/%d/%Y %H:%M'}}\n"
+    (root / "c.csv").write_text("id\na\n")
+    (root / "m.yml").write_text(
+        f"timezone: {timezone}\ntables:\n"
+        f"  orders: {{files: {orders}, columns: {{{columns}}}, "
+        f"formats: {{ordered_at: '{fmt}'}}}}\n"
         "  crm_contacts: {files: c.csv, columns: {customer_id: id}}\n"
         "absent: [order_items, products, web_events, email_campaigns, email_events]\n")
     con = duckdb.connect()
     try:
-        report = load_mapped(con, read_mapping(tmp_path / "m.yml"))
-        got = [r[0].isoformat() for r in con.execute(
-            "select ordered_at from raw.orders order by order_id").fetchall()]
+        report = load_mapped(con, read_mapping(root / "m.yml"))
+        got = {str(r[0]): r[1:] for r in con.execute(
+            "select order_id, ordered_at, order_total, country from raw.orders").fetchall()}
+        rejected = con.execute("select reason, payload from ops.load_rejections "
+                               "order by row_number").fetchall()
     finally:
         con.close()
+    return report, got, rejected
+
+
+def test_a_mapped_time_zone_lands_as_utc(tmp_path):
+    """Naive local times in the files (New York, across the DST change) land in UTC."""
+    (tmp_path / "o.csv").write_text("id,cust,at,total\n1,a,03/09/2024 08:00,1\n"
+                                    "2,a,03/14/2024 08:00,2\n")
+    report, got, _ = _orders_only(tmp_path, "o.csv", "order_id: id, customer_id: cust, "
+                                  "ordered_at: at, order_total: total", "%m/%d/%Y %H:%M",
+                                  timezone="America/New_York")
     assert report.rejected == {"orders": 0, "crm_contacts": 0}
-    assert got == ["2024-03-09T13:00:00", "2024-03-14T12:00:00"]  # EST, then EDT
+    assert [got[k][0].isoformat() for k in ("1", "2")] == [
+        "2024-03-09T13:00:00", "2024-03-14T12:00:00"]  # EST, then EDT
 
 
 # ------------------------------------------------ attacking "nothing is lost"
@@ -261,28 +274,15 @@ def test_every_file_row_is_loaded_or_rejected_with_its_reason(tmp_path_factory, 
     """Random transaction files with hostile text, numbers and dates: file rows = loaded +
     rejected, every value that parses lands exactly as Python parses it, and every row
     whose number or date does not parse is rejected naming the column."""
-    from segwise.load.mapping import load_mapped, read_mapping
-
     root = tmp_path_factory.mktemp("prop")
     frame = pd.DataFrame(rows, columns=["TXN_ID", "CUST", "TXN_DATE", "TOTAL"])
     frame.insert(0, "N", range(len(frame)))  # to match rows back
     frame.to_csv(root / "t.csv", index=False)
-    (root / "c.csv").write_text("id\na\n")
-    (root / "m.yml").write_text(
-        "tables:\n  orders: {files: t.csv, columns: {order_id: N, customer_id: CUST, "
-        "ordered_at: TXN_DATE, order_total: TOTAL, country: TXN_ID}, "
-        "formats: {ordered_at: '%m/%d/%Y'}}\n"
-        "  crm_contacts: {files: c.csv, columns: {customer_id: id}}\n"
-        "absent: [order_items, products, web_events, email_campaigns, email_events]\n")
-    con = duckdb.connect()
-    try:
-        report = load_mapped(con, read_mapping(root / "m.yml"))
-        got = {int(r[0]): r[1:] for r in con.execute(
-            "select order_id, ordered_at, order_total, country from raw.orders").fetchall()}
-        rejected = dict(con.execute("select payload, reason from ops.load_rejections"
-                                    ).fetchall())
-    finally:
-        con.close()
+    report, loaded, rejections = _orders_only(
+        root, "t.csv", "order_id: N, customer_id: CUST, ordered_at: TXN_DATE, "
+        "order_total: TOTAL, country: TXN_ID", "%m/%d/%Y")
+    got = {int(k): v for k, v in loaded.items()}
+    rejected = {payload: reason for reason, payload in rejections}
     assert len(got) + report.rejected["orders"] == len(frame)
     assert len(rejected) == report.rejected["orders"]
     for n, _text, _cust, when, total in frame.itertuples(index=False):
@@ -311,8 +311,6 @@ def test_every_file_row_is_loaded_or_rejected_with_its_reason(tmp_path_factory, 
 def test_malformed_csv_lines_are_rejected_one_by_one(tmp_path):
     """A line with too few or too many fields, a bare carriage return splitting a row, an
     unterminated quote: each is rejected with its text; the good lines load."""
-    from segwise.load.mapping import load_mapped, read_mapping
-
     (tmp_path / "t.csv").write_bytes(
         b"TXN_ID,CUST,TXN_DATE,TOTAL\n"
         b"T1,a,1/2/2024,1\n"
@@ -321,20 +319,10 @@ def test_malformed_csv_lines_are_rejected_one_by_one(tmp_path):
         b'T4,"a,b",1/5/2024,4\n'            # quoted delimiter: fine
         b"T5,a,1/6/2024,5\n"
         b'T6,"unterminated,1/7/2024,6\n')   # swallows the rest: kept in the rejection
-    (tmp_path / "c.csv").write_text("id\na\n")
-    (tmp_path / "m.yml").write_text(
-        "tables:\n  orders: {files: t.csv, columns: {order_id: TXN_ID, customer_id: CUST, "
-        "ordered_at: TXN_DATE, order_total: TOTAL}, formats: {ordered_at: '%m/%d/%Y'}}\n"
-        "  crm_contacts: {files: c.csv, columns: {customer_id: id}}\n"
-        "absent: [order_items, products, web_events, email_campaigns, email_events]\n")
-    con = duckdb.connect()
-    try:
-        report = load_mapped(con, read_mapping(tmp_path / "m.yml"))
-        loaded = sorted(r[0] for r in con.execute("select order_id from raw.orders").fetchall())
-        reasons = con.execute("select reason, payload from ops.load_rejections order by "
-                              "row_number").fetchall()
-    finally:
-        con.close()
+    report, got, reasons = _orders_only(tmp_path, "t.csv", "order_id: TXN_ID, customer_id: "
+                                        "CUST, ordered_at: TXN_DATE, order_total: TOTAL",
+                                        "%m/%d/%Y")
+    loaded = sorted(got)
     assert loaded == ["T1", "T4", "T5"]
     assert report.rejected["orders"] == len(reasons) >= 3
     assert all(reason.startswith("malformed line: ") for reason, _ in reasons)
