@@ -68,9 +68,13 @@ def generate_cmd(
     console.print(f"written to {result.out_dir}")
 
 
+LOAD_DATASET_HELP = ("generated (the demo generator's Parquet), cdnow or online_retail "
+                     "(real data in ../shared/data)")
+
+
 @app.command("load")
 def load_cmd(
-    dataset: Annotated[str, typer.Option(help=DATASET_HELP)] = "generated",
+    dataset: Annotated[str, typer.Option(help=LOAD_DATASET_HELP)] = "generated",
     raw_dir: Annotated[Path | None, typer.Option(help="Parquet folder for 'generated'")] = None,
     mapping: Annotated[Path | None, typer.Option(
         help="your own CSV / Parquet / NDJSON files, described by a mapping file (see the "
@@ -79,7 +83,8 @@ def load_cmd(
                                       "nothing) or append (files not loaded before)")]
     = "replace",
 ) -> None:
-    """Load raw tables into the warehouse (replacing them: re-running is safe)."""
+    """Load raw tables into the warehouse: replace them all in one transaction (re-running
+    is safe), or with --mapping --mode append add the files not loaded before."""
     from segwise.load import load_dataset, load_generated, load_mapping_file
     from segwise.load.datasets import DatasetNotFound
 
@@ -168,11 +173,13 @@ def run_cmd(
 ) -> None:
     """generate (or load --dataset, or take what has landed: --dataset landed) → dbt build
     → validate → export, then a summary."""
+    from segwise.load import LANDED
     from segwise.load.datasets import DATASETS, DatasetNotFound
     from segwise.pipeline import run
     from segwise.transform.dbt import DbtError
+    from segwise.warehouse import serving_path
 
-    if dataset not in ("generated", "landed") and dataset not in DATASETS:
+    if dataset not in ("generated", LANDED) and dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}: {DATASET_HELP}")
     settings = Settings.from_env()
     try:
@@ -182,8 +189,6 @@ def run_cmd(
     except (DbtError, DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)
-    from segwise.warehouse import serving_path
-
     if settings.dbt_target == "duckdb":
         console.print(f"BI tools (read-only): {serving_path(settings.duckdb_path)}")
     if not summary.validation_success:

@@ -19,6 +19,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def last_build(con: duckdb.DuckDBPyConnection) -> tuple | None:
+    """``(as_of_date, dataset)`` of the latest build, or None before the first one. Only
+    reads, so it also works on a read-only connection."""
+    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'ops' "
+                         "and table_name = 'build_runs'").fetchall()[0][0]
+    rows = con.execute("select as_of_date, dataset from ops.build_runs order by built_at "
+                       "desc limit 1").fetchall() if exists else []
+    return rows[0] if rows else None
 
 
 def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | None,

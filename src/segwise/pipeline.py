@@ -45,9 +45,15 @@ def _load(settings: Settings, dataset: str, customers: int, seed: int,
     return load_dataset(settings, dataset)
 
 
-def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print) -> int:
+def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print,
+               publish_for_readers: bool = True) -> int:
+    """``dbt build``; when it succeeds, readers get the new state (``run`` publishes once,
+    at its end, instead)."""
     with exclusive(settings.duckdb_path):
-        return _build(settings, dataset, as_of, say)
+        ok = _build(settings, dataset, as_of, say)
+        if publish_for_readers:
+            step_publish(settings, say)
+        return ok
 
 
 def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> int:
@@ -67,7 +73,6 @@ def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> in
     ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
     record_build(settings, run_id, dataset, as_of_text, ok, len(result.failures))
     say(f"  {ok} nodes passed")
-    step_publish(settings, say)
     return ok
 
 
@@ -135,7 +140,7 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     as_of = as_of or default_as_of(dataset)
     summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
     summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)
-    step_build(settings, dataset, as_of, say)
+    step_build(settings, dataset, as_of, say, publish_for_readers=False)
     collect_warehouse_facts(settings, summary)
     val = step_validate(settings, say)
     summary.validation_success = val.success
@@ -160,7 +165,7 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
         say(f"  export refused: {exc}")
     if sync_sandboxes:
         summary.syncs = step_sync_sandboxes(settings, say)
-    step_publish(settings, say)  # the run's audit (validation, exports, syncs) for readers
+    step_publish(settings, say)  # the build and the run's audit (validation, exports, syncs)
     write_report(summary, settings.output_dir)
     return summary
 

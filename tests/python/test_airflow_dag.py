@@ -31,6 +31,13 @@ def _env(home: Path) -> dict[str, str]:
     return env
 
 
+def _dags_test(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`airflow db migrate`, then `airflow dags test <args>` against ``home``."""
+    env = _env(home)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    return subprocess.run([AIRFLOW, "dags", "test", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
 def test_segwise_daily_runs_end_to_end(tmp_path):
     env = _env(tmp_path)
     migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True,
@@ -150,12 +157,8 @@ def test_every_dag_imports_without_errors_or_warnings(tmp_path):
 def test_a_backfill_day_is_computed_as_of_that_day(tmp_path):
     """`airflow dags test segwise_daily 2026-06-15`: the logical date is the as-of date of
     the data it generates and of the build (not "yesterday")."""
-    env = _env(tmp_path)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "2026-06-15", "-c",
-         '{"dataset": "generated", "customers": 600, "seed": 4}'],
-        env=env, capture_output=True, text=True, timeout=900)
+    res = _dags_test(tmp_path, "segwise_daily", "2026-06-15", "-c",
+                     '{"dataset": "generated", "customers": 600, "seed": 4}')
     out = res.stdout + res.stderr
     assert "state=success" in out, out[-4000:]
     con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
@@ -169,11 +172,7 @@ def test_a_backfill_day_is_computed_as_of_that_day(tmp_path):
 
 
 def test_an_impossible_as_of_is_refused_before_any_task_runs(tmp_path):
-    env = _env(tmp_path)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c", '{"as_of": "2026-13-45"}'],
-        env=env, capture_output=True, text=True, timeout=300)
+    res = _dags_test(tmp_path, "segwise_daily", "-c", '{"as_of": "2026-13-45"}', timeout=300)
     out = res.stdout + res.stderr
     assert res.returncode != 0 and "2026-13-45" in out, out[-3000:]
     assert "state=success" not in out
@@ -183,12 +182,8 @@ def test_an_impossible_as_of_is_refused_before_any_task_runs(tmp_path):
 def test_a_configuration_error_fails_at_once_without_retries(tmp_path):
     """Building on landed data when nothing has landed is a configuration error: the task
     fails for good at the first try (a retry can't fix it) and says what to do."""
-    env = _env(tmp_path)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "2026-06-15", "-c",
-         '{"dataset": "landed"}'],
-        env=env, capture_output=True, text=True, timeout=300)
+    res = _dags_test(tmp_path, "segwise_daily", "2026-06-15", "-c", '{"dataset": "landed"}',
+                     timeout=300)
     out = res.stdout + res.stderr
     assert "state=failed" in out, out[-4000:]
     assert "up_for_retry" not in out

@@ -93,21 +93,31 @@ def _withdraw(settings, victims) -> None:
         con.close()
 
 
+def _every_destination(stack: ExitStack) -> tuple[dict, dict]:
+    """A running sandbox and a production adapter per destination, closed with ``stack``."""
+    servers = {n: stack.enter_context(SandboxServer(APPS[n](KEYS[n]))) for n in APPS}
+    dests = {n: _adapter(n, s.url) for n, s in servers.items()}
+    for d in dests.values():
+        stack.callback(d.close)
+    return servers, dests
+
+
+def _pushed_people(settings):
+    """Everybody the sandboxes' destinations hold (not the demo's file exports)."""
+    return query(settings, "select distinct customer_id, email from ops.destination_ledger "
+                           "where destination not in ('file', 'ad_audience') "
+                           "order by customer_id")
+
 @pytest.mark.parametrize("mode", ["upsert", "add_only", "mirror"])
 def test_a_withdrawal_unsubscribes_the_person_at_every_destination(demo_copy, mode):
     settings = demo_copy
     with ExitStack() as stack:
-        servers = {n: stack.enter_context(SandboxServer(APPS[n](KEYS[n]))) for n in APPS}
-        dests = {n: _adapter(n, s.url) for n, s in servers.items()}
-        for d in dests.values():
-            stack.callback(d.close)
+        servers, dests = _every_destination(stack)
         for d in dests.values():
             first = sync_segment(settings, SEGMENT, d, mode=mode)
             assert first.status == "succeeded" and first.succeeded_adds > 10
             assert first.revoked == 0
-        members = query(settings, "select distinct customer_id, email from "
-                                  "ops.destination_ledger "
-                 "where destination not in ('file', 'ad_audience') order by customer_id")
+        members = _pushed_people(settings)
         victims = list(members.iloc[[1, 4, 7]].itertuples())
         bystanders = set(members["email"]) - {v.email for v in victims}
         _withdraw(settings, victims)
@@ -140,14 +150,10 @@ def test_a_withdrawal_reaches_people_a_mirror_sync_took_off_the_list_earlier(dem
     pushed, also after a mirror removal)."""
     settings = demo_copy
     with ExitStack() as stack:
-        servers = {n: stack.enter_context(SandboxServer(APPS[n](KEYS[n]))) for n in APPS}
-        dests = {n: _adapter(n, s.url) for n, s in servers.items()}
+        servers, dests = _every_destination(stack)
         for d in dests.values():
-            stack.callback(d.close)
             assert sync_segment(settings, SEGMENT, d, mode="mirror").succeeded_adds > 10
-        members = query(settings, "select distinct customer_id, email from "
-                                  "ops.destination_ledger where destination not in "
-                                  "('file', 'ad_audience') order by customer_id")
+        members = _pushed_people(settings)
         leavers = list(members.iloc[[2, 5, 8]].itertuples())
         con = duckdb.connect(str(settings.duckdb_path))
         try:  # they leave the segment (the next build no longer lists them)
@@ -186,8 +192,7 @@ def test_a_mass_withdrawal_blocks_until_forced(demo_copy):
         assert blocked.revoked == 0 and not unsubscribed_at("mailchimp", server.url)
         forced = sync_segment(settings, SEGMENT, dest, force=True)
         assert forced.revoked == len(forced.plan.revocations) > 40
-        held = set(query(settings, "select email from ops.destination_ledger "
-                 "where destination not in ('file', 'ad_audience')")["email"])
+        held = set(_pushed_people(settings)["email"])
         assert unsubscribed_at("mailchimp", server.url) == held
 
 
@@ -214,8 +219,7 @@ def test_random_withdrawals_and_reconsents_are_never_left_subscribed(demo_copy, 
     with SandboxServer(APPS["mailchimp"](KEYS["mailchimp"])) as server:
         dest = _adapter("mailchimp", server.url)
         sync_segment(settings, SEGMENT, dest)
-        people = query(settings, "select customer_id, email from ops.destination_ledger "
-                 "where destination not in ('file', 'ad_audience')")
+        people = _pushed_people(settings)
         latest: dict[str, str] = {c: "yes" for c in people["customer_id"]}
         ever_no: set[str] = set()
         pushed_while_no: list[str] = []

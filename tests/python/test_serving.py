@@ -47,19 +47,28 @@ while not stop.exists():
 """
 
 
-def test_a_reader_holding_a_connection_never_blocks_a_build_and_never_fails(tmp_path):
-    settings = make_settings(tmp_path)
-    generate(settings.raw_dir, customers=300, seed=8, as_of=AS_OF)
+def _land(settings, customers: int, seed: int = 8) -> None:
+    generate(settings.raw_dir, customers=customers, seed=seed, as_of=AS_OF)
     load_generated(settings)
+
+
+def _built(tmp_path, customers: int):
+    """A small warehouse, built (and so published for readers)."""
+    settings = make_settings(tmp_path)
+    _land(settings, customers)
     step_build(settings, "generated", AS_OF, say=quiet)
+    return settings
+
+
+def test_a_reader_holding_a_connection_never_blocks_a_build_and_never_fails(tmp_path):
+    settings = _built(tmp_path, 300)
     serving = serving_path(settings.duckdb_path)
     assert serving.exists()
     con = duckdb.connect(str(serving), read_only=True)
     old = con.execute("select count(*) from marts.dim_customers").fetchall()[0][0]
     con.close()
 
-    generate(settings.raw_dir, customers=450, seed=9, as_of=AS_OF)  # new data lands
-    load_generated(settings)
+    _land(settings, 450, seed=9)  # new data lands
     stop = tmp_path / "stop"
     # separate processes: DuckDB shares one database instance per path within a process
     readers = {mode: subprocess.Popen([sys.executable, "-c", READER, str(serving), mode,
@@ -86,14 +95,12 @@ def test_a_reader_holding_a_connection_never_blocks_a_build_and_never_fails(tmp_
     switch = fresh.index(new)  # old until the publish, new from then on, nothing between
     assert set(fresh[:switch]) == {old} and set(fresh[switch:]) == {new}
 
+
 def test_a_failed_build_leaves_readers_the_last_good_state(tmp_path):
     """A build that fails publishes nothing: readers keep the previous complete state."""
     from segwise.transform.dbt import DbtError
 
-    settings = make_settings(tmp_path)
-    generate(settings.raw_dir, customers=200, seed=8, as_of=AS_OF)
-    load_generated(settings)
-    step_build(settings, "generated", AS_OF, say=quiet)
+    settings = _built(tmp_path, 200)
     serving = serving_path(settings.duckdb_path)
     before = serving.stat().st_mtime_ns
     con = duckdb.connect(str(settings.duckdb_path))

@@ -11,8 +11,9 @@ from segwise.load.warehouse import (
     create_empty_raw_table,
     load_frames,
     load_parquet_dir,
+    raw_table_exists,
 )
-from segwise.raw_schema import RAW_TABLES, raw_relation, raw_schema_of
+from segwise.raw_schema import RAW_TABLES, raw_relation
 from segwise.settings import Settings
 from segwise.warehouse import connect, exclusive
 
@@ -37,9 +38,7 @@ def landed_counts(settings: Settings, say=print) -> dict[str, int]:
     empty (a source the business does not have, e.g. web events). Raises
     ``NothingLanded`` when no table holds a row, so a run never builds on nothing."""
     with exclusive(settings.duckdb_path), connect(settings.duckdb_path) as con:
-        present = {table for table in RAW_TABLES if con.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and "
-            "table_name = ?", [raw_schema_of(table), table]).fetchall()[0][0]}
+        present = {table for table in RAW_TABLES if raw_table_exists(con, table)}
         counts = {t: con.execute(f"select count(*) from {raw_relation(t)}").fetchall()[0][0]
                   for t in present}
         if not any(counts.values()):

@@ -47,6 +47,7 @@ from segwise.load.warehouse import (
     RawContractError,
     create_empty_raw_table,
     forget_in_raw,
+    raw_table_exists,
 )
 from segwise.ops import utcnow as _utcnow
 from segwise.raw_schema import CONTRACT_BY_NAME, TS, raw_relation, raw_schema_of
@@ -334,10 +335,7 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
                 f"select {columns}, timestamp '{pd.Timestamp(p.stat().st_mtime, unit='s')}' "
                 f"as _loaded_at from staged_{rel} where _rejected is null"
                 for p, rel, _ in parts)
-            exists = con.execute("select count(*) from information_schema.tables where "
-                                 "table_schema = ? and table_name = ?",
-                                 [raw_schema_of(name), name]).fetchall()[0][0]
-            if mode == "replace" or not exists:
+            if mode == "replace" or not raw_table_exists(con, name):
                 con.execute(f"drop table if exists {raw_relation(name)}")
                 create_empty_raw_table(con, name)
             if rows:

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from segwise.errors import ConfigurationError
 from segwise.raw_schema import (
     CONTRACT_BY_NAME,
+    DATA_TYPES,
     EMAIL_COLUMNS,
     RAW_TABLES,
     raw_relation,
@@ -25,8 +26,7 @@ from segwise.raw_schema import (
 from segwise.warehouse import connect
 
 RAW_SCHEMA = "raw"  # the default; where each table lives: raw_schema.raw_relation
-DUCKDB_TYPES = {pa.string(): "varchar", pa.timestamp("us"): "timestamp", pa.bool_(): "boolean",
-                pa.float64(): "double", pa.int64(): "bigint"}
+DUCKDB_TYPES = DATA_TYPES  # the contract's type names are DuckDB's
 
 __all__ = ["RAW_SCHEMA", "RawContractError", "check_parquet_dir", "connect", "forget_in_raw",
            "load_frames", "load_parquet_dir"]
@@ -133,6 +133,13 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
     return counts
 
 
+def raw_table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Has the raw table landed where the contract says it lives?"""
+    return bool(con.execute("select count(*) from information_schema.tables where "
+                            "table_schema = ? and table_name = ?",
+                            [raw_schema_of(table), table]).fetchall()[0][0])
+
+
 def create_empty_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """An empty raw table of the contract's shape (a source that has not landed)."""
     empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841 (read by duckdb)
@@ -175,16 +182,15 @@ def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str,
                         {t: "l.landed_at" for t in sources})
 
 
-def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame],
-                landed_at: pd.Timestamp | None = None) -> dict[str, int]:
+def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
+                ) -> dict[str, int]:
     """Replace every raw table with the given frames; tables not given become empty.
-    ``landed_at`` stamps ``_loaded_at`` (default: the newest timestamp in the frames — an
-    export is made after its last row, so historic data reads as old as it is)."""
-    if landed_at is None:
-        stamps = [frames[t][f.name].max() for t in frames if t in RAW_TABLES
-                  for f in RAW_TABLES[t] if f.type == pa.timestamp("us")
-                  and f.name in frames[t] and frames[t][f.name].notna().any()]
-        landed_at = max(stamps) if stamps else pd.Timestamp.now(tz="UTC").tz_localize(None)
+    ``_loaded_at`` is the newest timestamp in the frames: an export is made after its last
+    row, so historic data reads as old as it is."""
+    stamps = [frames[t][f.name].max() for t in frames if t in RAW_TABLES
+              for f in RAW_TABLES[t] if f.type == pa.timestamp("us")
+              and f.name in frames[t] and frames[t][f.name].notna().any()]
+    landed_at = max(stamps) if stamps else pd.Timestamp.now(tz="UTC").tz_localize(None)
     arrows = {t: pa.Table.from_pandas(frames[t][list(RAW_TABLES[t].names)],
                                       schema=RAW_TABLES[t], preserve_index=False)
               for t in RAW_TABLES if t in frames}

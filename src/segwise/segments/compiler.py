@@ -335,23 +335,26 @@ def catalog_sql(segments: list[Segment]) -> str:
         rows.append("    select " + ", ".join(values))
     cols = ("segment_name, description, owner, priority, min_size, holdout_pct, rule_version, "
             "definition_file, destinations")
+    return _rows_model("One row per segment definition.", "definitions", cols, rows, [
+        "segment_name", "description", "owner", "cast(priority as integer) as priority",
+        "cast(min_size as bigint) as min_size",
+        "cast(holdout_pct as numeric(5, 2)) as holdout_pct", "rule_version",
+        "definition_file", "destinations"])
+
+
+def _rows_model(comment: str, name: str, cols: str, rows: list[str], select: list[str]
+                ) -> str:
+    """A generated model over literal rows: ``with <name> (<cols>) as (<rows, union
+    all>) select <select> from <name>``."""
     return "".join([
         GENERATED_HEADER.format(file="segments/*.yml"),
-        "-- One row per segment definition.\n",
-        f"with definitions ({cols}) as (\n",
+        f"-- {comment}\n",
+        f"with {name} ({cols}) as (\n",
         "\n    union all\n".join(rows),
         "\n)\n\n",
         "select\n",
-        "    segment_name,\n",
-        "    description,\n",
-        "    owner,\n",
-        "    cast(priority as integer) as priority,\n",
-        "    cast(min_size as bigint) as min_size,\n",
-        "    cast(holdout_pct as numeric(5, 2)) as holdout_pct,\n",
-        "    rule_version,\n",
-        "    definition_file,\n",
-        "    destinations\n",
-        "from definitions\n",
+        ",\n".join(f"    {column}" for column in select) + "\n",
+        f"from {name}\n",
     ])
 
 
@@ -378,22 +381,10 @@ def destinations_sql(segments: list[Segment]) -> str:
     cols = ("segment_name, destination, sync_mode, max_removal_pct, max_size_change_pct, "
             "min_size")
     key = "{{ dbt.concat(['segment_name', \"'|'\", 'destination']) }}"
-    return "".join([
-        GENERATED_HEADER.format(file="segments/*.yml"),
-        "-- One row per segment and destination: how the segment syncs there.\n",
-        f"with declared ({cols}) as (\n",
-        "\n    union all\n".join(rows),
-        "\n)\n\n",
-        "select\n",
-        f"    {key} as segment_destination_id,\n",
-        "    segment_name,\n",
-        "    destination,\n",
-        "    sync_mode,\n",
-        "    max_removal_pct,\n",
-        "    max_size_change_pct,\n",
-        "    min_size\n",
-        "from declared\n",
-    ])
+    return _rows_model("One row per segment and destination: how the segment syncs there.",
+                       "declared", cols, rows, [
+                           f"{key} as segment_destination_id", "segment_name", "destination",
+                           "sync_mode", "max_removal_pct", "max_size_change_pct", "min_size"])
 
 
 def memberships_sql(segments: list[Segment]) -> str:

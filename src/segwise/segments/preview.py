@@ -29,18 +29,12 @@ def _model_sql(seg: Segment) -> str:
 
 def last_build_vars(settings: Settings) -> dict:
     """The as-of date of the latest build, so previews compare like with like."""
-    with connect(settings.duckdb_path, read_only=True) as con:
-        try:
-            rows = con.execute("select as_of_date, dataset from ops.build_runs "
-                               "order by built_at desc limit 1").fetchall()
-        except Exception:  # noqa: BLE001 - no build yet
-            rows = []
-    if not rows:
-        return {}
+    from segwise.ops import last_build
     from segwise.pipeline_vars import dbt_vars
 
-    as_of, dataset = rows[0]
-    return dbt_vars(as_of, dataset)
+    with connect(settings.duckdb_path, read_only=True) as con:
+        build = last_build(con)
+    return dbt_vars(*build) if build else {}
 
 
 def render(settings: Settings, sql: str) -> str:

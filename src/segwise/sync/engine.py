@@ -58,6 +58,7 @@ class SyncPlan:
     # unsubscribed at the provider (every mode), once per withdrawal
     revocations: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
         columns=["customer_id", "email"]))
+    held_people: int = 0  # distinct people the destination holds, in any list, ever pushed
     excluded_no_consent: int = 0
     excluded_suppressed: int = 0
 
@@ -86,10 +87,6 @@ class SyncResult:
     outputs: list = field(default_factory=list)  # what a file destination wrote
 
 
-def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    ensure_ops(con)
-
-
 def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
               mode: str) -> SyncPlan:
     """Who should be in the destination list, and the difference to the ledger.
@@ -99,7 +96,7 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    ensure_tables(con)
+    ensure_ops(con)
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
     # The feed (dbt model activation.sync_esp_members, over marts.customer_consent)
@@ -140,8 +137,9 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     removes = frame(f"select h.* from sync_held as h anti join ({desired_sql}) as d "
                     f"on d.customer_id = h.customer_id {'' if mode == 'mirror' else 'where false'}")
     no_consent, suppressed = int(no_consent), int(suppressed)
+    revocations, held_people = plan_revocations(con, destination)
     return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
-                    plan_revocations(con, destination), no_consent, suppressed)
+                    revocations, held_people, no_consent, suppressed)
 
 
 def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFrame:
@@ -156,17 +154,21 @@ def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFram
             order by f.customer_id""", [segment]).df()[MEMBER_COLUMNS]
 
 
-def plan_revocations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.DataFrame:
+def plan_revocations(con: duckdb.DuckDBPyConnection, destination: str
+                     ) -> tuple[pd.DataFrame, int]:
     """Everybody this destination holds (in any list, any mode) whom the consent model says
     must be unsubscribed, unless that was done after segwise last pushed them or this very
-    destination reported them unsubscribed already."""
+    destination reported them unsubscribed already — and how many people it holds (the
+    mass-withdrawal guard's denominator), from the same scan of the ledger."""
+    con.execute("""
+        create or replace temp table sync_held_people as
+        select customer_id, arg_max(email, synced_at) as email, max(synced_at) as last_pushed
+        from ops.destination_ledger where destination = ? group by customer_id""",
+                [destination])
+    (held_people,) = con.execute("select count(*) from sync_held_people").fetchall()[0]
     return con.execute(f"""
-        with held as (
-            select customer_id, arg_max(email, synced_at) as email,
-                   max(synced_at) as last_pushed
-            from ops.destination_ledger where destination = ? group by customer_id)
         select h.customer_id, h.email
-        from held as h
+        from sync_held_people as h
         join {CONSENT} as c on c.customer_id = h.customer_id
         where c.must_unsubscribe and not exists (
             select 1 from ops.destination_revocations as r
@@ -175,7 +177,7 @@ def plan_revocations(con: duckdb.DuckDBPyConnection, destination: str) -> pd.Dat
           and not exists (
             select 1 from ops.destination_suppressions as s
             where s.destination = ? and lower(s.email) = lower(h.email))
-        order by h.customer_id""", [destination, destination, destination]).df()
+        order by h.customer_id""", [destination, destination]).df(), int(held_people)
 
 
 
@@ -202,7 +204,7 @@ def sync_segment(settings: Settings, segment: str, dest: Destination, mode: str 
     t0 = time.perf_counter()
     before = dest.stats.snapshot()  # one adapter may serve several segments
     with connect(settings.duckdb_path) as con:
-        ensure_tables(con)
+        ensure_ops(con)
         plan = plan_sync(con, segment, dest.ledger_name, mode)
         result = SyncResult(run_id, "succeeded", plan)
         blocked: list[str] = []
@@ -221,10 +223,7 @@ def sync_segment(settings: Settings, segment: str, dest: Destination, mode: str 
                                    held=plan.held, removes=len(plan.removes),
                                    min_size=min_size, previous_size=last,
                                    revocations=len(plan.revocations),
-                                   held_people=con.execute(
-                                       "select count(distinct customer_id) from "
-                                       "ops.destination_ledger where destination = ?",
-                                       [dest.ledger_name]).fetchone()[0])
+                                   held_people=plan.held_people)
         if blocked:
             result.guard_outcome = "; ".join(blocked) + (" (forced)" if force else "")
             if not force:

@@ -35,8 +35,7 @@ from segwise.load.warehouse import forget_in_raw
 from segwise.ops import utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, ErasureResult, HttpDestination
-from segwise.sync.engine import ensure_tables
-from segwise.warehouse import connect, publish, serving_path
+from segwise.warehouse import connect, ensure_ops, publish, serving_path
 
 
 def email_sha256(email: str) -> str:
@@ -183,7 +182,7 @@ def forget(settings: Settings, emails: list[str], destinations: list[HttpDestina
     request_id = uuid.uuid4().hex[:12]
     receipts: list[Receipt] = []
     with connect(settings.duckdb_path) as con:
-        ensure_tables(con)
+        ensure_ops(con)
         now = utcnow()
         for email in emails:  # recorded first: syncs stop pushing the address right away
             con.execute("insert into ops.erasure_requests values (?, ?, ?, ?)",

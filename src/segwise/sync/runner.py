@@ -234,12 +234,8 @@ class ExportReport:
 
 @dataclass
 class ExportResult:
-    validation_run_id: str
+    validation_run_id: str  # the validation whose passing opened the gate
     reports: list[ExportReport] = field(default_factory=list)
-
-    @property
-    def run_id(self) -> str:
-        return self.validation_run_id
 
 
 def export(settings: Settings, segments: list[str] | None = None,

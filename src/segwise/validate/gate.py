@@ -20,11 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from segwise.lineage import load_manifest, relation_name, relations_in_sql
-from segwise.ops import record_validation
+from segwise.ops import last_build, record_validation
 from segwise.raw_schema import resolve_raw
 from segwise.settings import Settings
 from segwise.transform.dbt import source_freshness
-from segwise.warehouse import connect, ensure_ops
+from segwise.warehouse import connect
 
 # Keep in step with macros/is_valid_email.sql.
 _ATOM = r"[a-z0-9!#$%&'*+/=?^_`|~-]+"
@@ -155,10 +155,8 @@ PERIOD_S = {"minute": 60, "hour": 3600, "day": 86400}
 def _built_as_of(settings: Settings) -> date | None:
     """The as-of date of the latest build (None: it was built as of now)."""
     with connect(settings.duckdb_path) as con:
-        ensure_ops(con)
-        rows = con.execute("select as_of_date from ops.build_runs order by built_at desc "
-                           "limit 1").fetchall()
-    return rows[0][0] if rows and rows[0][0] else None
+        build = last_build(con)
+    return build[0] if build else None
 
 
 def _freshness_as_of(node: dict, max_loaded_at: str, as_of: date) -> tuple[str, float]:
