@@ -14,6 +14,7 @@ events as (
     where event_type in ('unsubscribe', 'bounce', 'complaint')
 ),
 
+-- by id or by email: two equi-joins (a join on "a or b" is a nested loop on PostgreSQL)
 withdrawals as (
     select
         feed.membership_id,
@@ -21,7 +22,13 @@ withdrawals as (
     from feed
     inner join events
         on feed.customer_id = events.customer_id
-        or feed.email = events.email
+    union all
+    select
+        feed.membership_id,
+        events.occurred_at
+    from feed
+    inner join events
+        on feed.email = events.email
 )
 
 select feed.membership_id

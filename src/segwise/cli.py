@@ -175,9 +175,8 @@ def run_cmd(
     → validate → export, then a summary."""
     from segwise.load import LANDED
     from segwise.load.datasets import DATASETS, DatasetNotFound
-    from segwise.pipeline import run
+    from segwise.pipeline import reader_location, run
     from segwise.transform.dbt import DbtError
-    from segwise.warehouse import serving_path
 
     if dataset not in ("generated", LANDED) and dataset not in DATASETS:
         _fail(f"unknown dataset {dataset!r}: {DATASET_HELP}")
@@ -189,8 +188,7 @@ def run_cmd(
     except (DbtError, DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)
-    if settings.dbt_target == "duckdb":
-        console.print(f"BI tools (read-only): {serving_path(settings.duckdb_path)}")
+    console.print(f"BI tools (read-only): {reader_location(settings)}")
     if not summary.validation_success:
         raise typer.Exit(1)
     if any(x["status"] == "failed" for x in summary.syncs):

@@ -9,21 +9,18 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-import duckdb
-
 from segwise.settings import Settings
-from segwise.warehouse import connect, ensure_ops
+from segwise.warehouse import connect, ensure_ops, table_exists
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def last_build(con: duckdb.DuckDBPyConnection) -> tuple | None:
+def last_build(con) -> tuple | None:
     """``(as_of_date, dataset)`` of the latest build, or None before the first one. Only
     reads, so it also works on a read-only connection."""
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'ops' "
-                         "and table_name = 'build_runs'").fetchall()[0][0]
+    exists = table_exists(con, "ops", "build_runs")
     rows = con.execute("select as_of_date, dataset from ops.build_runs order by built_at "
                        "desc limit 1").fetchall() if exists else []
     return rows[0] if rows else None
@@ -31,7 +28,7 @@ def last_build(con: duckdb.DuckDBPyConnection) -> tuple | None:
 
 def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | None,
                  ok: int, failed: int, failed_relations: list[str] | None = None) -> None:
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         ensure_ops(con)
         con.execute("insert into ops.build_runs values (?, ?, ?, ?, ?, ?, ?)",
                     [run_id, utcnow(), dataset, as_of, ok, failed,
@@ -39,7 +36,7 @@ def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | Non
 
 
 def record_validation(settings: Settings, run_id: str, success: bool, failures: list) -> None:
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         ensure_ops(con)
         con.execute("insert into ops.validation_runs values (?, ?, ?, ?)",
                     [run_id, utcnow(), success, json.dumps(failures, default=str)])
@@ -59,7 +56,7 @@ def _touching(inputs: set[str] | None, touched: list[str] | None) -> list[str] |
     return sorted(set(touched) & inputs)
 
 
-def assert_gate_open(con: duckdb.DuckDBPyConnection, inputs: set[str] | None = None) -> str:
+def assert_gate_open(con, inputs: set[str] | None = None) -> str:
     """The latest validation must have passed and be newer than the latest build, and the
     latest build must have no failing node.
 
@@ -99,7 +96,7 @@ def assert_gate_open(con: duckdb.DuckDBPyConnection, inputs: set[str] | None = N
     return run_id
 
 
-def list_segments(con: duckdb.DuckDBPyConnection) -> list[str]:
+def list_segments(con) -> list[str]:
     """The segment views as built in the warehouse (schema ``segments``), by name."""
     rows = con.execute(
         "select table_name from information_schema.tables where table_schema = 'segments' "

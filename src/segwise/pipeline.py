@@ -26,7 +26,7 @@ Say = Callable[[str], None]
 
 def step_load(settings: Settings, dataset: str, customers: int, seed: int,
               as_of: date | None, dirty_rate: float, say: Say = print) -> dict[str, int]:
-    with exclusive(settings.duckdb_path):  # generated files and raw tables are the run's
+    with exclusive(settings):  # generated files and raw tables are the run's
         return _load(settings, dataset, customers, seed, as_of, dirty_rate, say)
 
 
@@ -49,7 +49,7 @@ def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = 
                publish_for_readers: bool = True) -> int:
     """``dbt build``; when it succeeds, readers get the new state (``run`` publishes once,
     at its end, instead)."""
-    with exclusive(settings.duckdb_path):
+    with exclusive(settings):
         ok = _build(settings, dataset, as_of, say)
         if publish_for_readers:
             step_publish(settings, say)
@@ -77,18 +77,26 @@ def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> in
 
 
 def step_publish(settings: Settings, say: Say = print) -> None:
-    """Readers (BI) use the serving file: publish the warehouse's complete state to it
-    (DuckDB; on PostgreSQL readers use the database itself — not yet isolated)."""
-    if settings.dbt_target != "duckdb":
-        return
-    with exclusive(settings.duckdb_path):
-        path = publish(settings.duckdb_path)
-    say(f"  published for readers: {path}")
+    """Readers (BI) use the serving copy: publish the warehouse's complete state to it
+    (DuckDB: the serving file; PostgreSQL: the ``bi_*`` schemas)."""
+    with exclusive(settings):
+        where = publish(settings)
+    say(f"  published for readers: {reader_location(settings, where)}")
+
+
+def reader_location(settings: Settings, published: str | None = None) -> str:
+    """Where BI tools connect, in words."""
+    from segwise.warehouse import describe, is_postgres, serving_path, serving_prefix
+
+    if is_postgres(settings):
+        return (f"schemas {published or serving_prefix()}<schema> (e.g. "
+                f"{published or serving_prefix()}segments) in {describe(settings)}")
+    return str(published or serving_path(settings.duckdb_path))
 
 
 def step_validate(settings: Settings, say: Say = print) -> ValidationResult:
     say("validating with Great Expectations")
-    with exclusive(settings.duckdb_path):
+    with exclusive(settings):
         result = validate(settings)
     say(f"  validation {'passed' if result.success else 'FAILED'}: "
         f"{len(result.outcomes)} expectations, {len(result.failed)} failed, "
@@ -102,7 +110,7 @@ def step_export(settings: Settings, say: Say = print, ad_audience: bool = False,
     from segwise.sync.runner import export
 
     say("exporting segments")
-    with exclusive(settings.duckdb_path):
+    with exclusive(settings):
         return export(settings, destinations=("file", "ad_audience") if ad_audience
                       else ("file",), force=force)
 
@@ -131,7 +139,7 @@ def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
         say: Say = print, sync_sandboxes: bool = False) -> RunSummary:
     """Returns the summary; ``summary.validation_success`` is False when the gate closed.
     The warehouse is held for the whole run: a second run refuses (``WarehouseBusy``)."""
-    with exclusive(settings.duckdb_path):
+    with exclusive(settings):
         return _run(settings, dataset, customers, seed, as_of, dirty_rate, say, sync_sandboxes)
 
 

@@ -28,7 +28,7 @@ TS = pa.timestamp("us")
 
 # the type each Arrow type is declared as in the dbt sources (dbt's portable type names)
 DATA_TYPES = {pa.string(): "varchar", TS: "timestamp", pa.bool_(): "boolean",
-              pa.float64(): "double", pa.int64(): "bigint"}
+              pa.float64(): "double precision", pa.int64(): "bigint"}
 
 
 @dataclass(frozen=True)

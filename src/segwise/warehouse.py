@@ -1,5 +1,11 @@
-"""The ground floor: connections to the embedded warehouse and the lock that makes one
-segwise run at a time own it.
+"""The ground floor: connections to the warehouse and the lock that makes one segwise run
+at a time own it.
+
+The warehouse is the embedded DuckDB file (the default) or PostgreSQL
+(``SEGWISE_DBT_TARGET=postgres``, see ``segwise.postgres``). ``connect(settings)`` opens
+the one the settings name; both answer the same small interface — ``execute(sql,
+params)`` with ``?`` placeholders, ``temp_table``, ``frame_table``, ``insert_frame``,
+``sha256_hex`` — so the package's SQL is written once, in the dialect both engines speak.
 
 Two runs on one warehouse would interleave their loads, builds and syncs (the second
 generating raw files under the first's feet, the first reporting the second's data), so
@@ -7,7 +13,9 @@ every command that writes takes an exclusive lock first: an advisory ``flock`` o
 ``<warehouse>.lock`` beside the DuckDB file, held for the whole command and released by
 the kernel if the process dies. A second run waits up to ``SEGWISE_LOCK_WAIT_S`` seconds
 (default 0) and then refuses, naming the run that holds the warehouse. The lock is
-re-entrant within a process, so ``run`` can hold it across its steps.
+re-entrant within a process, so ``run`` can hold it across its steps. On PostgreSQL the
+lock is a session advisory lock in the warehouse database itself, so runs on different
+machines exclude each other too.
 """
 
 from __future__ import annotations
@@ -22,8 +30,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
+import pandas as pd
+
+from segwise import postgres
+
+if TYPE_CHECKING:
+    from segwise.settings import Settings
 
 # The activation feed every destination reads (dbt model activation.sync_esp_members):
 # consent, holdout and erasure are decided there, once.
@@ -72,11 +87,11 @@ OPS_DDL = [
         planned_adds integer, planned_removes integer, sent_adds integer,
         succeeded_adds integer, rejected_adds integer, sent_removes integer,
         succeeded_removes integer, suppressed integer, requests integer, writes integer,
-        rate_limited integer, duration_s double, forced boolean, dry_run boolean,
+        rate_limited integer, duration_s double precision, forced boolean, dry_run boolean,
         desired_members integer, planned_updates integer, sent_updates integer,
         succeeded_updates integer)""",
     "alter table ops.sync_runs add column if not exists concurrency integer",
-    "alter table ops.sync_runs add column if not exists throttled_s double",
+    "alter table ops.sync_runs add column if not exists throttled_s double precision",
     "alter table ops.sync_runs add column if not exists error varchar",
     "alter table ops.sync_runs add column if not exists planned_revocations integer",
     "alter table ops.sync_runs add column if not exists revoked integer",
@@ -101,13 +116,13 @@ OPS_DDL = [
 ]
 
 
-def ensure_ops(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_ops(con) -> None:
     for stmt in OPS_DDL:
         con.execute(stmt)
     _retire_export_state(con)
 
 
-def _retire_export_state(con: duckdb.DuckDBPyConnection) -> None:
+def _retire_export_state(con) -> None:
     """Warehouses from before the one ledger kept file exports in ``ops.export_state``:
     move those rows into ``ops.destination_ledger`` (so the next export diffs against
     them) and drop the old tables."""
@@ -123,14 +138,112 @@ def _retire_export_state(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("drop table ops.export_runs")
 
 
+def table_exists(con, schema: str, table: str) -> bool:
+    """Is there a table or view ``schema.table`` (either engine)?"""
+    return bool(con.execute("select count(*) from information_schema.tables where "
+                            "table_schema = ? and table_name = ?",
+                            [schema, table]).fetchall()[0][0])
+
+
 class WarehouseBusy(RuntimeError):
     """Another segwise run holds the warehouse."""
 
 
+class DuckConnection:
+    """A DuckDB connection in the package's SQL interface (everything else DuckDB offers
+    passes through, for the DuckDB-only paths: file readers, registered frames)."""
+
+    engine = "duckdb"
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.raw = con
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+    def execute(self, statement: str, params: Any = None):
+        return self.raw.execute(statement, params) if params is not None \
+            else self.raw.execute(statement)
+
+    def temp_table(self, name: str, select: str, params: Any = None) -> None:
+        self.execute(f"create or replace temp table {name} as {select}", params)
+
+    def frame_table(self, name: str, frame: pd.DataFrame, types: dict[str, str]) -> None:
+        view = f"_frame_{name}"
+        self.raw.register(view, frame)
+        try:
+            self.execute(f"create or replace temp table {name} as select "
+                         + ", ".join(f'cast("{c}" as {types[c]}) as "{c}"'
+                                     for c in frame.columns) + f" from {view}")
+        finally:
+            self.raw.unregister(view)
+
+    def insert_frame(self, table: str, frame: pd.DataFrame) -> int:
+        if frame.empty:
+            return 0
+        view = "_segwise_insert_frame"
+        self.raw.register(view, frame)
+        try:
+            self.execute(f"insert into {table} by name select * from {view}")
+        finally:
+            self.raw.unregister(view)
+        return len(frame)
+
+    @staticmethod
+    def sha256_hex(expr: str) -> str:
+        return f"sha256({expr})"
+
+    @staticmethod
+    def matches_ci(expr: str) -> str:
+        """``expr`` matches the regular expression in the next parameter, ignoring case."""
+        return f"regexp_matches({expr}, ?, 'i')"
+
+    @staticmethod
+    def sample_sql(query: str, rows: int) -> str:
+        """A deterministic sample of at most ``rows`` rows of ``query``."""
+        return f"select * from ({query}) as q using sample reservoir({rows} rows) repeatable (7)"
+
+    def to_parquet(self, query: str, path: Path) -> None:
+        quoted = str(path).replace("'", "''")
+        self.execute(f"copy ({query}) to '{quoted}' (format parquet)")
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def is_postgres(target: Settings | Path | str) -> bool:
+    return getattr(target, "dbt_target", "duckdb") == postgres.ENGINE
+
+
+def pg_dsn_of(settings: Settings) -> dict[str, str]:
+    return postgres.pg_dsn(env=settings.extra_env)
+
+
+def describe(target: Settings | Path | str) -> str:
+    """The warehouse, for messages."""
+    if is_postgres(target):
+        return postgres.describe(pg_dsn_of(target))
+    return str(_duckdb_file(target))
+
+
+def _duckdb_file(target: Settings | Path | str) -> Path:
+    return Path(getattr(target, "duckdb_path", target))
+
+
 @contextmanager
-def connect(path: Path, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(target: Settings | Path | str, read_only: bool = False) -> Iterator[Any]:
+    """A connection to the warehouse ``target`` names: settings (their engine), or the path
+    of a DuckDB file."""
+    if is_postgres(target):
+        pg = postgres.PgConnection(pg_dsn_of(target), read_only=read_only)
+        try:
+            yield pg
+        finally:
+            pg.close()
+        return
+    path = _duckdb_file(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path), read_only=read_only)
+    con = DuckConnection(duckdb.connect(str(path), read_only=read_only))
     try:
         yield con
     finally:
@@ -145,9 +258,37 @@ def serving_path(duckdb_path: Path) -> Path:
     return (Path(folder) if folder else duckdb_path.parent / "serving") / duckdb_path.name
 
 
-def publish(duckdb_path: Path) -> Path:
-    """Publish the warehouse as it is now to the serving file, atomically: everything is
-    copied into a new file (live rows only — nothing deleted, e.g. erased, comes along),
+def publish(target: Settings | Path | str) -> str:
+    """Publish the warehouse as it is now for readers (BI), atomically; returns where
+    readers connect. DuckDB: the serving file (``publish_file``); PostgreSQL: the serving
+    schemas (``segwise.postgres.publish_schemas``)."""
+    if is_postgres(target):
+        with connect(target) as con:
+            return postgres.publish_schemas(con.raw, serving_prefix())
+    return str(publish_file(_duckdb_file(target)))
+
+
+def serving_prefix() -> str:
+    """On PostgreSQL readers query ``<prefix><schema>`` (``bi_marts``, ``bi_segments``…):
+    ``SEGWISE_SERVING_SCHEMA_PREFIX``, default ``bi_``."""
+    prefix = os.environ.get("SEGWISE_SERVING_SCHEMA_PREFIX", "bi_")
+    if not prefix or not prefix.replace("_", "a").isalnum() or not prefix.islower():
+        raise ValueError(f"SEGWISE_SERVING_SCHEMA_PREFIX must be lower-case letters, digits "
+                         f"or _ (got {prefix!r})")
+    return prefix
+
+
+def is_published(target: Settings | Path | str) -> bool:
+    """Has the warehouse been published for readers before?"""
+    if is_postgres(target):
+        with connect(target) as con:
+            return bool(postgres.serving_schemas(con.raw, serving_prefix()))
+    return serving_path(_duckdb_file(target)).exists()
+
+
+def publish_file(duckdb_path: Path) -> Path:
+    """Publish the DuckDB warehouse as it is now to the serving file, atomically: everything
+    is copied into a new file (live rows only — nothing deleted, e.g. erased, comes along),
     which then replaces the serving file in one rename. A reader never waits and never
     sees a half-built state: connections opened before keep the previous complete state,
     connections opened after see the new one, and no reader can block a build."""
@@ -185,12 +326,16 @@ def _holder(path: Path) -> str:
             f"{info.get('started_at', '?')} UTC)")
 
 
+def _command() -> str:
+    return " ".join(Path(a).name for a in sys.argv[:3])
+
+
 @contextmanager
-def exclusive(duckdb_path: Path, wait_s: float | None = None) -> Iterator[None]:
+def exclusive(target: Settings | Path | str, wait_s: float | None = None) -> Iterator[None]:
     """Hold the warehouse for this process (re-entrant). Raises ``WarehouseBusy`` when
     another process holds it for longer than ``wait_s`` (``SEGWISE_LOCK_WAIT_S``)."""
-    path = lock_path(duckdb_path)
-    key = str(path.resolve())
+    key = describe(target) if is_postgres(target) else str(
+        lock_path(_duckdb_file(target)).resolve())
     with _guard:
         if _held.get(key):
             _held[key] += 1
@@ -206,25 +351,8 @@ def exclusive(duckdb_path: Path, wait_s: float | None = None) -> Iterator[None]:
         return
     if wait_s is None:
         wait_s = float(os.environ.get("SEGWISE_LOCK_WAIT_S", "0"))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + wait_s
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise WarehouseBusy(
-                        f"the warehouse {duckdb_path} is in use by {_holder(path)}: wait for "
-                        "it to finish (or set SEGWISE_LOCK_WAIT_S to wait), then run again"
-                    ) from None
-                time.sleep(0.2)
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps({
-            "pid": os.getpid(), "command": " ".join(Path(a).name for a in sys.argv[:3]),
-            "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")}).encode())
+    hold = _advisory_lock if is_postgres(target) else _file_lock
+    with hold(target, time.monotonic() + wait_s):
         with _guard:
             _held[key] = 1
         try:
@@ -232,6 +360,51 @@ def exclusive(duckdb_path: Path, wait_s: float | None = None) -> Iterator[None]:
         finally:
             with _guard:
                 _held.pop(key, None)
+
+
+def _busy(where: str, holder: str) -> WarehouseBusy:
+    return WarehouseBusy(f"the warehouse {where} is in use by {holder}: wait for it to "
+                         "finish (or set SEGWISE_LOCK_WAIT_S to wait), then run again")
+
+
+@contextmanager
+def _file_lock(target: Settings | Path | str, deadline: float) -> Iterator[None]:
+    duckdb_path = _duckdb_file(target)
+    path = lock_path(duckdb_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise _busy(str(duckdb_path), _holder(path)) from None
+                time.sleep(0.2)
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({
+            "pid": os.getpid(), "command": _command(),
+            "started_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")}).encode())
+        try:
+            yield
+        finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+@contextmanager
+def _advisory_lock(target: Settings, deadline: float) -> Iterator[None]:
+    """A session advisory lock in the PostgreSQL warehouse, held by its own connection for
+    the whole command (the server releases it if this process dies)."""
+    con = postgres.open_raw(pg_dsn_of(target),
+                            application=f"segwise {_command()} (pid {os.getpid()})")
+    try:
+        while not postgres.try_lock(con):
+            if time.monotonic() >= deadline:
+                raise _busy(describe(target), postgres.lock_holder(con))
+            time.sleep(0.2)
+        yield
+    finally:
+        con.close()

@@ -53,11 +53,11 @@ def shared_data() -> Path:
 
 
 def query(settings: Settings, sql: str):
-    con = duckdb.connect(str(settings.duckdb_path), read_only=True)
-    try:
+    """A read-only query on the settings' warehouse (DuckDB or PostgreSQL)."""
+    from segwise.warehouse import connect
+
+    with connect(settings, read_only=True) as con:
         return con.execute(sql).df()
-    finally:
-        con.close()
 
 
 @pytest.fixture

@@ -33,14 +33,16 @@ def test_declared_modes_and_guards_are_used_and_mode_overrides_them(wh):
 def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
     import hashlib
 
-    from segwise.sync.engine import FIELDS_HASH_SQL
+    from segwise.sync.engine import FIELDS_TEXT_SQL
+    from segwise.warehouse import DuckConnection
 
     def fields_hash(email, first_name, last_name) -> str:  # the reference definition
         blob = "\x1f".join(str(v or "") for v in (email, first_name, last_name))
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-    rows = query(wh, f"select c.email, c.first_name, c.last_name, {FIELDS_HASH_SQL} as h "
+    hashed = f"substr({DuckConnection.sha256_hex(FIELDS_TEXT_SQL)}, 1, 16)"
+    rows = query(wh, f"select c.email, c.first_name, c.last_name, {hashed} as h "
                      "from marts.dim_customers as c")
     assert len(rows) > 1000
     assert all(fields_hash(r.email, r.first_name, r.last_name) == r.h

@@ -23,7 +23,7 @@ from segwise.raw_schema import (
     raw_relation,
     raw_schema_of,
 )
-from segwise.warehouse import connect
+from segwise.warehouse import connect, table_exists
 
 RAW_SCHEMA = "raw"  # the default; where each table lives: raw_schema.raw_relation
 DUCKDB_TYPES = DATA_TYPES  # the contract's type names are DuckDB's
@@ -133,32 +133,32 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
     return counts
 
 
-def raw_table_exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+def raw_table_exists(con, table: str) -> bool:
     """Has the raw table landed where the contract says it lives?"""
-    return bool(con.execute("select count(*) from information_schema.tables where "
-                            "table_schema = ? and table_name = ?",
-                            [raw_schema_of(table), table]).fetchall()[0][0])
+    return table_exists(con, raw_schema_of(table), table)
 
 
-def create_empty_raw_table(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """An empty raw table of the contract's shape (a source that has not landed)."""
-    empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841 (read by duckdb)
+def create_empty_raw_table(con, table: str) -> None:
+    """An empty raw table of the contract's shape (a source that has not landed); the
+    same DDL on DuckDB and PostgreSQL."""
     con.execute(f"create schema if not exists {raw_schema_of(table)}")
-    con.execute(f"create table {raw_relation(table)} as select {_select(table)}, "
-                "cast(null as timestamp) as _loaded_at from empty")
+    con.execute(f"create table {raw_relation(table)} ("
+                + ", ".join(f'"{f.name}" {DATA_TYPES[f.type]}' for f in RAW_TABLES[table])
+                + ", _loaded_at timestamp)")
 
 
-def forget_in_raw(con: duckdb.DuckDBPyConnection) -> int:
+def forget_in_raw(con) -> int:
     """Delete the raw rows that carry an erased address (``ops.erasure_requests`` holds
     their SHA-256): after ``segwise forget`` and after every load. Returns rows deleted."""
-    exists = con.execute("select count(*) from duckdb_tables() where schema_name = 'ops' "
-                         "and table_name = 'erasure_requests'").fetchall()[0][0]
-    if not exists:
+    if not table_exists(con, "ops", "erasure_requests"):
         return 0
     deleted = 0
     for table, column in EMAIL_COLUMNS.items():
+        if not raw_table_exists(con, table):
+            continue
         deleted += con.execute(
-            f"delete from {raw_relation(table)} where sha256(lower(trim({column}))) in "
+            f"delete from {raw_relation(table)} where "
+            f"{con.sha256_hex(f'lower(trim({column}))')} in "
             "(select email_sha256 from ops.erasure_requests)").fetchall()[0][0]
     return deleted
 

@@ -31,7 +31,7 @@ class RunSummary:
 
 
 def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         summary.quarantined = [tuple(r) for r in con.execute(
             "select source_table, reason, rows_quarantined from quarantine.quarantine_summary "
             "order by source_table, reason").fetchall()]

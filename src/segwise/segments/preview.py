@@ -32,7 +32,7 @@ def last_build_vars(settings: Settings) -> dict:
     from segwise.ops import last_build
     from segwise.pipeline_vars import dbt_vars
 
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         build = last_build(con)
     return dbt_vars(*build) if build else {}
 
@@ -55,7 +55,7 @@ class Preview:
 
 def preview(settings: Settings, seg: Segment, sample: int = 10) -> Preview:
     compiled = render(settings, _model_sql(seg))
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         size = con.execute(f"select count(*) from ({compiled}) as s").fetchall()[0][0]
         rows = con.execute(f"select customer_id, reason, is_holdout from ({compiled}) as s "
                            f"order by customer_id limit {int(sample)}").df()
@@ -90,7 +90,7 @@ def diff(settings: Settings, segments: list[Segment],
         f"from (\n{_model_sql(s)}\n) as seg_{i}" for i, s in enumerate(segments))
     compiled = render(settings, union)
     out = []
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         new = con.execute(f"select * from ({compiled}) as s").df()
         built = set(list_segments(con))
         versions: dict[str, str] = {}

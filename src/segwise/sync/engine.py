@@ -26,7 +26,6 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
-import duckdb
 import pandas as pd
 
 from segwise.lineage import load_manifest, upstream_relations
@@ -40,8 +39,12 @@ from segwise.warehouse import CONSENT, FEED, FEED_MODEL, connect, ensure_ops
 MODES = ("upsert", "mirror", "add_only")
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
 # first and last name joined by U+001F (null as ''); a change means a field update
-FIELDS_HASH_SQL = ("substr(sha256(coalesce(c.email, '') || chr(31) || coalesce(c.first_name, "
-                   "'') || chr(31) || coalesce(c.last_name, '')), 1, 16)")
+FIELDS_TEXT_SQL = ("coalesce(c.email, '') || chr(31) || coalesce(c.first_name, '') || chr(31) "
+                   "|| coalesce(c.last_name, '')")
+
+
+def fields_hash_sql(con) -> str:
+    return f"substr({con.sha256_hex(FIELDS_TEXT_SQL)}, 1, 16)"
 
 
 @dataclass
@@ -87,7 +90,7 @@ class SyncResult:
     outputs: list = field(default_factory=list)  # what a file destination wrote
 
 
-def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
+def plan_sync(con, segment: str, destination: str,
               mode: str) -> SyncPlan:
     """Who should be in the destination list, and the difference to the ledger.
 
@@ -101,19 +104,17 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
         raise ValueError(f"unknown segment {segment!r}")
     # The feed (dbt model activation.sync_esp_members, over marts.customer_consent)
     # decides consent, ESP-reported suppressions and erasure — once, for every destination.
-    # The set differences run in DuckDB: at 100k members pandas' isin on arrow strings
-    # costs about a second, the same anti-joins in SQL a few milliseconds.
-    con.execute(f"""
-        create or replace temp table sync_members as
+    # The set differences run in the warehouse: at 100k members pandas' isin on arrow
+    # strings costs about a second, the same anti-joins in SQL a few milliseconds.
+    con.temp_table("sync_members", f"""
         select c.customer_id, c.email, c.first_name, c.last_name,
-               {FIELDS_HASH_SQL} as fields_hash,
+               {fields_hash_sql(con)} as fields_hash,
                coalesce(c.exclusion_reason = 'no_consent', false) as no_consent,
                not c.is_sendable and coalesce(c.exclusion_reason <> 'no_consent', true)
                    as suppressed
         from {FEED} as c
         where c.segment_name = ? and c.email is not null""", [segment])
-    con.execute("""
-        create or replace temp table sync_held as
+    con.temp_table("sync_held", """
         select customer_id, email, fields_hash from ops.destination_ledger
         where destination = ? and segment_name = ? and left_at is null""",
                 [destination, segment])
@@ -127,22 +128,23 @@ def plan_sync(con: duckdb.DuckDBPyConnection, segment: str, destination: str,
     def frame(sql: str) -> pd.DataFrame:
         return con.execute(sql + " order by 1").df()
 
-    desired, held = con.execute(f"select (select count(*) from ({desired_sql})), "
+    desired, held = con.execute(f"select (select count(*) from ({desired_sql}) as d), "
                                 "(select count(*) from sync_held)").fetchall()[0]
-    adds = frame(f"select {cols} from ({desired_sql}) as d "
-                 "anti join sync_held as h on h.customer_id = d.customer_id")
+    adds = frame(f"select {cols} from ({desired_sql}) as d where not exists "
+                 "(select 1 from sync_held as h where h.customer_id = d.customer_id)")
     updates = frame(f"select {cols} from ({desired_sql}) as d join sync_held as h "
                     "on h.customer_id = d.customer_id where h.fields_hash is distinct from "
                     f"d.fields_hash {'and false' if mode == 'add_only' else ''}")
-    removes = frame(f"select h.* from sync_held as h anti join ({desired_sql}) as d "
-                    f"on d.customer_id = h.customer_id {'' if mode == 'mirror' else 'where false'}")
+    removes = frame(f"select h.* from sync_held as h where not exists (select 1 from "
+                    f"({desired_sql}) as d where d.customer_id = h.customer_id) "
+                    f"{'' if mode == 'mirror' else 'and false'}")
     no_consent, suppressed = int(no_consent), int(suppressed)
     revocations, held_people = plan_revocations(con, destination)
     return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
                     revocations, held_people, no_consent, suppressed)
 
 
-def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFrame:
+def current_members(con, segment: str) -> pd.DataFrame:
     """A list's current members with the segment's reasons: the feed's sendable members
     (outside the holdout; consent, suppressions and erasure decided in dbt)."""
     return con.execute(
@@ -154,17 +156,20 @@ def current_members(con: duckdb.DuckDBPyConnection, segment: str) -> pd.DataFram
             order by f.customer_id""", [segment]).df()[MEMBER_COLUMNS]
 
 
-def plan_revocations(con: duckdb.DuckDBPyConnection, destination: str
+def plan_revocations(con, destination: str
                      ) -> tuple[pd.DataFrame, int]:
     """Everybody this destination holds (in any list, any mode) whom the consent model says
     must be unsubscribed, unless that was done after segwise last pushed them or this very
     destination reported them unsubscribed already — and how many people it holds (the
     mass-withdrawal guard's denominator), from the same scan of the ledger."""
-    con.execute("""
-        create or replace temp table sync_held_people as
-        select customer_id, arg_max(email, synced_at) as email, max(synced_at) as last_pushed
-        from ops.destination_ledger where destination = ? group by customer_id""",
-                [destination])
+    con.temp_table("sync_held_people", """
+        select customer_id, email, last_pushed from (
+            select customer_id, email, max(synced_at) over (partition by customer_id)
+                       as last_pushed,
+                   row_number() over (partition by customer_id
+                                      order by synced_at desc, email) as latest
+            from ops.destination_ledger where destination = ?) as l
+        where latest = 1""", [destination])
     (held_people,) = con.execute("select count(*) from sync_held_people").fetchall()[0]
     return con.execute(f"""
         select h.customer_id, h.email
@@ -203,7 +208,7 @@ def sync_segment(settings: Settings, segment: str, dest: Destination, mode: str 
     mode = dest.fixed_mode or mode
     t0 = time.perf_counter()
     before = dest.stats.snapshot()  # one adapter may serve several segments
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         ensure_ops(con)
         plan = plan_sync(con, segment, dest.ledger_name, mode)
         result = SyncResult(run_id, "succeeded", plan)
@@ -285,19 +290,19 @@ def _in_parallel(dest: Destination, frame: pd.DataFrame, work: Callable, apply: 
         raise error
 
 
-def _revoke(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destination
+def _revoke(con, result: SyncResult, dest: Destination
             ) -> None:
     """Consent withdrawn: unsubscribe at the provider through its own API, before any list
     change, in every mode; each batch recorded in ``ops.destination_revocations`` as it
     completes (a crash re-sends only unrecorded ones — unsubscribing is idempotent)."""
     def record(batch: pd.DataFrame, out: list[MemberResult]) -> None:
         now = utcnow()
-        rows = pd.DataFrame({  # noqa: F841 (read by duckdb)
+        rows = pd.DataFrame({
             "destination": dest.ledger_name, "customer_id": batch["customer_id"].tolist(),
             "email": batch["email"].tolist(),
             "status": ["unsubscribed" if r.ok else "failed" for r in out],
             "detail": [r.error for r in out], "revoked_at": now, "run_id": result.run_id})
-        con.execute("insert into ops.destination_revocations by name select * from rows")
+        con.insert_frame("ops.destination_revocations", rows)
         result.revoked += sum(r.ok for r in out)
         for c, r in zip(_contacts(batch), out, strict=True):
             if not r.ok:
@@ -308,7 +313,7 @@ def _revoke(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinatio
                  size=dest.unsubscribe_batch)
 
 
-def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destination,
+def _execute(con, result: SyncResult, dest: Destination,
              crash_after_batches: int | None) -> None:
     plan = result.plan
     if len(plan.adds) + len(plan.updates) + len(plan.removes) == 0:
@@ -349,15 +354,15 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinati
                 result.rejected_adds += 1
                 _reject(con, result, dest, c, "add_to_list", r.error)
         if rows:  # checkpoint: the batch is recorded as soon as the ESP confirmed it
-            ledger_rows = pd.DataFrame(rows, columns=[  # noqa: F841 (read by duckdb)
+            ledger_rows = pd.DataFrame(rows, columns=[
                 "destination", "segment_name", "customer_id", "email", "synced_at", "run_id",
                 "fields_hash"])
             # a member who comes back replaces the row of their earlier stay
-            con.execute("delete from ops.destination_ledger as l using ledger_rows as n "
-                        "where l.destination = n.destination and l.segment_name = "
-                        "n.segment_name and l.customer_id = n.customer_id "
-                        "and l.left_at is not null")
-            con.execute("insert into ops.destination_ledger by name select * from ledger_rows")
+            con.execute("delete from ops.destination_ledger where destination = ? and "
+                        "segment_name = ? and left_at is not null and customer_id in "
+                        "(select unnest(?))", [dest.ledger_name, plan.segment,
+                                               ledger_rows["customer_id"].tolist()])
+            con.insert_frame("ops.destination_ledger", ledger_rows)
         result.succeeded_adds += len(rows)
         checkpoints += 1
         if crash_after_batches is not None and checkpoints >= crash_after_batches:
@@ -377,8 +382,10 @@ def _execute(con: duckdb.DuckDBPyConnection, result: SyncResult, dest: Destinati
             else:
                 _reject(con, result, dest, c, "update", r.error)
         if done:
-            changed = batch[batch["customer_id"].isin(done)][  # noqa: F841 (read by duckdb)
+            changed = batch[batch["customer_id"].isin(done)][
                 ["customer_id", "email", "fields_hash"]]
+            con.frame_table("changed", changed, {"customer_id": "varchar",
+                                                 "email": "varchar", "fields_hash": "varchar"})
             con.execute("update ops.destination_ledger as l set fields_hash = c.fields_hash, "
                         "email = c.email from changed as c where l.destination = ? and "
                         "l.segment_name = ? and l.customer_id = c.customer_id "

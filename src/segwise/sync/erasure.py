@@ -28,14 +28,13 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from segwise.load.warehouse import forget_in_raw
 from segwise.ops import utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, ErasureResult, HttpDestination
-from segwise.warehouse import connect, ensure_ops, publish, serving_path
+from segwise.warehouse import connect, ensure_ops, is_published, publish
 
 
 def email_sha256(email: str) -> str:
@@ -71,20 +70,22 @@ def _pattern(emails: list[str]) -> str:
     return "|".join("".join("\\" + ch if ch in special else ch for ch in w) for w in words)
 
 
-def scrub_warehouse(con: duckdb.DuckDBPyConnection, emails: list[str]) -> int:
+def scrub_warehouse(con, emails: list[str]) -> int:
     """Delete the raw rows that carry the addresses; in every other table, turn an exact
     address into null and any mention into ``[erased]``. Returns the cells changed."""
     changed = forget_in_raw(con)
     pattern = _pattern(emails)
     columns = con.execute("""
-        select c.schema_name, c.table_name, c.column_name
-        from duckdb_columns() as c
-        join duckdb_tables() as t
-            on t.schema_name = c.schema_name and t.table_name = c.table_name
-            and t.database_name = c.database_name
-        where c.data_type = 'VARCHAR' and not t.temporary
-            and not (c.schema_name = 'ops' and c.table_name in ('erasure_requests',
-                                                                  'erasure_receipts'))
+        select c.table_schema, c.table_name, c.column_name
+        from information_schema.columns as c
+        join information_schema.tables as t
+            on t.table_catalog = c.table_catalog and t.table_schema = c.table_schema
+            and t.table_name = c.table_name
+        where t.table_type = 'BASE TABLE' and t.table_catalog = current_database()
+            and lower(c.data_type) in ('varchar', 'text', 'character varying')
+            and c.table_schema not in ('information_schema', 'pg_catalog')
+            and not (c.table_schema = 'ops' and c.table_name in ('erasure_requests',
+                                                                   'erasure_receipts'))
         order by 1, 2, 3""").fetchall()
     for schema, table, column in columns:
         ident = f'"{schema}"."{table}"'
@@ -92,7 +93,7 @@ def scrub_warehouse(con: duckdb.DuckDBPyConnection, emails: list[str]) -> int:
         changed += con.execute(
             f"update {ident} set {col} = case when lower(trim({col})) in (select unnest(?)) "
             f"then null else regexp_replace({col}, ?, ?, 'gi') end "
-            f"where regexp_matches({col}, ?, 'i')",
+            f"where {con.matches_ci(col)}",
             [emails, pattern, TOMBSTONE, pattern]).fetchall()[0][0]
     return changed
 
@@ -133,7 +134,7 @@ def scrub_files(roots: list[Path], emails: list[str]) -> list[Path]:
     return rewritten
 
 
-def _confirm(con: duckdb.DuckDBPyConnection, receipts: list[Receipt],
+def _confirm(con, receipts: list[Receipt],
              destinations: list[HttpDestination], emails: list[str], wait_s: float) -> None:
     """Poll the providers that erase asynchronously (receipt ``accepted``) until they no
     longer find the address — then the receipt says ``erased`` — or ``wait_s`` passes.
@@ -181,7 +182,7 @@ def forget(settings: Settings, emails: list[str], destinations: list[HttpDestina
         raise ValueError("no email address to forget")
     request_id = uuid.uuid4().hex[:12]
     receipts: list[Receipt] = []
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         ensure_ops(con)
         now = utcnow()
         for email in emails:  # recorded first: syncs stop pushing the address right away
@@ -206,6 +207,6 @@ def forget(settings: Settings, emails: list[str], destinations: list[HttpDestina
                         "(select unnest(?))", [emails])
         scrub_warehouse(con, emails)
     scrub_files([settings.output_dir, settings.raw_dir], emails)
-    if settings.dbt_target == "duckdb" and serving_path(settings.duckdb_path).exists():
-        publish(settings.duckdb_path)  # readers' copy: rewritten from live rows only
+    if is_published(settings):
+        publish(settings)  # readers' copy: rewritten from live rows only
     return receipts

@@ -111,7 +111,7 @@ def sync_settings(settings: Settings, destination: str,
     and guard thresholds their definitions declared — read from the built warehouse, so a
     sync always matches the build it pushes, never a YAML edited since."""
     every = destination in LOCAL_DESTINATIONS
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         rows = con.execute(f"""
             select c.segment_name, c.priority, c.min_size, d.destination is not null,
                    d.sync_mode, d.max_removal_pct, d.max_size_change_pct, d.min_size
@@ -183,7 +183,7 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
     run. Files and ad audiences (``file``, ``ad_audience``) take every segment."""
     results = []
     state_dir = settings.duckdb_path.parent / "sandboxes"
-    with exclusive(settings.duckdb_path):  # settings read under the lock: never mid-build
+    with exclusive(settings):  # settings read under the lock: never mid-build
         plan = sync_settings(settings, destination, segments)
         with (local_sandboxes((destination,), state_dir)
               if sandbox and destination not in LOCAL_DESTINATIONS else nullcontext()):
@@ -244,7 +244,7 @@ def export(settings: Settings, segments: list[str] | None = None,
     """Files and ad audiences through the one engine. Refuses as a whole (``GateClosed``)
     unless the latest validation passed after the latest build; then each segment goes
     through the engine like any sync (its own guards, the ledger, ``ops.sync_runs``)."""
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         validation_run_id = assert_gate_open(con)
     out = ExportResult(validation_run_id)
     for name in destinations:
@@ -287,7 +287,7 @@ def forget_everywhere(settings: Settings, emails: list[str],
     from segwise.sync.erasure import forget
 
     state_dir = settings.duckdb_path.parent / "sandboxes"
-    with (exclusive(settings.duckdb_path),
+    with (exclusive(settings),
           local_sandboxes(destinations, state_dir) if sandbox else nullcontext()):
         dests = [destination_from_env(name) for name in destinations]
         try:

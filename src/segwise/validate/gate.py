@@ -2,8 +2,10 @@
 
 GX has no DuckDB data source that works (see DECISIONLOG.md), so each batch's query result
 is snapshotted to Parquet (sampled for very large tables) and validated through a pandas
-filesystem data source. The outcome is recorded in ``ops.validation_runs``; export and
-sync refuse to run unless the latest validation passed and is newer than the latest build.
+filesystem data source — on PostgreSQL too, so both engines are judged by the same
+expectations on the same values (the query runs in the warehouse either way). The
+outcome is recorded in ``ops.validation_runs``; export and sync refuse to run unless
+the latest validation passed and is newer than the latest build.
 """
 
 from __future__ import annotations
@@ -154,7 +156,7 @@ PERIOD_S = {"minute": 60, "hour": 3600, "day": 86400}
 
 def _built_as_of(settings: Settings) -> date | None:
     """The as-of date of the latest build (None: it was built as of now)."""
-    with connect(settings.duckdb_path) as con:
+    with connect(settings) as con:
         build = last_build(con)
     return build[0] if build else None
 
@@ -210,7 +212,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
     outcomes: list[ExpectationOutcome] = []
     plan: list[tuple[str, str, list[dict]]] = []  # (suite name, batch name, expectations)
     reads: dict[str, list[str]] = {}  # batch name -> relations its query reads
-    with connect(settings.duckdb_path, read_only=True) as con:
+    with connect(settings, read_only=True) as con:
         def count(table: str) -> int:
             if not re.fullmatch(r"[a-z_]+\.[a-z_]+", table):
                 raise ValueError(f"when_nonempty must name schema.table, got {table!r}")
@@ -220,11 +222,8 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
             for batch in spec["batches"]:
                 query = resolve_raw(batch["query"])  # raw tables where they live
                 if batch.get("sample_rows"):
-                    n = int(batch["sample_rows"])
-                    query = (f"select * from ({query}) as q "
-                             f"using sample reservoir({n} rows) repeatable (7)")
-                con.execute(f"copy ({query}) to '{batches_dir / batch['name']}.parquet' "
-                            "(format parquet)")
+                    query = con.sample_sql(query, int(batch["sample_rows"]))
+                con.to_parquet(query, batches_dir / f"{batch['name']}.parquet")
                 applicable = []
                 for exp in batch["expectations"]:
                     gate = exp.get("when_nonempty")
