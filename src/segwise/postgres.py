@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg2
+import psycopg2.errors
 from psycopg2 import sql as pgsql
 
 ENGINE = "postgres"
@@ -250,11 +251,16 @@ SYSTEM_SCHEMAS = ("information_schema", "public", "pg_toast")
 
 
 def serving_schemas(con, prefix: str) -> list[str]:
+    """The published schemas readers use (``<prefix><schema>``)."""
     with con.cursor() as cur:
         cur.execute("select nspname from pg_namespace where nspname like %s order by 1",
-                    [prefix.replace("_", "\\_") + "%"])
+                    [_like(prefix) + "%"])
         return [r[0] for r in cur.fetchall()
-                if not r[0].startswith(f"{prefix}next_") and not r[0].startswith(f"{prefix}old_")]
+                if not r[0].startswith((f"{prefix}next_", f"{prefix}old_"))]
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
 
 
 def published_schemas(con, prefix: str, raw_schemas: set[str]) -> list[str]:
@@ -271,16 +277,20 @@ def published_schemas(con, prefix: str, raw_schemas: set[str]) -> list[str]:
 def publish_schemas(con, prefix: str) -> str:
     """Copy every built relation (tables and views alike, as tables) into fresh
     ``<prefix>next_<schema>`` schemas — readers are not touched while that runs — then
-    swap them in under the serving names in one transaction: a reader sees the previous
-    complete state until the commit and the new one after it, never a missing relation.
-    The previous copies are dropped after the commit (a query still reading one finishes
-    first). Returns the serving prefix."""
+    swap them in under the serving names in one transaction (renames only: no reader's
+    lock can hold it up). A reader's statement sees the previous complete state until
+    the commit and the new one after it, never a missing relation. The previous copies
+    are dropped afterwards, waiting at most a few seconds for a reader still inside one;
+    a copy a reader still holds is left for the next publish to drop. Returns the serving
+    prefix."""
     from segwise.raw_schema import CONTRACT, raw_schema_of
 
     raw = {raw_schema_of(t.name) for t in CONTRACT} | {"raw"}
     schemas = published_schemas(con, prefix, raw)
+    stamp = datetime.now().strftime("%Y%m%d%H%M%S%f")
     con.autocommit = True
     with con.cursor() as cur:
+        _drop_old(cur, prefix)
         for schema in schemas:
             nxt = pgsql.Identifier(f"{prefix}next_{schema}")
             cur.execute(pgsql.SQL("drop schema if exists {} cascade").format(nxt))
@@ -294,23 +304,34 @@ def publish_schemas(con, prefix: str) -> str:
         cur.execute("begin")
         try:
             for schema in schemas:
-                live, old = f"{prefix}{schema}", f"{prefix}old_{schema}"
-                cur.execute(pgsql.SQL("drop schema if exists {} cascade").format(
-                    pgsql.Identifier(old)))
+                live = f"{prefix}{schema}"
                 cur.execute("select 1 from pg_namespace where nspname = %s", [live])
                 if cur.fetchone():
                     cur.execute(pgsql.SQL("alter schema {} rename to {}").format(
-                        pgsql.Identifier(live), pgsql.Identifier(old)))
+                        pgsql.Identifier(live),
+                        pgsql.Identifier(f"{prefix}old_{stamp}_{schema}"[:63])))
                 cur.execute(pgsql.SQL("alter schema {} rename to {}").format(
                     pgsql.Identifier(f"{prefix}next_{schema}"), pgsql.Identifier(live)))
             cur.execute("commit")
         except BaseException:
             cur.execute("rollback")
             raise
-        for schema in schemas:
-            cur.execute(pgsql.SQL("drop schema if exists {} cascade").format(
-                pgsql.Identifier(f"{prefix}old_{schema}")))
+        _drop_old(cur, prefix)
     return prefix
+
+
+def _drop_old(cur, prefix: str, wait_s: float = 3.0) -> None:
+    """Drop the copies earlier publishes replaced, unless a reader still uses one."""
+    cur.execute("select nspname from pg_namespace where nspname like %s order by 1",
+                [_like(f"{prefix}old_") + "%"])
+    for (name,) in cur.fetchall():
+        cur.execute("begin")
+        cur.execute(f"set local lock_timeout = '{int(wait_s * 1000)}ms'")
+        try:
+            cur.execute(pgsql.SQL("drop schema {} cascade").format(pgsql.Identifier(name)))
+            cur.execute("commit")
+        except psycopg2.errors.LockNotAvailable:
+            cur.execute("rollback")  # a reader is inside it: the next publish drops it
 
 
 # ---- databases (tests and first-time set-up)

@@ -76,10 +76,7 @@ def _write_back(mem: DuckConnection, pg, append: bool, existing: set[str],
         for table in loaded:
             relation = raw_relation(table)
             if not (append and table in existing):
-                columns = mem.execute(f"describe {relation}").fetchall()
-                pg.execute(f"drop table if exists {relation}")
-                pg.execute(f"create table {relation} (" + ", ".join(
-                    f'"{name}" {pg_type(kind)}' for name, kind, *_ in columns) + ")")
+                _replace_table(mem, pg, relation, table in existing)
             result = mem.execute(f"select * from {relation}")
             names = [d[0] for d in result.description]
             pg.insert_rows(relation, names, result.fetchall())
@@ -92,4 +89,34 @@ def _write_back(mem: DuckConnection, pg, append: bool, existing: set[str],
     except BaseException:
         pg.execute("rollback")
         raise
+    for table in loaded:  # planner statistics for the new rows (none until autovacuum)
+        pg.execute(f"analyze {raw_relation(table)}")
 
+
+
+def _replace_table(mem: DuckConnection, pg, relation: str, exists: bool) -> None:
+    """Empty the PostgreSQL table for the staged rows. The same shape is truncated (dbt's
+    views over it stay); another shape is dropped with its dependent views (the next
+    build recreates them; readers use the published copies) and created anew."""
+    columns = [(name, pg_type(kind)) for name, kind, *_ in
+               mem.execute(f"describe {relation}").fetchall()]
+    if exists:
+        schema, name = relation.split(".")
+        current = pg.execute(
+            "select column_name, format_type(a.atttypid, a.atttypmod) from "
+            "information_schema.columns as c join pg_attribute as a on a.attrelid = "
+            "(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass "
+            "and a.attname = c.column_name where c.table_schema = ? and c.table_name = ? "
+            "order by c.ordinal_position", [schema, name]).fetchall()
+        if [tuple(r) for r in current] == [(n, _canonical(t)) for n, t in columns]:
+            pg.execute(f"truncate table {relation}")
+            return
+        pg.execute(f"drop table {relation} cascade")
+    pg.execute(f"create table {relation} (" + ", ".join(
+        f'"{name}" {kind}' for name, kind in columns) + ")")
+
+
+def _canonical(pg_type_name: str) -> str:
+    """A type as PostgreSQL's format_type() spells it."""
+    return {"text": "text", "timestamp": "timestamp without time zone",
+            "timestamptz": "timestamp with time zone"}.get(pg_type_name, pg_type_name)
