@@ -211,6 +211,11 @@ class DuckConnection:
         self.raw.close()
 
 
+def as_connection(con: Any) -> Any:
+    """A connection in the package's interface (a bare DuckDB connection is wrapped)."""
+    return DuckConnection(con) if isinstance(con, duckdb.DuckDBPyConnection) else con
+
+
 def is_postgres(target: Settings | Path | str) -> bool:
     return getattr(target, "dbt_target", "duckdb") == postgres.ENGINE
 

@@ -51,7 +51,7 @@ from segwise.load.warehouse import (
 )
 from segwise.ops import utcnow as _utcnow
 from segwise.raw_schema import CONTRACT_BY_NAME, TS, raw_relation, raw_schema_of
-from segwise.warehouse import ensure_ops
+from segwise.warehouse import as_connection, ensure_ops
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
            ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson"}
@@ -300,6 +300,7 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
                 mode: str = "replace") -> LoadReport:
     """Load the mapped files (see the module docstring). Checks every file first; then
     one transaction for the raw tables, ``ops.load_files`` and ``ops.load_rejections``."""
+    con = as_connection(con)
     if mode not in MODES:
         raise MappingError(f"mode must be one of {MODES}, got {mode!r}")
     ensure_ops(con)

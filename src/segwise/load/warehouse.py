@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -23,7 +22,7 @@ from segwise.raw_schema import (
     raw_relation,
     raw_schema_of,
 )
-from segwise.warehouse import connect, table_exists
+from segwise.warehouse import as_connection, connect, table_exists
 
 RAW_SCHEMA = "raw"  # the default; where each table lives: raw_schema.raw_relation
 DUCKDB_TYPES = DATA_TYPES  # the contract's type names are DuckDB's
@@ -101,7 +100,7 @@ def _select(table: str, available: set[str] | None = None) -> str:
                      for f in RAW_TABLES[table])
 
 
-def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
+def _replace_all(con, sources: dict[str, str | None],
                  params: dict[str, list],
                  available: dict[str, set[str]] | None = None,
                  loaded_at: dict[str, str] | None = None) -> dict[str, int]:
@@ -115,8 +114,8 @@ def _replace_all(con: duckdb.DuckDBPyConnection, sources: dict[str, str | None],
         for table in RAW_TABLES:
             source = sources.get(table)
             if source is None:
-                empty = pa.Table.from_pylist([], schema=RAW_TABLES[table])  # noqa: F841
-                source = "empty"
+                source = f"empty_{table}"
+                con.register(source, pa.Table.from_pylist([], schema=RAW_TABLES[table]))
             con.execute(f"create or replace table {raw_relation(table)} as select "
                         f"{_select(table, (available or {}).get(table))}, "
                         f"cast({(loaded_at or {}).get(table, 'null')} as timestamp) "
@@ -150,6 +149,7 @@ def create_empty_raw_table(con, table: str) -> None:
 def forget_in_raw(con) -> int:
     """Delete the raw rows that carry an erased address (``ops.erasure_requests`` holds
     their SHA-256): after ``segwise forget`` and after every load. Returns rows deleted."""
+    con = as_connection(con)
     if not table_exists(con, "ops", "erasure_requests"):
         return 0
     deleted = 0
@@ -163,14 +163,15 @@ def forget_in_raw(con) -> int:
     return deleted
 
 
-def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:
+def load_parquet_dir(con, raw_dir: Path) -> dict[str, int]:
     """Replace every raw table with the Parquet parts under ``raw_dir/<table>/`` (a table
     without parts becomes empty). Checked first, then one transaction: re-running is
     idempotent and a bad file changes nothing."""
+    con = as_connection(con)
     plan = _checked_parts(raw_dir)
     # _loaded_at: when the file landed (its modification time, UTC), so source freshness
     # measures the data, not the load command
-    times = pd.DataFrame(  # noqa: F841 (read by duckdb)
+    times = pd.DataFrame(
         [(str(p), pd.Timestamp(p.stat().st_mtime, unit="s")) for parts, _ in plan.values()
          for p in parts], columns=["part", "landed_at"])
     con.register("part_landed_at", times)
@@ -182,11 +183,12 @@ def load_parquet_dir(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str,
                         {t: "l.landed_at" for t in sources})
 
 
-def load_frames(con: duckdb.DuckDBPyConnection, frames: dict[str, pd.DataFrame]
+def load_frames(con, frames: dict[str, pd.DataFrame]
                 ) -> dict[str, int]:
     """Replace every raw table with the given frames; tables not given become empty.
     ``_loaded_at`` is the newest timestamp in the frames: an export is made after its last
     row, so historic data reads as old as it is."""
+    con = as_connection(con)
     stamps = [frames[t][f.name].max() for t in frames if t in RAW_TABLES
               for f in RAW_TABLES[t] if f.type == pa.timestamp("us")
               and f.name in frames[t] and frames[t][f.name].notna().any()]

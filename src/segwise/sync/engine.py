@@ -34,7 +34,7 @@ from segwise.settings import Settings
 from segwise.sync.destinations.base import Contact, Destination, MemberResult
 from segwise.sync.destinations.files import MEMBER_COLUMNS
 from segwise.sync.guards import GuardConfig, evaluate_guards
-from segwise.warehouse import CONSENT, FEED, FEED_MODEL, connect, ensure_ops
+from segwise.warehouse import CONSENT, FEED, FEED_MODEL, as_connection, connect, ensure_ops
 
 MODES = ("upsert", "mirror", "add_only")
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
@@ -99,6 +99,7 @@ def plan_sync(con, segment: str, destination: str,
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    con = as_connection(con)
     ensure_ops(con)
     if segment not in list_segments(con):
         raise ValueError(f"unknown segment {segment!r}")
@@ -162,6 +163,7 @@ def plan_revocations(con, destination: str
     must be unsubscribed, unless that was done after segwise last pushed them or this very
     destination reported them unsubscribed already — and how many people it holds (the
     mass-withdrawal guard's denominator), from the same scan of the ledger."""
+    con = as_connection(con)
     con.temp_table("sync_held_people", """
         select customer_id, email, last_pushed from (
             select customer_id, email, max(synced_at) over (partition by customer_id)

@@ -34,7 +34,7 @@ from segwise.load.warehouse import forget_in_raw
 from segwise.ops import utcnow
 from segwise.settings import Settings
 from segwise.sync.destinations.base import DestinationError, ErasureResult, HttpDestination
-from segwise.warehouse import connect, ensure_ops, is_published, publish
+from segwise.warehouse import as_connection, connect, ensure_ops, is_published, publish
 
 
 def email_sha256(email: str) -> str:
@@ -73,6 +73,7 @@ def _pattern(emails: list[str]) -> str:
 def scrub_warehouse(con, emails: list[str]) -> int:
     """Delete the raw rows that carry the addresses; in every other table, turn an exact
     address into null and any mention into ``[erased]``. Returns the cells changed."""
+    con = as_connection(con)
     changed = forget_in_raw(con)
     pattern = _pattern(emails)
     columns = con.execute("""
