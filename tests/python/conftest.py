@@ -25,6 +25,25 @@ os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items) -> None:
+    """``--dist loadgroup`` sends the tests of one ``xdist_group`` to one worker by the
+    ``@<group>`` suffix pytest-xdist appends to each nodeid. pytest-xdist 3.8 appends it to
+    ``item._nodeid``, which pytest 9.2 no longer reads (the nodeid is ``item._id``), so
+    every group was spread over both workers and each shared warehouse was built twice.
+    Append it where pytest 9 keeps it (a no-op once xdist does so itself)."""
+    if not config.getvalue("loadgroup"):
+        return
+    from _pytest.nodeid import NodeId
+
+    for item in items:
+        names = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
+                        for m in item.iter_markers("xdist_group")})
+        suffix = "@" + "_".join(names)
+        if names and not item.nodeid.endswith(suffix):
+            item._id = NodeId.parse(item.nodeid + suffix)
+
+
 def make_settings(tmp: Path) -> Settings:
     base = Settings.from_env()
     return replace(base, project_dir=project_root(), duckdb_path=tmp / "wh" / "segwise.duckdb",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import replace
 from datetime import date, datetime
@@ -215,13 +216,14 @@ def test_a_second_run_on_the_same_postgres_warehouse_refuses_naming_the_holder(b
 
 
 READER = """
-import json, sys, time
+import json, select, sys, time
 import psycopg2
 con = psycopg2.connect(**json.loads(sys.argv[1])); con.autocommit = True
 cur = con.cursor()
 print("ready", flush=True)
 seen, errors, deadline = [], [], time.time() + float(sys.argv[2])
-while time.time() < deadline:
+# until the test says the publishes are done (a line on stdin), at most the deadline
+while time.time() < deadline and not select.select([sys.stdin], [], [], 0)[0]:
     try:
         cur.execute("select (select count(*) from bi_ops.build_runs), "
                     "(select count(*) from bi_segments.vip_customers)")
@@ -245,11 +247,14 @@ def test_a_reader_of_the_published_schemas_sees_old_then_new_and_never_an_error(
         con.execute("insert into ops.build_runs (run_id, built_at, dataset) values "
                     "('reader-test', now(), 'generated')")
     reader = subprocess.Popen([sys.executable, "-c", READER,
-                               json.dumps(pg_dsn(env=pg.extra_env)), "12"],
-                              stdout=subprocess.PIPE, text=True)
+                               json.dumps(pg_dsn(env=pg.extra_env)), "600"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert reader.stdout.readline().strip() == "ready"
     publish(pg)
     publish(pg)  # twice: the second drops the copies the first replaced
+    time.sleep(0.5)
+    reader.stdin.write("done\n")
+    reader.stdin.flush()
     out = json.loads(reader.stdout.readline())
     reader.wait()
     assert out["errors"] == []
@@ -284,3 +289,54 @@ def test_an_unreachable_postgres_fails_with_how_to_start_it(tmp_path):
     with pytest.raises(WarehouseUnreachable) as err, connect(bad):
         pass
     assert START_HINT in str(err.value)
+
+
+def test_load_mapping_on_postgres_rejects_per_row_appends_once_and_changes_nothing_on_error(
+        tmp_path):
+    """`segwise load --mapping` (the README's worked example) into PostgreSQL: the same
+    rejections as on DuckDB, recorded in PostgreSQL's ops tables; append is idempotent; a
+    file missing a mapped column changes no table."""
+    import os
+
+    import pandas as pd
+
+    from test_bring_your_own import SEGWISE, _write_shop
+
+    db = f"segwise_test_{uuid.uuid4().hex[:8]}"
+    create_database(db)
+    pg = pg_settings(tmp_path, db)
+    env = dict(os.environ, SEGWISE_DBT_TARGET="postgres", SEGWISE_PG_DATABASE=db,
+               SEGWISE_DUCKDB_PATH=str(tmp_path / "wh" / "segwise.duckdb"),
+               SEGWISE_OUTPUT_DIR=str(tmp_path / "out"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([SEGWISE, "load", "--mapping", "segwise_load.yml", *args],
+                              env=env, cwd=tmp_path, text=True, capture_output=True,
+                              timeout=600)
+
+    def count(relation: str) -> int:
+        return int(query(pg, f"select count(*) as n from {relation}")["n"][0])
+
+    try:
+        truth = _write_shop(tmp_path)
+        first = cli("--mode", "append")
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert count("raw.orders") == len(truth) and count("raw.web_events") == 0
+        reasons = sorted(query(pg, "select reason from ops.load_rejections")["reason"])
+        assert reasons == ["unparseable order_total: abc",
+                           "unparseable ordered_at: 13/45/2024 (format %m/%d/%Y)"]
+        again = cli("--mode", "append")
+        assert again.returncode == 0 and "already loaded, skipped" in again.stdout
+        assert count("raw.orders") == len(truth)
+        assert count("ops.load_rejections") == 2
+        lines = pd.read_csv(tmp_path / "exports" / "lines.csv").drop(columns=["QTY"])
+        lines.to_csv(tmp_path / "exports" / "lines.csv", index=False)
+        (tmp_path / "exports" / "transactions_2025.csv").write_text(
+            "TXN_ID,CUST,TXN_DATE,TOTAL\nT5000,C001,1/2/2025,5.00\n")
+        broken = cli()
+        assert broken.returncode == 1 and "nothing was loaded" in " ".join(
+            broken.stderr.split())
+        assert count("raw.orders") == len(truth) and count("ops.load_files") == 3
+        assert not [p for p in tmp_path.rglob("*") if ".duckdb" in p.name]
+    finally:
+        drop_database(db)
