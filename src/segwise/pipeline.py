@@ -80,18 +80,18 @@ def step_publish(settings: Settings, say: Say = print) -> None:
     """Readers (BI) use the serving copy: publish the warehouse's complete state to it
     (DuckDB: the serving file; PostgreSQL: the ``bi_*`` schemas)."""
     with exclusive(settings):
-        where = publish(settings)
-    say(f"  published for readers: {reader_location(settings, where)}")
+        publish(settings)
+    say(f"  published for readers: {reader_location(settings)}")
 
 
-def reader_location(settings: Settings, published: str | None = None) -> str:
+def reader_location(settings: Settings) -> str:
     """Where BI tools connect, in words."""
     from segwise.warehouse import describe, is_postgres, serving_path, serving_prefix
 
     if is_postgres(settings):
-        return (f"schemas {published or serving_prefix()}<schema> (e.g. "
-                f"{published or serving_prefix()}segments) in {describe(settings)}")
-    return str(published or serving_path(settings.duckdb_path))
+        prefix = serving_prefix()
+        return f"schemas {prefix}<schema> (e.g. {prefix}segments) in {describe(settings)}"
+    return str(serving_path(settings.duckdb_path))
 
 
 def step_validate(settings: Settings, say: Say = print) -> ValidationResult:

@@ -108,8 +108,7 @@ class PgConnection:
     engine = ENGINE
 
     def __init__(self, dsn: Mapping[str, str], read_only: bool = False) -> None:
-        self.dsn = dict(dsn)
-        self.raw = open_raw(self.dsn)
+        self.raw = open_raw(dsn)
         with self.raw.cursor() as cur:
             cur.execute("set time zone 'UTC'")
             if read_only:
@@ -169,11 +168,7 @@ class PgConnection:
 
 
 def _adapt(value: Any) -> Any:
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, tuple):
-        return list(value)
-    return value
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
 
 
 NULL = "\\N"
@@ -337,21 +332,20 @@ def _drop_old(cur, prefix: str, wait_s: float = 3.0) -> None:
 # ---- databases (tests and first-time set-up)
 def create_database(name: str, env: Mapping[str, str] | None = None) -> None:
     """A new, empty database ``name`` on the server (an existing one is dropped)."""
-    con = open_raw(pg_dsn("postgres", env))
-    try:
-        with con.cursor() as cur:
-            cur.execute(pgsql.SQL("drop database if exists {} with (force)").format(
-                pgsql.Identifier(name)))
-            cur.execute(pgsql.SQL("create database {}").format(pgsql.Identifier(name)))
-    finally:
-        con.close()
+    drop_database(name, env)
+    _on_server(pgsql.SQL("create database {}").format(pgsql.Identifier(name)), env)
 
 
 def drop_database(name: str, env: Mapping[str, str] | None = None) -> None:
+    _on_server(pgsql.SQL("drop database if exists {} with (force)").format(
+        pgsql.Identifier(name)), env)
+
+
+def _on_server(statement, env: Mapping[str, str] | None) -> None:
+    """One statement in the server's ``postgres`` database (outside any transaction)."""
     con = open_raw(pg_dsn("postgres", env))
     try:
         with con.cursor() as cur:
-            cur.execute(pgsql.SQL("drop database if exists {} with (force)").format(
-                pgsql.Identifier(name)))
+            cur.execute(statement)
     finally:
         con.close()

@@ -33,7 +33,7 @@ def test_declared_modes_and_guards_are_used_and_mode_overrides_them(wh):
 def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
     import hashlib
 
-    from segwise.sync.engine import FIELDS_TEXT_SQL
+    from segwise.sync.engine import fields_hash_sql
     from segwise.warehouse import DuckConnection
 
     def fields_hash(email, first_name, last_name) -> str:  # the reference definition
@@ -41,7 +41,7 @@ def test_the_planner_hashes_fields_in_sql_exactly_as_in_python(wh):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-    hashed = f"substr({DuckConnection.sha256_hex(FIELDS_TEXT_SQL)}, 1, 16)"
+    hashed = fields_hash_sql(DuckConnection)  # the planner's own expression, on DuckDB
     rows = query(wh, f"select c.email, c.first_name, c.last_name, {hashed} as h "
                      "from marts.dim_customers as c")
     assert len(rows) > 1000

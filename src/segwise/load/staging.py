@@ -101,13 +101,10 @@ def _replace_table(mem: DuckConnection, pg, relation: str, exists: bool) -> None
     columns = [(name, pg_type(kind)) for name, kind, *_ in
                mem.execute(f"describe {relation}").fetchall()]
     if exists:
-        schema, name = relation.split(".")
         current = pg.execute(
-            "select column_name, format_type(a.atttypid, a.atttypmod) from "
-            "information_schema.columns as c join pg_attribute as a on a.attrelid = "
-            "(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name))::regclass "
-            "and a.attname = c.column_name where c.table_schema = ? and c.table_name = ? "
-            "order by c.ordinal_position", [schema, name]).fetchall()
+            "select attname, format_type(atttypid, atttypmod) from pg_attribute where "
+            "attrelid = cast(? as regclass) and attnum > 0 and not attisdropped "
+            "order by attnum", [relation]).fetchall()
         if [tuple(r) for r in current] == [(n, _canonical(t)) for n, t in columns]:
             pg.execute(f"truncate table {relation}")
             return
