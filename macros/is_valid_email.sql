@@ -10,24 +10,12 @@
         tests/python/test_staging_attacks.py. -#}
     (length({{ column }}) <= 254
         and position('@' in {{ column }}) between 2 and 65
-        and {{ adapter.dispatch('email_matches', 'segwise')(column, segwise.email_pattern()) }}
-        and not {{ adapter.dispatch('email_matches', 'segwise')(column, '^.*[.@](arpa|invalid|local|localhost|onion)$') }})
+        and {{ segwise.full_match(column, segwise.email_pattern()) }}
+        and not {{ segwise.full_match(column, '^.*[.@](arpa|invalid|local|localhost|onion)$') }})
 {%- endmacro %}
 
 {% macro email_pattern() -%}
     {%- set atom = "[a-z0-9!#$%&''*+/=?^_`|~-]+" -%}
     {%- set label = "[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?" -%}
     ^{{ atom }}(\.{{ atom }})*@({{ label }}\.)+([a-z]{2,63}|xn--[a-z0-9-]{1,59})$
-{%- endmacro %}
-
-{% macro default__email_matches(column, pattern) -%}
-    regexp_full_match({{ column }}, '{{ pattern }}')
-{%- endmacro %}
-
-{% macro postgres__email_matches(column, pattern) -%}
-    ({{ column }} ~ '{{ pattern }}')
-{%- endmacro %}
-
-{% macro spark__email_matches(column, pattern) -%}
-    ({{ column }} rlike '{{ pattern }}')
 {%- endmacro %}

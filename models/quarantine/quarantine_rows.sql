@@ -5,6 +5,8 @@
 with rejected as (
     {{ segwise.quarantine_rows_from('base_crm__contacts', 'crm_contacts', 'customer_id') }}
     union all
+    {{ segwise.quarantine_rows_from('base_crm__contact_attributes', 'crm_contact_attributes', dbt.concat(['customer_id', "':'", 'attribute'])) }}
+    union all
     {{ segwise.quarantine_rows_from('base_web__events', 'web_events', 'event_id') }}
     union all
     {{ segwise.quarantine_rows_from('base_shop__orders', 'orders', 'order_id') }}

@@ -101,6 +101,20 @@ CONTRACT: tuple[RawTable, ...] = (
                  _c("updated_at", TS, "When the CRM last changed the record; the latest row "
                     "per customer wins, and a later withdrawal beats an earlier consent."),
              ), required=True),
+    RawTable("crm_contact_attributes", "crm", "Custom contact attributes, one row per "
+             "customer and attribute as the CRM sent it (long: a wide export is unpivoted by "
+             "`segwise load`); only attributes declared in the dbt var `custom_attributes` "
+             "are kept, each parsed as its declared type, and the latest `updated_at` per "
+             "customer and attribute wins.", "customer_id, attribute", (
+                 _c("customer_id", S, "The customer the value belongs to.", required=True),
+                 _c("attribute", S, "The attribute's name, as declared in "
+                    "`custom_attributes` (case-insensitive).", required=True),
+                 _c("value", S, "The value as text (null: the attribute is cleared); "
+                    "parsed as the declared type, unparseable values are quarantined.",
+                    pii=True),
+                 _c("updated_at", TS, "When the CRM last changed the value; the latest "
+                    "row per customer and attribute wins."),
+             )),
     RawTable("orders", "shop", "One row per order (invoice) as exported; cancellations have "
              "status 'cancelled'.", "order_id", (
                  _c("order_id", S, "Order (invoice) id.", required=True),

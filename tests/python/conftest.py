@@ -32,7 +32,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     ``item._nodeid``, which pytest 9.2 no longer reads (the nodeid is ``item._id``), so
     every group was spread over both workers and each shared warehouse was built twice.
     Append it where pytest 9 keeps it (a no-op once xdist does so itself)."""
-    if not config.getvalue("loadgroup"):
+    if not getattr(config.option, "loadgroup", False):  # set by xdist with --dist loadgroup
         return
     from _pytest.nodeid import NodeId
 

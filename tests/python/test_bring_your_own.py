@@ -44,6 +44,16 @@ def _readme_mapping() -> str:
 MAPPING = _readme_mapping()
 
 
+def CONTACT_ATTRIBUTES(i: int) -> dict:  # noqa: N802 - a table, read like a constant
+    """Contact i's custom attribute fields as the shop's CRM exports them: a region for
+    all, an age band for most (blank: cleared), loyalty points as a number or, twice, as
+    text that is not one, the trade flag as JSON booleans and once as 'maybe'."""
+    points = {7: "lots", 8: "1e3"}.get(i, i * 10)
+    return {"area": ["north", "south", "east"][i % 3], "age": "" if i % 5 == 0 else
+            ["18-24", "25-34", "35-44"][i % 3], "points": points,
+            "trade": "maybe" if i == 9 else i % 6 == 1}
+
+
 def _write_shop(root: Path, seed: int = 5) -> pd.DataFrame:
     """The shop's exports; returns the valid transactions as the independent truth."""
     rng = random.Random(seed)
@@ -69,7 +79,8 @@ def _write_shop(root: Path, seed: int = 5) -> pd.DataFrame:
         for i, cid in enumerate(customers):
             out.write(json.dumps({"id": cid, "mail": f"{cid.lower()}@shop.example.com",
                                   "first": f"N{i}", "optin": i % 4 != 0,
-                                  "changed": "2023-12-01T00:00:00"}) + "\n")
+                                  "changed": "2023-12-01T00:00:00", **CONTACT_ATTRIBUTES(i)})
+                      + "\n")
     (root / "segwise_load.yml").write_text(MAPPING)
     return pd.DataFrame({"customer_id": truth["CUST"],
                          "ordered_at": pd.to_datetime(truth["TXN_DATE"], format="%m/%d/%Y"),
@@ -125,6 +136,28 @@ def test_a_transactions_only_shop_is_mapped_loaded_built_and_exported(tmp_path):
                               expected[col].astype(int).to_numpy()), col
     assert (got["monetary_total"].astype(float) - expected["monetary_total"]).abs().max() < 1e-6
 
+    # custom contact attributes: typed columns of customer_attributes, a segment trait
+    attrs = _q(tmp_path, "select * from marts.customer_attributes").set_index("customer_id")
+    for i, cid in enumerate(f"C{k:03d}" for k in range(1, 61)):
+        fields = CONTACT_ATTRIBUTES(i)
+        row = attrs.loc[cid]
+        assert row["region"] == fields["area"]
+        assert (row["age_band"] if pd.notna(row["age_band"]) else "") == fields["age"]
+        points = fields["points"]
+        assert (row["loyalty_points"] == points if isinstance(points, int)
+                else pd.isna(row["loyalty_points"])), cid
+        trade = fields["trade"]
+        assert (bool(row["is_wholesale"]) is trade if isinstance(trade, bool)
+                else pd.isna(row["is_wholesale"])), cid
+    bad = _q(tmp_path, "select reason, payload from quarantine.quarantine_rows where "
+                       "source_table = 'crm_contact_attributes' order by payload")
+    assert list(bad["reason"]) == ["invalid_number", "invalid_number", "invalid_boolean"]
+    assert "value=lots" in " ".join(bad["payload"])
+    members = _q(tmp_path, "select customer_id, reason from segments.trade_accounts")
+    assert set(members["customer_id"]) == {f"C{i + 1:03d}" for i in range(60)
+                                           if CONTACT_ATTRIBUTES(i)["trade"] is True}
+    assert set(members["reason"]) == {"is_wholesale=true = true"}
+
 
 def test_a_file_missing_a_mapped_column_changes_no_table(tmp_path):
     _write_shop(tmp_path)
@@ -162,7 +195,7 @@ def test_append_loads_each_file_once(tmp_path):
     assert _q(tmp_path, "select count(*) as n from raw.orders")["n"][0] == n + 1
     files = _q(tmp_path, "select raw_table, count(*) as n from ops.load_files group by 1")
     assert dict(zip(files["raw_table"], files["n"], strict=True)) == {
-        "orders": 2, "order_items": 1, "crm_contacts": 1}
+        "orders": 2, "order_items": 1, "crm_contacts": 1, "crm_contact_attributes": 1}
 
 
 def test_a_mapping_mistake_is_located(tmp_path):
@@ -328,3 +361,46 @@ def test_malformed_csv_lines_are_rejected_one_by_one(tmp_path):
     assert all(reason.startswith("malformed line: ") for reason, _ in reasons)
     text = " ".join(payload for _, payload in reasons)
     assert "T3,a,1/4/2024,3,extra" in text and "unterminated" in text and "T2,a," in text
+
+
+def test_an_attribute_mapping_mistake_is_located(tmp_path):
+    _write_shop(tmp_path)
+    path = tmp_path / "segwise_load.yml"
+    path.write_text(MAPPING.replace("age_band: age", "shoe_size: age", 1))
+    res = _cli(["load", "--mapping", "segwise_load.yml"], tmp_path)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    message = " ".join(res.stderr.split())
+    assert "tables.crm_contacts.attributes: ['shoe_size'] not declared in dbt_project.yml" \
+        in message and "'age_band'" in message
+    path.write_text(MAPPING.replace("area, age_band", "AREA, age_band", 1))
+    res = _cli(["load", "--mapping", "segwise_load.yml"], tmp_path)
+    message = " ".join(res.stderr.split())
+    assert "customers.ndjson (raw.crm_contacts)" in message and "['AREA'] not in the file" \
+        in message and "nothing was loaded" in message
+
+
+def test_ndjson_fields_of_mixed_types_keep_their_text(tmp_path):
+    """An NDJSON field holding numbers in some lines and strings in others is read as
+    JSON; its strings land without the JSON quotes (`C7`, not `"C7"`)."""
+    from segwise.load.mapping import load_mapped, read_mapping
+
+    (tmp_path / "c.ndjson").write_text('{"id": 5, "pts": 10}\n{"id": "C7", "pts": "n/a"}\n')
+    (tmp_path / "o.csv").write_text("id,cust,at,total\n1,5,2024-01-02,1\n")
+    (tmp_path / "m.yml").write_text(
+        "tables:\n"
+        "  orders: {files: o.csv, columns: {order_id: id, customer_id: cust, ordered_at: at, "
+        "order_total: total}}\n"
+        "  crm_contacts: {files: c.ndjson, columns: {customer_id: id}, "
+        "attributes: {loyalty_points: pts}}\n"
+        "absent: [order_items, products, web_events, email_campaigns, email_events]\n")
+    con = duckdb.connect()
+    try:
+        load_mapped(con, read_mapping(tmp_path / "m.yml"))
+        ids = [r[0] for r in con.execute("select customer_id from raw.crm_contacts "
+                                         "order by 1").fetchall()]
+        values = con.execute("select customer_id, attribute, value from "
+                             "raw.crm_contact_attributes order by 1").fetchall()
+    finally:
+        con.close()
+    assert ids == ["5", "C7"]
+    assert values == [("5", "loyalty_points", "10"), ("C7", "loyalty_points", "n/a")]

@@ -184,6 +184,11 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
     demo_settings, _ = demo
     shutil.copytree(demo_settings.raw_dir, wh.raw_dir)  # the generated source files too
     victim = sorted(expected_emails(wh))[5]
+    who = query(wh, "select customer_id from staging.stg_crm__contacts where email = "
+                    f"'{victim}'")["customer_id"][0]
+    held = ("select count(*) as n from raw.crm_contact_attributes where customer_id = "
+            f"'{who}'")
+    assert query(wh, held)["n"][0] > 0  # custom attributes: keyed by id, no address
     with connect_rw(wh) as con:  # a quarantined row holding the address in another form
         con.execute("insert into raw.crm_contacts (customer_id, email, updated_at) "
                     "select customer_id, ?, updated_at from staging.stg_crm__contacts "
@@ -203,10 +208,12 @@ def test_after_forget_the_address_is_nowhere_segwise_keeps_anything(wh, demo):
     assert len(receipts) == 4 and "erased" in {r.status for r in receipts}
     assert {r.status for r in receipts} <= {"erased", "accepted", "not_found"}
     assert _everywhere(wh, needles) == []
+    assert query(wh, held)["n"][0] == 0  # found through the contact, erased with it
     # the next export, and a reload of the source that still holds the person, keep it so
     step_export(wh, say=lambda _: None)
     load_generated(wh, demo_settings.raw_dir)
     assert _everywhere(wh, needles) == []
+    assert query(wh, held)["n"][0] == 0
 
 
 def connect_rw(settings):

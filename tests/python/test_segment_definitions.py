@@ -188,3 +188,45 @@ def test_destinations_declare_a_sync_mode_and_guards(tmp_path):
     for lines, message in bad.items():
         msg = _error(tmp_path, _segment(rule, extra="    destinations:\n" + lines))
         assert message in msg, msg
+
+
+def test_custom_attributes_are_typed_traits_read_from_their_own_model(tmp_path):
+    """The attributes declared in dbt_project.yml are traits of their declared kind; a
+    rule on one joins customer_attributes, a rule without one does not."""
+    assert TRAITS["loyalty_points"] == "numeric" and TRAITS["region"] == "string"
+    assert TRAITS.attributes == {"age_band", "region", "loyalty_points", "is_wholesale"}
+    msg = _error(tmp_path, _segment("trait: loyalty_points\nop: contains\nvalue: '1'\n"))
+    assert "'contains' needs a text trait; loyalty_points is numeric" in msg
+    msg = _error(tmp_path, _segment("trait: is_wholesale\nop: '='\nvalue: 'yes'\n"))
+    assert "rule.trait.value" in msg
+    (seg,) = _load(tmp_path, _segment("all:\n  - trait: region\n    op: in\n    value: [north]\n"
+                                      "  - trait: loyalty_points\n    op: '>'\n    value: 100\n"
+                                      "  - trait: m_score\n    op: '>='\n    value: 4\n"))
+    sql = compile_segment(seg)
+    assert sql.count("ref('customer_attributes')") == 1 and sql.count("left join attributes") == 1
+    assert "attributes.region in ('north')" in sql and "profile.m_score >= 4" in sql
+    (plain,) = _load(tmp_path, _segment("trait: m_score\nop: '>='\nvalue: 4\n"))
+    assert "customer_attributes" not in compile_segment(plain)
+
+
+@pytest.mark.parametrize(("declared", "message"), [
+    ("{m_score: number}", "already customer_profile traits"),
+    ("{Region: text}", "a name is a lower-case identifier"),
+    ("{region: date}", "type must be one of ['boolean', 'number', 'text']"),
+    ("{region: {type: text, values: [a]}}", "unknown key(s) ['values']"),
+])
+def test_a_bad_attribute_declaration_is_named(tmp_path, declared, message):
+    import re
+    import shutil
+
+    from segwise.segments.spec import load_traits as traits_of
+
+    (tmp_path / "models" / "marts").mkdir(parents=True)
+    shutil.copy(ROOT / "models" / "marts" / "_marts__models.yml", tmp_path / "models" / "marts")
+    project = (ROOT / "dbt_project.yml").read_text()
+    project = re.sub(r"  custom_attributes:\n(    .*\n)+", f"  custom_attributes: {declared}\n",
+                     project)
+    (tmp_path / "dbt_project.yml").write_text(project)
+    with pytest.raises(SegmentDefinitionError) as exc:
+        traits_of(tmp_path)
+    assert message in str(exc.value) and "custom_attributes" in str(exc.value)

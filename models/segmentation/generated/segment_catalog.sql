@@ -24,6 +24,8 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     union all
     select 'repeat_buyers_30d', 'Customers with at least two valid orders in the last 30 days.', 'growth-team', 45, 1, 0.0, 'ffddd6e553c0', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
+    select 'trade_accounts', concat('Trade (B2B) accounts: the CRM', chr(39), 's custom attribute is_wholesale is true.'), 'growth-team', 60, 1, 0.0, 'be36c0522558', 'segments/profile.yml', 'file'
+    union all
     select 'vip_customers', 'Top spenders who buy often: m_score 5 and f_score at least 4.', 'growth-team', 10, 1, 0.0, 'ea14d09a5336', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
 )
 

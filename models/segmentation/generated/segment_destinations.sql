@@ -112,6 +112,8 @@ with declared (segment_name, destination, sync_mode, max_removal_pct, max_size_c
     union all
     select 'repeat_buyers_30d', 'sendgrid', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint)
     union all
+    select 'trade_accounts', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint)
+    union all
     select 'vip_customers', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint)
     union all
     select 'vip_customers', 'mailchimp', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint)

@@ -36,6 +36,9 @@ with memberships as (
     from {{ ref('repeat_buyers_30d') }}
     union all
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    from {{ ref('trade_accounts') }}
+    union all
+    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
     from {{ ref('vip_customers') }}
 ),
 

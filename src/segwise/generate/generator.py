@@ -123,6 +123,33 @@ def _campaigns(anchor: np.datetime64, weeks: int = 26) -> pd.DataFrame:
     )
 
 
+AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
+AGE_BAND_P = (0.12, 0.26, 0.24, 0.18, 0.12, 0.08)
+REGIONS = ("north", "south", "east", "west", "central")
+
+
+def _attributes(rng: np.random.Generator, contacts: pd.DataFrame) -> pd.DataFrame:
+    """The demo's custom contact attributes (declared in dbt_project.yml), long: one row
+    per customer and attribute the CRM holds, values as text. Drawn from their own random
+    stream, so the other tables are the same with or without them."""
+    n = len(contacts)
+    values = {
+        "age_band": np.array(AGE_BANDS, dtype=object)[
+            rng.choice(len(AGE_BANDS), size=n, p=AGE_BAND_P)],
+        "region": np.array(REGIONS, dtype=object)[rng.integers(0, len(REGIONS), n)],
+        "loyalty_points": rng.integers(0, 5000, n).astype(str).astype(object),
+        "is_wholesale": np.where(rng.random(n) < 0.06, "true", "false").astype(object),
+    }
+    share = {"age_band": 0.8, "region": 0.95, "loyalty_points": 0.6, "is_wholesale": 0.5}
+    parts = []
+    for name, column in values.items():
+        held = rng.random(n) < share[name]
+        parts.append(pd.DataFrame({"customer_id": contacts["customer_id"].to_numpy()[held],
+                                   "attribute": name, "value": column[held],
+                                   "updated_at": contacts["updated_at"].to_numpy()[held]}))
+    return pd.concat(parts, ignore_index=True)
+
+
 class _Chunk:
     """All raw rows for one chunk of customers."""
 
@@ -389,6 +416,23 @@ class _Dirt:
             self._add("crm_contacts", "invalid_email", bad),
         ], ignore_index=True)
 
+    def attributes(self, df: pd.DataFrame) -> pd.DataFrame:
+        dup = self._pick(df)
+        dup["updated_at"] = dup["updated_at"] - pd.Timedelta(days=3)
+        number = self._pick(df[df["attribute"] == "loyalty_points"])
+        number["value"] = self.rng.choice(["n/a", "12,5", "1e3", "--5"], len(number))
+        boolean = self._pick(df[df["attribute"] == "is_wholesale"])
+        boolean["value"] = self.rng.choice(["maybe", "wholesale", "2"], len(boolean))
+        undeclared = self._pick(df)
+        undeclared["attribute"] = "favourite_colour"
+        return pd.concat([
+            df,
+            self._add("crm_contact_attributes", "duplicate_attribute", dup),
+            self._add("crm_contact_attributes", "invalid_number", number),
+            self._add("crm_contact_attributes", "invalid_boolean", boolean),
+            self._add("crm_contact_attributes", "undeclared_attribute", undeclared),
+        ], ignore_index=True)
+
     def web_events(self, df: pd.DataFrame) -> pd.DataFrame:
         mixed = self._pick(df[df["category"].notna()])
         df = df.copy()
@@ -502,6 +546,7 @@ def generate(out_dir: Path, customers: int = 5_000, seed: int = 42,
         n = min(CHUNK_SIZE, customers - start)
         chunk = _Chunk(np.random.default_rng([seed, 1, i]), start, n, anchor, products, campaigns)
         contacts, orders, items = chunk.contacts_and_orders()
+        attributes = _attributes(np.random.default_rng([seed, 3, i]), contacts)
         chunk._emails = contacts["email"].to_numpy()
         web = chunk.web_events()
         email = chunk.email_events()
@@ -510,8 +555,10 @@ def generate(out_dir: Path, customers: int = 5_000, seed: int = 42,
             contacts, web = dirt.contacts(contacts), dirt.web_events(web)
             orders, items = dirt.orders(orders), dirt.order_items(items)
             email = dirt.email_events(email)
+            attributes = dirt.attributes(attributes)  # last: the other tables' dirt is unchanged
             dirt_total.update(dirt.counts)
         sink.write("crm_contacts", contacts)
+        sink.write("crm_contact_attributes", attributes)
         sink.write("orders", orders)
         sink.write("order_items", items)
         sink.write("web_events", web)

@@ -55,7 +55,8 @@ from segwise.warehouse import as_connection, ensure_ops
 
 FORMATS = {".csv": "csv", ".tsv": "csv", ".txt": "csv", ".parquet": "parquet",
            ".ndjson": "ndjson", ".jsonl": "ndjson", ".json": "ndjson"}
-TABLE_KEYS = {"files", "format", "columns", "formats", "constants", "delimiter"}
+TABLE_KEYS = {"files", "format", "columns", "formats", "constants", "delimiter", "attributes"}
+ATTRIBUTES_TABLE = "crm_contact_attributes"  # filled from crm_contacts' `attributes`
 TOP_KEYS = {"timezone", "tables", "absent"}
 MODES = ("replace", "append")
 
@@ -73,6 +74,8 @@ class TableMapping:
     formats: dict[str, str] = field(default_factory=dict)
     constants: dict[str, object] = field(default_factory=dict)
     delimiter: str | None = None
+    # crm_contacts only: custom attribute (declared in dbt_project.yml) -> file column
+    attributes: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -113,8 +116,15 @@ def _mapping_of(value, where: str, keys: set[str] | None = None) -> dict:
     return value
 
 
-def read_mapping(path: Path) -> LoadMapping:
-    """Parse and check a mapping file; every error names the file and the key path."""
+def read_mapping(path: Path, declared: set[str] | None = None) -> LoadMapping:
+    """Parse and check a mapping file; every error names the file and the key path.
+    ``declared``: the custom attributes a contacts file may map (default: those declared
+    in the project's dbt_project.yml)."""
+    if declared is None:
+        from segwise.attributes import declared_attributes
+        from segwise.settings import project_root
+
+        declared = set(declared_attributes(project_root()))
     try:
         doc = strict_yaml.load(path.read_text())
     except OSError as exc:
@@ -136,7 +146,7 @@ def read_mapping(path: Path) -> LoadMapping:
             raise MappingError(f"{path}: {name!r} is both mapped and absent")
         if CONTRACT_BY_NAME[name].required:
             raise MappingError(f"{path}: {name!r} is a required table and cannot be absent")
-    missing = sorted(set(CONTRACT_BY_NAME) - set(tables) - set(absent))
+    missing = sorted(set(CONTRACT_BY_NAME) - set(tables) - set(absent) - {ATTRIBUTES_TABLE})
     if missing:
         raise MappingError(f"{path}: map or declare absent every raw table; not mentioned: "
                            f"{missing}")
@@ -157,6 +167,18 @@ def read_mapping(path: Path) -> LoadMapping:
         both = sorted(set(columns) & set(constants))
         if both:
             raise MappingError(f"{where}: {both} both mapped to a column and given a constant")
+        attributes = _mapping_of(spec.get("attributes"), f"{where}.attributes")
+        if attributes and name != "crm_contacts":
+            raise MappingError(f"{where}.attributes: custom attributes come with "
+                               "crm_contacts")
+        if attributes and ATTRIBUTES_TABLE in tables:
+            raise MappingError(f"{where}.attributes: {ATTRIBUTES_TABLE} is mapped too; "
+                               "fill it from one place")
+        undeclared = sorted(set(attributes) - declared)
+        if undeclared:
+            raise MappingError(f"{where}.attributes: {undeclared} not declared in "
+                               "dbt_project.yml vars.custom_attributes (declared: "
+                               f"{sorted(declared)})")
         if spec.get("format") not in (None, "csv", "parquet", "ndjson"):
             raise MappingError(f"{where}.format: csv, parquet or ndjson")
         files: list[Path] = []
@@ -168,7 +190,8 @@ def read_mapping(path: Path) -> LoadMapping:
             files += found
         out.tables[name] = TableMapping(
             name, files, spec.get("format"), {k: str(v) for k, v in columns.items()},
-            {k: str(v) for k, v in formats.items()}, constants, spec.get("delimiter"))
+            {k: str(v) for k, v in formats.items()}, constants, spec.get("delimiter"),
+            {k: str(v) for k, v in attributes.items()})
     return out
 
 
@@ -223,6 +246,14 @@ def _parse(column, source: str, fmt: str | None, zone: str) -> str:
     return f"try_cast({text} as {DUCKDB_TYPES[column.type]})"
 
 
+def _as_text(column: str, json_typed: set[str]) -> str:
+    """A file column's value as text. NDJSON fields that mix types (``5`` and ``"C7"``)
+    are read as JSON, whose text form keeps the quotes: their string value is taken."""
+    if column in json_typed:
+        return f"json_extract_string(s.{_ident(column)}, '$')"
+    return f"cast(s.{_ident(column)} as varchar)"
+
+
 def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Path,
                 zone: str, index: int) -> tuple[str, list[str]]:
     """A temp table of the file's rows parsed into the contract (``_rejected``: the first
@@ -232,14 +263,17 @@ def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Pat
     try:
         con.execute(f"create or replace temp view {relation} as select * from "
                     f"{_reader(mapping, path, rejects)}")
-        available = [r[0] for r in con.execute(f"describe {relation}").fetchall()]
+        described = con.execute(f"describe {relation}").fetchall()
+        available = [r[0] for r in described]
+        json_typed = {r[0] for r in described if str(r[1]).upper() == "JSON"}
     except (duckdb.Error, OSError, UnicodeError) as exc:
         return relation, [f"{path} (raw.{mapping.table}): cannot be read: "
                           f"{str(exc).splitlines()[0]}"]
     contract = CONTRACT_BY_NAME[mapping.table]
     source_of = {c.name: mapping.columns.get(c.name, c.name) for c in contract.columns}
     missing_source = sorted({source_of[c] for c in mapping.columns
-                             if source_of[c] not in available})
+                             if source_of[c] not in available}
+                            | {c for c in mapping.attributes.values() if c not in available})
     unmapped = sorted(c.name for c in contract.columns if c.required
                       and c.name not in mapping.constants and source_of[c.name] not in available)
     problems = []
@@ -262,7 +296,7 @@ def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Pat
         if source_of[c.name] not in available:
             selects.append(f"cast(null as {DUCKDB_TYPES[c.type]}) as {_ident(c.name)}")
             continue
-        raw = f"cast(s.{_ident(source_of[c.name])} as varchar)"
+        raw = _as_text(source_of[c.name], json_typed)
         parsed = _parse(c, raw, mapping.formats.get(c.name), zone)
         selects.append(f"{parsed} as {_ident(c.name)}")
         if c.type != pa.string():
@@ -271,6 +305,8 @@ def _stage_file(con: duckdb.DuckDBPyConnection, mapping: TableMapping, path: Pat
                           + (f" || {_literal(' (format ' + mapping.formats[c.name] + ')')}"
                              if c.name in mapping.formats else ""))
     rejected = f"case {' '.join(checks)} end" if checks else "cast(null as varchar)"
+    selects += [f"nullif(trim({_as_text(column, json_typed)}), '') as "
+                f"{_ident('_attribute_' + name)}" for name, column in mapping.attributes.items()]
     con.execute(f"""
         create or replace temp table staged_{relation} as
         select {', '.join(selects)}, {rejected} as _rejected,
@@ -294,6 +330,19 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _unpivot_attributes(con, contacts: TableMapping, rel: str) -> None:
+    """The custom attributes of a staged contacts file's loaded rows, long (one row per
+    contact and mapped attribute, a blank value as null: the CRM cleared it), staged like
+    a file of ``raw.crm_contact_attributes``. Staging types the values."""
+    con.execute(f"create or replace temp table staged_attributes_{rel} as " + " union all ".join(
+        f"select customer_id, {_literal(name)} as attribute, "
+        f"{_ident('_attribute_' + name)} as value, updated_at, "
+        "cast(null as varchar) as _rejected, _row, _payload "
+        f"from staged_{rel} where _rejected is null" for name in contacts.attributes))
+    con.execute(f"create or replace temp table malformed_attributes_{rel} as select * from "
+                f"malformed_{rel} where false")
 
 
 def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
@@ -324,6 +373,11 @@ def load_mapped(con: duckdb.DuckDBPyConnection, mapping: LoadMapping,
     if problems:
         raise RawContractError("the files do not fit the mapping and the raw contract; "
                                "nothing was loaded:\n  " + "\n  ".join(problems))
+    contacts = mapping.tables.get("crm_contacts")
+    if contacts and contacts.attributes:
+        for path, rel, digest in staged.get("crm_contacts", []):
+            _unpivot_attributes(con, contacts, rel)
+            staged.setdefault(ATTRIBUTES_TABLE, []).append((path, f"attributes_{rel}", digest))
     now = _utcnow()
     for schema in {raw_schema_of(name) for name in CONTRACT_BY_NAME}:
         con.execute(f"create schema if not exists {schema}")

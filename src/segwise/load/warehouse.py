@@ -153,6 +153,14 @@ def forget_in_raw(con) -> int:
     if not table_exists(con, "ops", "erasure_requests"):
         return 0
     deleted = 0
+    if raw_table_exists(con, "crm_contact_attributes") and raw_table_exists(con,
+                                                                         "crm_contacts"):
+        # attributes carry no address: found through the contact rows, so deleted first
+        deleted += con.execute(
+            f"delete from {raw_relation('crm_contact_attributes')} where trim(customer_id) in "
+            f"(select trim(customer_id) from {raw_relation('crm_contacts')} where "
+            f"{con.sha256_hex('lower(trim(email))')} in "
+            "(select email_sha256 from ops.erasure_requests))").fetchall()[0][0]
     for table, column in EMAIL_COLUMNS.items():
         if not raw_table_exists(con, table):
             continue

@@ -107,6 +107,7 @@ class _Build:
     joins: list[str] = field(default_factory=list)
     columns: list[str] = field(default_factory=list)
     needs_events: bool = False
+    needs_attributes: bool = False  # a custom contact attribute is compared
     refs: list[str] = field(default_factory=list)
 
     def leaf(self, match: str, reason: str) -> _Leaf:
@@ -123,7 +124,11 @@ class _Build:
 
 
 def _trait(b: _Build, t: Trait) -> _Leaf:
-    col = f"profile.{t.column}"
+    col = f"{t.relation}.{t.column}"
+    if t.relation == "attributes" and not b.needs_attributes:
+        b.needs_attributes = True
+        b.joins.append("left join attributes\n        on profile.customer_id = "
+                       "attributes.customer_id")
     if t.op in ("is null", "is not null"):
         match = f"{col} {t.op}"
         shown = t.op
@@ -143,7 +148,7 @@ def _trait(b: _Build, t: Trait) -> _Leaf:
         lit = temporal_literal(t.value) if t.kind == "temporal" else sql_literal(t.value)
         op = "<>" if t.op == "!=" else t.op
         match = f"{col} {op} {lit}"
-        shown = f"{t.op} {t.value}"
+        shown = f"{t.op} {str(t.value).lower() if isinstance(t.value, bool) else t.value}"
     reason = concat(text_literal(f"{t.column}="), as_text(col), text_literal(f" {shown}"))
     return b.leaf(match, reason)
 
@@ -271,6 +276,8 @@ def compile_segment(seg: Segment) -> str:
     b = _Build(seg)
     match, reason, _ = _compile(b, seg.rule)
     imports = ["profile as (\n    select * from {{ ref('customer_profile') }}\n)"]
+    if b.needs_attributes:
+        imports.append("attributes as (\n    select * from {{ ref('customer_attributes') }}\n)")
     if b.needs_events:
         imports.append("events as (\n    select * from {{ ref('int_customer_events') }}\n)")
     ctes = imports + [f"{name} as (\n    {sql}\n)" for name, sql in b.ctes]

@@ -102,6 +102,7 @@ class Trait:
     op: str
     value: Any
     kind: str  # numeric | string | boolean | temporal
+    relation: str = "profile"  # or "attributes": a custom contact attribute
 
 
 @dataclass(frozen=True)
@@ -227,14 +228,38 @@ def trait_kind(data_type: str) -> str:
     return "string"
 
 
-def load_traits(project_dir: Path) -> dict[str, str]:
-    """Trait name → kind, from the customer_profile columns in the marts YAML."""
+class Traits(dict):
+    """Trait name → kind; ``attributes`` names the custom contact attributes among them
+    (read from ``marts.customer_attributes``, not ``customer_profile``)."""
+
+    attributes: frozenset[str] = frozenset()
+
+
+def load_traits(project_dir: Path) -> Traits:
+    """Trait name → kind: the customer_profile columns in the marts YAML, then the custom
+    contact attributes declared in dbt_project.yml (a name may not be taken twice)."""
+    from segwise.attributes import AttributeDeclarationError, declared_attributes
+
     doc = yaml.safe_load((project_dir / "models" / "marts" / "_marts__models.yml").read_text())
     for model in doc.get("models", []):
         if model["name"] == "customer_profile":
-            return {c["name"]: trait_kind(c["data_type"]) for c in model["columns"]
-                    if c["name"] != "customer_id"}
-    raise RuntimeError("customer_profile is not declared in models/marts/_marts__models.yml")
+            traits = Traits({c["name"]: trait_kind(c["data_type"]) for c in model["columns"]
+                             if c["name"] != "customer_id"})
+            break
+    else:
+        raise RuntimeError("customer_profile is not declared in models/marts/_marts__models.yml")
+    try:
+        attributes = declared_attributes(project_dir)
+    except AttributeDeclarationError as exc:
+        raise SegmentDefinitionError("dbt_project.yml", None, "", str(exc)) from None
+    taken = sorted(set(attributes) & (set(traits) | {"customer_id", "attributes_count"}))
+    if taken:
+        raise SegmentDefinitionError("dbt_project.yml", None, "vars.custom_attributes",
+                                     f"custom attribute name(s) {taken} are already "
+                                     "customer_profile traits: choose other names")
+    traits.update({a.name: a.kind for a in attributes.values()})
+    traits.attributes = frozenset(attributes)
+    return traits
 
 
 # ---------------------------------------------------------------- parsing
@@ -340,7 +365,7 @@ class _Parser:
         if op in ("is null", "is not null"):
             if "value" in node:
                 raise self.fail(path, f"'{op}' takes no value")
-            return Trait(column, op, None, kind)
+            return Trait(column, op, None, kind, self.relation_of(column))
         if "value" not in node:
             raise self.fail(path, f"'{op}' needs a value")
         value = node["value"]
@@ -368,7 +393,10 @@ class _Parser:
             if kind == "boolean" and op not in ("=", "!="):
                 raise self.fail(path + ".op", f"{column} is boolean: use = or !=")
             value = self.typed(value, kind, vpath, column)
-        return Trait(column, op, value, kind)
+        return Trait(column, op, value, kind, self.relation_of(column))
+
+    def relation_of(self, column: str) -> str:
+        return "attributes" if column in getattr(self.traits, "attributes", ()) else "profile"
 
     def typed(self, value: Any, kind: str, path: str, column: str) -> Any:
         if kind == "temporal" and isinstance(value, dict):
