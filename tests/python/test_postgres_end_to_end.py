@@ -322,6 +322,7 @@ def test_load_mapping_on_postgres_rejects_per_row_appends_once_and_changes_nothi
         first = cli("--mode", "append")
         assert first.returncode == 0, first.stdout + first.stderr
         assert count("raw.orders") == len(truth) and count("raw.web_events") == 0
+        assert count("raw.crm_contact_attributes") == 60 * 4  # unpivoted contact columns
         reasons = sorted(query(pg, "select reason from ops.load_rejections")["reason"])
         assert reasons == ["unparseable order_total: abc",
                            "unparseable ordered_at: 13/45/2024 (format %m/%d/%Y)"]
@@ -336,7 +337,7 @@ def test_load_mapping_on_postgres_rejects_per_row_appends_once_and_changes_nothi
         broken = cli()
         assert broken.returncode == 1 and "nothing was loaded" in " ".join(
             broken.stderr.split())
-        assert count("raw.orders") == len(truth) and count("ops.load_files") == 3
+        assert count("raw.orders") == len(truth) and count("ops.load_files") == 4
         assert not [p for p in tmp_path.rglob("*") if ".duckdb" in p.name]
     finally:
         drop_database(db)

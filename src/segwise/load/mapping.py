@@ -12,8 +12,12 @@ tables:
   crm_contacts:
     files: exports/customers.ndjson
     columns: {customer_id: id, email: mail}
+    attributes: {region: area}             # custom attributes (dbt var custom_attributes)
 absent: [web_events, email_campaigns, email_events]   # sources this business lacks
 ```
+
+``raw.crm_contact_attributes`` need not be mentioned: it is filled from the contacts'
+``attributes`` (one row per loaded contact and attribute), or mapped as a file of its own.
 
 Structural problems (an unknown table or key, a mapped column a file lacks, a required
 contract column nobody maps, no file matching) are one error naming the file, the table,
