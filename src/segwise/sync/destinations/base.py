@@ -250,6 +250,10 @@ class HttpDestination(Destination):
     def auth(self) -> httpx.Auth | None:
         return None
 
+    def lasting_rate_limit(self, response: httpx.Response) -> str | None:
+        """Why a 429 will not pass with a retry (a daily cap), or None: it will."""
+        return None
+
     def rate_key(self, method: str, path: str) -> str:
         """Which rate-limit bucket a request counts against (one per account by default)."""
         return ""
@@ -274,6 +278,9 @@ class HttpDestination(Destination):
             response = self.client.request(method, path, **kwargs)
             if response.status_code == 429:
                 self.stats.add(rate_limited=1)
+                refusal = self.lasting_rate_limit(response)
+                if refusal:  # e.g. a daily cap: no retry can help before it resets
+                    raise DestinationError(refusal)
                 raise RetryableHTTPError(response)
             if response.status_code >= 500:
                 self.stats.add(server_errors=1)

@@ -1,7 +1,16 @@
-"""HubSpot CRM v3 adapter: contacts batch upsert (≤ 100, 207 on partial failure) and
-manual-list memberships by record id. A contact opted out of marketing email
-(``hs_email_optout``) is reported as unsubscribed and never added; the sync never sends
-the opt-out property (subscription status is HubSpot's, not ours)."""
+"""HubSpot CRM v3 adapter: contacts batch upsert (≤ 100, 207 on partial failure), a batch
+read by email for record ids and the marketing opt-out, and manual-list memberships by
+record id. A contact opted out of marketing email (``hs_email_optout``) is reported as
+unsubscribed and never added; the sync never sends the opt-out property (subscription
+status is HubSpot's, not ours), nor a property it has no value for (HubSpot clears a
+property sent as an empty string).
+
+Checked against hubspot-api-client's models (tests/python/test_esp_contracts.py):
+memberships answer ``recordsIdsAdded`` / ``recordIdsRemoved`` / ``recordIdsMissing``; the
+upsert echo carries the properties sent, not ``hs_email_optout``, so the opt-out is read
+with ``properties: [email, hs_email_optout]``. The daily cap answers 429 with
+``policyName: DAILY`` until midnight (developers.hubspot.com/docs/api/usage-details):
+not retried."""
 
 from __future__ import annotations
 
@@ -16,6 +25,9 @@ from segwise.sync.destinations.base import (
     HttpDestination,
     MemberResult,
 )
+
+# segwise's neutral field names -> HubSpot contact properties
+PROPERTIES = {"first_name": "firstname", "last_name": "lastname"}
 
 
 class HubSpotDestination(HttpDestination):
@@ -33,45 +45,82 @@ class HubSpotDestination(HttpDestination):
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
 
+    def lasting_rate_limit(self, response: httpx.Response) -> str | None:
+        """The ten-second window passes; the daily limit lasts until midnight."""
+        try:
+            daily = response.json().get("policyName") == "DAILY"
+        except ValueError:
+            daily = False
+        return ("hubspot: the account's daily limit of API requests is reached (it resets "
+                "at midnight in the account's time zone); nothing more is sent today"
+                if daily else None)
+
     def _check(self, response: httpx.Response, ok: tuple[int, ...] = (200, 201, 207)) -> dict:
         if response.status_code not in ok:
-            body = response.json() if response.content else {}
+            try:
+                body = response.json() if response.content else {}
+            except ValueError:
+                body = {"message": response.text[:200]}
             raise DestinationError(f"hubspot {response.request.method} "
                                    f"{response.request.url.path}: {response.status_code} "
                                    f"{body.get('category')}: {body.get('message')}")
         return response.json() if response.content else {}
 
+    @staticmethod
+    def _properties(c: Contact) -> dict[str, str]:
+        props = {"email": c.email}
+        for field, prop in PROPERTIES.items():
+            value = c.fields.get(field)
+            if value is not None and str(value).strip() != "":
+                props[prop] = str(value)
+        return props
+
+    def _read(self, emails: list[str]) -> dict[str, dict]:
+        """Batch read by email (≤ 100): email -> {id, optout} of the contacts HubSpot has
+        (an unknown address is a per-input error of a 207, not a contact)."""
+        data = self._check(self.request("POST", "/crm/v3/objects/contacts/batch/read", json={
+            "idProperty": "email", "inputs": [{"id": e} for e in emails],
+            "properties": ["email", "hs_email_optout"], "propertiesWithHistory": []}))
+        found = {}
+        for r in data.get("results", []):
+            props = r.get("properties") or {}
+            email = str(props.get("email") or "").lower()
+            if email:
+                self._record_ids[email] = r["id"]
+                found[email] = {"id": r["id"], "optout": str(
+                    props.get("hs_email_optout") or "false").lower() == "true"}
+        return found
+
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
-        body = {"inputs": [{"idProperty": "email", "id": c.email, "properties": {
-            "email": c.email, "firstname": c.fields.get("first_name", ""),
-            "lastname": c.fields.get("last_name", "")}} for c in contacts]}
+        body = {"inputs": [{"idProperty": "email", "id": c.email,
+                            "properties": self._properties(c)} for c in contacts]}
         data = self._check(self.request("POST", "/crm/v3/objects/contacts/batch/upsert",
                                         json=body))
-        status = {}
-        for r in data.get("results", []):
-            email = r["properties"]["email"].lower()
-            self._record_ids[email] = r["id"]
-            optout = str(r["properties"].get("hs_email_optout", "false")).lower() == "true"
-            status[email] = "unsubscribed" if optout else None
+        upserted = {str(r["properties"].get("email") or "").lower()
+                    for r in data.get("results", [])}
         failed = {}
         for e in data.get("errors", []):
             for ident in e.get("context", {}).get("ids", []):
                 failed[str(ident).lower()] = e.get("message")
+        known = self._read(sorted(upserted)) if upserted else {}
         out = []
         for c in contacts:
             key = c.email.lower()
-            if key in failed or key not in status:
+            if key in failed or key not in known:
                 out.append(MemberResult(c.email, False, failed.get(key, "not in the response")))
+            elif known[key]["optout"]:
+                out.append(MemberResult(c.email, False, None, "unsubscribed"))
             else:
-                out.append(MemberResult(c.email, status[key] is None, None, status[key]))
+                out.append(MemberResult(c.email, True))
         return out
 
     def _list_id(self, list_name: str) -> str:
         """The manual contact list named after the segment (created once)."""
         def find() -> str | None:
             if list_name not in self._list_ids:
-                r = self.request("GET", f"/crm/v3/lists/object-type-id/0-1/name/{list_name}")
+                r = self.request("GET", "/crm/v3/lists/object-type-id/0-1/name/"
+                                 + quote(list_name, safe=""))
                 if r.status_code == 404:
                     return None
                 self._list_ids[list_name] = self._check(r)["list"]["listId"]
@@ -95,28 +144,28 @@ class HubSpotDestination(HttpDestination):
         if known:
             data = self._check(self.request("PUT", f"/crm/v3/lists/{lid}/memberships/{action}",
                                             json=known))
-            missing = set(data.get("recordsIdsMissing", []))
+            missing = set(data.get("recordIdsMissing", []))
         out = []
         for c in contacts:
             rid = ids[c.email.lower()]
-            ok = action == "remove" or (rid is not None and rid not in missing)
-            out.append(MemberResult(c.email, ok, None if ok else "no HubSpot record id"))
+            if action == "remove":  # a contact HubSpot does not have is in no list
+                out.append(MemberResult(c.email, True))
+            elif rid is None or rid in missing:
+                out.append(MemberResult(c.email, False, "HubSpot has no such contact (record "
+                                        f"{rid or 'unknown'})"))
+            else:
+                out.append(MemberResult(c.email, True))
         return out
 
     def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
         return self._membership("add", list_name, contacts)
 
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
-        unknown = [c for c in contacts if c.email.lower() not in self._record_ids]
-        if unknown:  # a new process: learn record ids with an idempotent upsert by email
-            for start in range(0, len(unknown), self.max_batch):
-                chunk = unknown[start:start + self.max_batch]
-                data = self._check(self.request(
-                    "POST", "/crm/v3/objects/contacts/batch/upsert",
-                    json={"inputs": [{"idProperty": "email", "id": c.email,
-                                      "properties": {"email": c.email}} for c in chunk]}))
-                for r in data.get("results", []):
-                    self._record_ids[r["properties"]["email"].lower()] = r["id"]
+        unknown = [c.email for c in contacts if c.email.lower() not in self._record_ids]
+        for start in range(0, len(unknown), self.max_batch):
+            # a new process: learn record ids by reading, never by an upsert (which would
+            # re-create a contact a user deleted in HubSpot)
+            self._read(unknown[start:start + self.max_batch])
         return self._membership("remove", list_name, contacts)
 
     def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:

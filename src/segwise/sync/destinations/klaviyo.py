@@ -2,18 +2,24 @@
 
 Contacts are upserted with an asynchronous profile bulk-import job (≤ 10,000 profiles
 and 5 MB per job), polled until ``complete``; per-profile failures come from the job's
-import errors, profile ids and consent from ``GET /api/profiles`` (tier L, 100 emails
+import errors, profile ids and consent from ``GET /api/profiles`` (75/s, 100 emails
 per call, ``additional-fields[profile]=subscriptions``); collections are read page by
-page. Importing never touches consent, and a profile whose email consent is
-``UNSUBSCRIBED`` or that is suppressed is reported back (``remote_status``) so the sync
-never adds it to a list. Each segwise segment is a Klaviyo list of the same name;
-membership calls take ≤ 1,000 profile ids.
+page (``links.next`` is absolute: followed as a path on the same host, under the same
+endpoint's rate limit, never to another host). Importing never touches consent, and a
+profile whose email consent is ``UNSUBSCRIBED`` or that is suppressed is reported back
+(``remote_status``) so the sync never adds it to a list. Each segwise segment is a
+Klaviyo list of the same name, found with ``filter=equals(name,"…")`` (``GET
+/api/lists`` returns 10 per page, and creating one is capped at 150 a day); membership
+calls take ≤ 1,000 profile ids. A field segwise has no value for is not sent. Checked
+against klaviyo-api's models and its published rate limits
+(tests/python/test_esp_contracts.py).
 """
 
 from __future__ import annotations
 
 import json
 import re
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -25,14 +31,19 @@ from segwise.sync.destinations.base import (
     MemberResult,
 )
 
-REVISION = "2024-10-15"
+REVISION = "2026-10-15"  # the revision klaviyo-api 25 (the current official SDK) targets
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 PAGE_SIZE = 100  # the largest page (and any() filter) the JSON:API endpoints take
-TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
-         "L": ((75, 1.0), (700, 60.0))}
-ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S",
-                  # published as 75/s burst, 750/min steady: tier L is the safe side of it
-                  "POST /api/profile-subscription-bulk-delete-jobs": "L"}
+LISTS_PAGE = 10  # GET /api/lists: at most 10 per page
+# per account and endpoint, (requests, seconds) of the burst and steady windows as each
+# endpoint's reference publishes them; everything else segwise calls is 10/s, 150/min
+DEFAULT_LIMITS = ((10, 1.0), (150, 60.0))
+ENDPOINT_LIMITS = {"GET /api/profiles": ((75, 1.0), (750, 60.0)),
+                   "GET /api/lists": ((75, 1.0), (750, 60.0)),
+                   "POST /api/profile-subscription-bulk-delete-jobs": ((75, 1.0), (750, 60.0)),
+                   "POST /api/data-privacy-deletion-jobs": ((3, 1.0), (60, 60.0))}
+# segwise's neutral field names -> Klaviyo profile attributes
+ATTRIBUTES = {"first_name": "first_name", "last_name": "last_name"}
 UNSUBSCRIBE_BATCH = 100  # profiles per bulk-unsubscribe job
 
 
@@ -40,9 +51,7 @@ class KlaviyoDestination(HttpDestination):
     name = "klaviyo"
     max_batch = 1_000  # list-membership limit; import jobs allow 10,000
     max_concurrency = 5
-    # per account and endpoint, burst (1 s) and steady (1 min): tier M for everything
-    # segwise calls except reading profiles, which is tier L
-    rate_limits = TIERS["M"]
+    rate_limits = DEFAULT_LIMITS
 
     def __init__(self, base_url: str, api_key: str, poll_interval: float = 0.05,
                  job_timeout: float = 300.0, **kwargs) -> None:
@@ -59,14 +68,18 @@ class KlaviyoDestination(HttpDestination):
                 "content-type": "application/vnd.api+json"}
 
     def rate_key(self, method: str, path: str) -> str:
-        return f"{method} " + re.sub(r"^(/api/[a-z-]+/)[^/]+", r"\1{id}", path.rstrip("/"))
+        path = path.split("?", 1)[0].rstrip("/")  # a next-page link carries its query
+        return f"{method} " + re.sub(r"^(/api/[a-z-]+/)[^/]+", r"\1{id}", path)
 
     def rate_limits_for(self, key: str) -> tuple[tuple[int, float], ...]:
-        return TIERS[ENDPOINT_TIERS.get(key, "M")]
+        return ENDPOINT_LIMITS.get(key, DEFAULT_LIMITS)
 
     def _check(self, response: httpx.Response) -> dict:
         if response.status_code >= 400:
-            errors = response.json().get("errors", [{}]) if response.content else [{}]
+            try:
+                errors = response.json().get("errors", [{}]) if response.content else [{}]
+            except ValueError:
+                errors = [{"title": "not JSON", "detail": response.text[:200]}]
             first = errors[0] if errors else {}
             raise DestinationError(f"klaviyo {response.request.method} "
                                    f"{response.request.url.path}: {response.status_code} "
@@ -76,9 +89,8 @@ class KlaviyoDestination(HttpDestination):
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         body = {"data": {"type": "profile-bulk-import-job", "attributes": {"profiles": {
-            "data": [{"type": "profile", "attributes": {
-                "email": c.email, "first_name": c.fields.get("first_name", ""),
-                "last_name": c.fields.get("last_name", "")}} for c in contacts]}}}}
+            "data": [{"type": "profile", "attributes": self._attributes(c)}
+                     for c in contacts]}}}}
         payload = json.dumps(body)
         if len(payload.encode()) > MAX_IMPORT_BYTES:
             raise DestinationError("klaviyo import job over 5 MB: lower the batch size")
@@ -87,9 +99,11 @@ class KlaviyoDestination(HttpDestination):
         self.wait_for_job(f"/api/profile-bulk-import-jobs/{job}",
                           lambda body: body["data"]["attributes"]["status"], "complete",
                           ("cancelled", "failed"), self.poll_interval, self.job_timeout)
-        failed = {str(e["attributes"].get("original_payload", {}).get("email", "")).lower():
-                  e["attributes"].get("detail")
-                  for e in self._paged(f"/api/profile-bulk-import-jobs/{job}/import-errors")}
+        failed = {}
+        for e in self._paged(f"/api/profile-bulk-import-jobs/{job}/import-errors"):
+            email = self._failed_email(e["attributes"], contacts)
+            if email:
+                failed[email] = e["attributes"].get("detail")
         found = self._lookup([c.email for c in contacts if c.email.lower() not in failed])
         out = []
         for c in contacts:
@@ -102,15 +116,50 @@ class KlaviyoDestination(HttpDestination):
                 out.append(MemberResult(c.email, found[key] is None, None, found[key]))
         return out
 
-    def _paged(self, path: str, params: dict | None = None) -> list[dict]:
-        """Every item of a cursor-paginated collection (100 per page, ``links.next``)."""
+    @staticmethod
+    def _attributes(c: Contact) -> dict:
+        attrs = {"email": c.email}
+        for field, name in ATTRIBUTES.items():
+            value = c.fields.get(field)
+            if value is not None and str(value).strip() != "":
+                attrs[name] = value
+        return attrs
+
+    @staticmethod
+    def _failed_email(error: dict, contacts: list[Contact]) -> str | None:
+        """Which contact an import error is about: its ``original_payload`` (nullable), or
+        the index in ``source.pointer`` (``/data/attributes/profiles/data/<i>``)."""
+        payload = error.get("original_payload") or {}
+        if payload.get("email"):
+            return str(payload["email"]).lower()
+        m = re.search(r"/profiles/data/(\d+)", str((error.get("source") or {}).get("pointer")))
+        if m and int(m.group(1)) < len(contacts):
+            return contacts[int(m.group(1))].email.lower()
+        return None
+
+    def _relative(self, url: str) -> str:
+        """``links.next`` as a path on the provider's host (so it counts against the same
+        endpoint's limit); a link to another host is refused, never sent the API key."""
+        base, link = urlsplit(self.base_url), urlsplit(url)
+        if link.scheme and (link.scheme, link.netloc) != (base.scheme, base.netloc):
+            raise DestinationError(f"klaviyo: refusing to follow a page link to another "
+                                   f"host ({link.netloc})")
+        path = link.path
+        if base.path and path.startswith(base.path):
+            path = path[len(base.path):]
+        return path + (f"?{link.query}" if link.query else "")
+
+    def _paged(self, path: str, params: dict | None = None,
+               page_size: int = PAGE_SIZE) -> list[dict]:
+        """Every item of a cursor-paginated collection (``links.next``)."""
         items: list[dict] = []
         url: str | None = path
-        query = {**(params or {}), "page[size]": PAGE_SIZE}
+        query = {**(params or {}), "page[size]": page_size}
         while url:
             body = self._check(self.request("GET", url, params=query))
             items += body.get("data", [])
-            url, query = (body.get("links") or {}).get("next"), None  # next carries the query
+            nxt = (body.get("links") or {}).get("next")
+            url, query = (self._relative(nxt) if nxt else None), None  # it carries the query
         return items
 
     def _lookup(self, emails: list[str]) -> dict[str, str | None]:
@@ -125,7 +174,9 @@ class KlaviyoDestination(HttpDestination):
                                                    "additional-fields[profile]": "subscriptions"}):
                 email = p["attributes"]["email"].lower()
                 self._profile_ids[email] = p["id"]
-                marketing = p["attributes"]["subscriptions"]["email"]["marketing"]
+                # nullable all the way down: no marketing record is no ESP-side status
+                subs = p["attributes"].get("subscriptions") or {}
+                marketing = (subs.get("email") or {}).get("marketing") or {}
                 if marketing.get("suppression"):
                     out[email] = "suppressed"
                 elif marketing.get("consent") == "UNSUBSCRIBED":
@@ -139,8 +190,11 @@ class KlaviyoDestination(HttpDestination):
         so a create whose reply was lost is looked up again, never blindly re-sent."""
         def find() -> str | None:
             if list_name not in self._list_ids:
-                for item in self._check(self.request("GET", "/api/lists"))["data"]:
-                    self._list_ids.setdefault(item["attributes"]["name"], item["id"])
+                quoted = list_name.replace("\\", "\\\\").replace('"', '\\"')
+                for item in self._paged("/api/lists", {"filter": f'equals(name,"{quoted}")'},
+                                        page_size=LISTS_PAGE):
+                    if item["attributes"].get("name") == list_name:
+                        self._list_ids.setdefault(list_name, item["id"])
             return self._list_ids.get(list_name)
 
         def create() -> str:

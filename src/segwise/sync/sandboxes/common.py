@@ -35,6 +35,7 @@ class Faults:
     delay_ms: int = 0
     drop_next: int = 0  # process the request, then cut the connection mid-reply
     fail_jobs_next: int = 0  # async jobs (Klaviyo, SendGrid) end failed/cancelled
+    drop_payloads: bool = False  # Klaviyo import errors without original_payload (nullable)
     # asynchronous erasure (Klaviyo deletion jobs, SendGrid contact deletion): the contact
     # disappears this long after the provider accepted the request
     erasure_delay_ms: int = 300

@@ -4,10 +4,17 @@ Enforced: ``Authorization: Bearer <private app token>``; ``POST
 /crm/v3/objects/contacts/batch/upsert`` with ``idProperty: email`` and at most 100 inputs
 (400 VALIDATION_ERROR otherwise), answered 200, or 207 Multi-Status with ``results`` and
 ``errors`` when some inputs fail; the marketing opt-out (``hs_email_optout``) is never
-changed by an upsert; manual lists ``POST /crm/v3/lists`` (``processingType: MANUAL``),
-lookup by name, ``PUT /crm/v3/lists/{id}/memberships/add|remove`` with record ids
-(``recordIdsAdded`` / ``recordIdsRemoved`` / ``recordsIdsMissing``); 100 requests per
-rolling 10 s (429 with HubSpot's RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers);
+changed by an upsert; the upsert echo holds the properties sent plus HubSpot's defaults (not
+``hs_email_optout``), and a property sent as an empty string is cleared; ``POST
+/crm/v3/objects/contacts/batch/read`` by email returns the properties asked for (207 with
+an OBJECT_NOT_FOUND error per unknown address); manual lists ``POST /crm/v3/lists``
+(``processingType: MANUAL``), lookup by (URL-encoded) name, ``PUT
+/crm/v3/lists/{id}/memberships/add|remove`` with record ids (``recordsIdsAdded`` /
+``recordIdsRemoved`` / ``recordIdsMissing``, as hubspot-api-client's
+MembershipsUpdateResponse spells them); 100 requests per rolling 10 s (429 with HubSpot's
+RATE_LIMIT body and ``X-HubSpot-RateLimit-*`` headers) and, optionally, a daily cap (429
+with ``policyName: DAILY``); every body has the fields of the SDK model of its endpoint
+(tests/python/test_esp_contracts.py);
 GDPR erase ``POST /crm/v3/objects/contacts/gdpr-delete`` (204; by email the address is
 blocklisted even when unknown, and a blocklisted address can't be upserted again);
 communication preferences v4 ``POST /communication-preferences/v4/statuses/{email}/
@@ -35,20 +42,37 @@ from segwise.sync.sandboxes.common import install_common, persist
 MAX_BATCH = 100
 MAX_MEMBERSHIP_IDS = 100_000
 WINDOW_S, WINDOW_MAX = 10.0, 100
+MARKETING_ID = "1"  # the subscription type an unsubscribe-all status names
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def error(status: int, message: str, category: str = "VALIDATION_ERROR") -> JSONResponse:
-    return JSONResponse({"status": "error", "message": message,
-                         "correlationId": str(uuid.uuid4()), "category": category,
-                         "errors": []}, status_code=status)
+    """HubSpot's Error body (correlationId, category, message; errors, links)."""
+    return JSONResponse({"message": message, "correlationId": str(uuid.uuid4()),
+                         "category": category, "errors": [], "links": {}},
+                        status_code=status)
 
 
-def rate_limited(retry_after: int = 1, window_max: int = WINDOW_MAX) -> JSONResponse:
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+
+
+def batch_error(category: str, message: str, ids: list) -> dict:
+    """One entry of a 207's ``errors`` (the SDK's StandardError)."""
+    return {"status": "error", "category": category, "message": message,
+            "context": {"ids": [str(i) for i in ids]}, "errors": [], "links": {}}
+
+
+def rate_limited(retry_after: int = 1, window_max: int = WINDOW_MAX,
+                 daily: bool = False) -> JSONResponse:
+    """HubSpot's 429 body (developers.hubspot.com/docs/api/usage-details): the message and
+    ``policyName`` say which limit was hit."""
     resp = JSONResponse({"status": "error",
-                         "message": "You have reached your ten_secondly_rolling limit.",
+                         "message": ("You have reached your daily limit." if daily else
+                                     "You have reached your ten_secondly_rolling limit."),
                          "errorType": "RATE_LIMIT", "correlationId": str(uuid.uuid4()),
-                         "policyName": "TEN_SECONDLY_ROLLING"}, status_code=429)
+                         "policyName": "DAILY" if daily else "TEN_SECONDLY_ROLLING"},
+                        status_code=429)
     resp.headers.update({"X-HubSpot-RateLimit-Max": str(window_max),
                          "X-HubSpot-RateLimit-Remaining": "0",
                          "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
@@ -63,6 +87,7 @@ class HubSpotState:
     by_email: dict[str, str] = field(default_factory=dict)
     lists: dict[str, dict] = field(default_factory=dict)  # listId -> {name, members}
     calls: list[float] = field(default_factory=list)
+    calls_today: int = 0
     blocklist: set[str] = field(default_factory=set)  # emails erased by gdpr-delete
     optouts: set[str] = field(default_factory=set)  # unsubscribed from all email
     ids: itertools.count = field(default_factory=lambda: itertools.count(51))
@@ -83,10 +108,11 @@ class HubSpotState:
         self.ids = itertools.count(51 + len(self.contacts) + len(self.lists))
 
 
-def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_MAX, WINDOW_S)
-               ) -> FastAPI:
+def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_MAX, WINDOW_S),
+               daily_max: int | None = None) -> FastAPI:
     """``window``: (requests, seconds) of the rolling rate limit — the private-app
-    default, or a smaller one so a test can exercise it quickly."""
+    default, or a smaller one so a test can exercise it quickly; ``daily_max``: the
+    account's daily request cap (none by default)."""
     window_max, window_s = window
     app = FastAPI(title="HubSpot sandbox")
     state = HubSpotState(token=token)
@@ -100,12 +126,15 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
             return await call_next(request)
         if request.headers.get("authorization") != f"Bearer {state.token}":
             return error(401, "Authentication credentials not found.", "INVALID_AUTHENTICATION")
+        if daily_max is not None and state.calls_today >= daily_max:
+            return rate_limited(3600, window_max, daily=True)
         now = time.monotonic()
         state.calls = [t for t in state.calls if now - t < window_s]
         if len(state.calls) >= window_max:  # wait until the oldest call leaves the window
             return rate_limited(max(1, math.ceil(window_s - (now - state.calls[0]))),
                                 window_max)
         state.calls.append(now)
+        state.calls_today += 1
         return await call_next(request)
 
     @app.post("/crm/v3/objects/contacts/batch/upsert")
@@ -118,38 +147,87 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
         results, errors = [], []
         for item in inputs:
             if item.get("idProperty") != "email":
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": "idProperty must be email",
-                               "context": {"ids": [item.get("id")]}})
+                errors.append(batch_error("VALIDATION_ERROR", "idProperty must be email",
+                                          [item.get("id")]))
                 continue
             email = str(item.get("id", "")).strip().lower()
             if not EMAIL_RE.match(email):
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": f"Email address {email} is invalid",
-                               "context": {"ids": [item.get("id")]}})
+                errors.append(batch_error("VALIDATION_ERROR",
+                                          f"Email address {email} is invalid",
+                                          [item.get("id")]))
                 continue
             if email in state.blocklist:  # erased with gdpr-delete: can't come back
-                errors.append({"status": "error", "category": "VALIDATION_ERROR",
-                               "message": f"{email} was permanently deleted (GDPR) and is "
-                               "blocklisted", "context": {"ids": [item.get("id")]}})
+                errors.append(batch_error("VALIDATION_ERROR", f"{email} was permanently "
+                                          "deleted (GDPR) and is blocklisted",
+                                          [item.get("id")]))
                 continue
+            props = item.get("properties")
+            if not isinstance(props, dict) or not all(
+                    isinstance(v, str) for v in props.values()):
+                errors.append(batch_error("VALIDATION_ERROR", "properties must map names "
+                                          "to string values", [item.get("id")]))
+                continue
+            # subscription status is not a sync's to set
+            props = {k: v for k, v in props.items() if k != "hs_email_optout"}
             cid = state.by_email.get(email)
-            props = {k: v for k, v in (item.get("properties") or {}).items()
-                     if k != "hs_email_optout"}  # subscription status is not a sync's to set
-            if cid is None:
+            new = cid is None
+            stamp = now_iso()
+            if new:
                 cid = str(next(state.ids))
                 state.by_email[email] = cid
-                state.contacts[cid] = {"id": cid, "properties": {
+                state.contacts[cid] = {"id": cid, "createdAt": stamp, "properties": {
                     "email": email,
                     "hs_email_optout": "true" if email in state.optouts else "false"}}
-            state.contacts[cid]["properties"].update(props)
-            results.append({"id": cid, "properties": state.contacts[cid]["properties"],
-                            "new": False})
-        payload = {"status": "COMPLETE", "results": results}
+            stored = state.contacts[cid]
+            for key, value in props.items():  # "" clears a property (HubSpot's rule)
+                if value == "":
+                    stored["properties"].pop(key, None)
+                else:
+                    stored["properties"][key] = value
+            stored["updatedAt"] = stamp
+            echo = {**props, "email": email, "hs_object_id": cid,
+                    "createdate": stored.get("createdAt", stamp), "lastmodifieddate": stamp}
+            results.append({"id": cid, "properties": echo, "new": new,
+                            "createdAt": stored.get("createdAt", stamp), "updatedAt": stamp,
+                            "archived": False})
+        return _batch(results, errors)
+
+    def _batch(results: list, errors: list):
+        stamp = now_iso()
+        payload = {"status": "COMPLETE", "results": results, "startedAt": stamp,
+                   "completedAt": stamp}
         if errors:
             payload.update(errors=errors, numErrors=len(errors))
             return JSONResponse(payload, status_code=207)
         return payload
+
+    @app.post("/crm/v3/objects/contacts/batch/read")
+    async def batch_read(body: dict):
+        inputs = body.get("inputs")
+        if body.get("idProperty") != "email" or not isinstance(inputs, list) or any(
+                not isinstance(i, dict) or "id" not in i for i in inputs):
+            return error(400, "inputs must be [{id}] and idProperty email")
+        if len(inputs) > MAX_BATCH:
+            return error(400, f"Batch size must be at most {MAX_BATCH} inputs.")
+        if not isinstance(body.get("properties"), list) or not isinstance(
+                body.get("propertiesWithHistory"), list):
+            return error(400, "properties and propertiesWithHistory are required")
+        asked = set(body["properties"])
+        results, missing = [], []
+        for item in inputs:
+            cid = state.by_email.get(str(item["id"]).strip().lower())
+            if cid is None:
+                missing.append(item["id"])
+                continue
+            stored = state.contacts[cid]
+            props = {k: v for k, v in stored["properties"].items() if k in asked}
+            props["hs_object_id"] = cid
+            results.append({"id": cid, "properties": props, "archived": False,
+                            "createdAt": stored.get("createdAt", now_iso()),
+                            "updatedAt": stored.get("updatedAt", now_iso())})
+        errors = [batch_error("OBJECT_NOT_FOUND", "Could not get some CONTACT objects, they "
+                              "may be deleted or not exist.", missing)] if missing else []
+        return _batch(results, errors)
 
     @app.post("/crm/v3/objects/contacts/gdpr-delete")
     async def gdpr_delete(body: dict):
@@ -185,11 +263,12 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
         cid = state.by_email.get(email)
         if cid is not None:
             state.contacts[cid]["properties"]["hs_email_optout"] = "true"
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        stamp = now_iso()
         return {"status": "COMPLETE", "startedAt": stamp, "completedAt": stamp,
                 "results": [{"channel": "EMAIL", "status": "NOT_SUBSCRIBED",
                              "subscriberIdString": email, "timestamp": stamp,
-                             "source": "Public API"}]}
+                             "source": "Public API", "subscriptionId": MARKETING_ID,
+                             "subscriptionName": "Marketing Information"}]}
 
     @app.post("/crm/v3/lists")
     async def create_list(body: dict):
@@ -200,13 +279,25 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
             return error(409, f"A list named {name} already exists.", "CONFLICT")
         lid = str(next(state.ids))
         state.lists[lid] = {"name": name, "members": set()}
-        return {"list": {"listId": lid, "name": name, "processingType": "MANUAL"}}
+        return {"list": _public_list(lid)}
 
-    @app.get("/crm/v3/lists/object-type-id/0-1/name/{name}")
-    async def list_by_name(name: str):
+    def _public_list(lid: str) -> dict:
+        """The SDK's PublicObjectList (listId, name, processingType, objectTypeId,
+        processingStatus and listVersion are required)."""
+        return {"listId": lid, "name": state.lists[lid]["name"], "processingType": "MANUAL",
+                "objectTypeId": "0-1", "processingStatus": "COMPLETE", "listVersion": 1,
+                "size": len(state.lists[lid]["members"])}
+
+    # the name is one URL path segment: a client must percent-encode "/" and the like
+    @app.get("/crm/v3/lists/object-type-id/0-1/name/{name:path}")
+    async def list_by_name(name: str, request: Request):
+        raw = request.scope.get("raw_path", b"").decode()
+        if raw.count("/") != 7:  # ['', crm, v3, lists, object-type-id, 0-1, name, <name>]
+            return error(404, "No route: the list name must be URL-encoded",
+                         "OBJECT_NOT_FOUND")
         for lid, v in state.lists.items():
             if v["name"] == name:
-                return {"list": {"listId": lid, "name": name, "processingType": "MANUAL"}}
+                return {"list": _public_list(lid)}
         return error(404, f"List {name} not found.", "OBJECT_NOT_FOUND")
 
     async def _membership(list_id: str, request: Request, add: bool):
@@ -225,8 +316,9 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
                 continue
             (lst["members"].add if add else lst["members"].discard)(rid)
             done.append(rid)
-        key = "recordIdsAdded" if add else "recordIdsRemoved"
-        return {key: done, "recordsIdsMissing": missing}
+        # the SDK's MembershipsUpdateResponse spells them so (one with "records")
+        return {"recordsIdsAdded": done if add else [],
+                "recordIdsRemoved": [] if add else done, "recordIdsMissing": missing}
 
     @app.put("/crm/v3/lists/{list_id}/memberships/add")
     async def add(list_id: str, request: Request):
@@ -243,6 +335,23 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
         state.by_email[email] = cid
         state.contacts[cid] = {"id": cid, "properties": {
             "email": email, "hs_email_optout": "true" if body.get("optout") else "false"}}
+        return state.contacts[cid]
+
+    @app.post("/_sandbox/contacts/delete")
+    async def delete_contact(body: dict):
+        """A user deletes a contact in HubSpot's UI (not an erasure: no blocklist)."""
+        cid = state.by_email.pop(body["email"].lower(), None)
+        if cid is not None:
+            state.contacts.pop(cid)
+            for lst in state.lists.values():
+                lst["members"].discard(cid)
+        return {"deleted": cid is not None}
+
+    @app.get("/_sandbox/contacts/{email}")
+    async def get_contact(email: str):
+        cid = state.by_email.get(email.lower())
+        if cid is None:
+            return error(404, f"{email} not found", "OBJECT_NOT_FOUND")
         return state.contacts[cid]
 
     @app.get("/_sandbox/state")

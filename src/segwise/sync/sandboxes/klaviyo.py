@@ -12,9 +12,11 @@ profile's email consent; lists ``POST /api/lists``, ``GET /api/lists``; membersh
 ``subscriptions.email.marketing.consent`` when
 ``additional-fields[profile]=subscriptions`` is asked for; cursor pagination
 (``page[size]`` default 20, at most 100, ``links.next``); per-account, per-endpoint
-fixed-window rate limits with a burst (1 s) and a steady (1 min) window by tier — M
-(10/s, 150/min) for import jobs and lists, L (75/s, 700/min) for ``GET /api/profiles``,
-S (3/s, 60/min) for GDPR erase ``POST /api/data-privacy-deletion-jobs`` (202);
+fixed-window rate limits with a burst (1 s) and a steady (1 min) window as each
+endpoint publishes them — 10/s, 150/min for import jobs, list creation (and at most 150
+lists a day) and memberships; 75/s, 750/min for ``GET /api/profiles``, ``GET /api/lists``
+(10 per page, ``filter=equals(name,"…")``) and bulk unsubscribe; 3/s, 60/min for GDPR
+erase ``POST /api/data-privacy-deletion-jobs`` (202);
 Bulk Unsubscribe Profiles ``POST /api/profile-subscription-bulk-delete-jobs`` (≤ 100
 profiles, each with ``subscriptions.email.marketing.consent: UNSUBSCRIBED``; 202; a
 missing profile is created unsubscribed; without a list the unsubscribe is global) —
@@ -38,19 +40,28 @@ from fastapi.responses import JSONResponse, Response
 
 from segwise.sync.sandboxes.common import install_common, persist, schedule_erasure
 
-REVISIONS = {"2024-10-15", "2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15"}
+# revisions are supported for two years (stable one year, deprecated the next), then
+# retired (developers.klaviyo.com/en/docs/api_versioning_and_deprecation_policy); the
+# current SDK, klaviyo-api 25, targets 2026-10-15
+REVISIONS = {"2025-01-15", "2025-04-15", "2025-07-15", "2025-10-15", "2026-01-15",
+             "2026-04-15", "2026-07-15", "2026-10-15"}
+RETIRED = re.compile(r"\A20(2[2-4])-\d\d-15(\.pre)?\Z")
 MAX_IMPORT = 10_000
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 MAX_RELATIONSHIPS = 1_000
 PAGE_DEFAULT, PAGE_MAX = 20, 100
-TIERS = {"S": ((3, 1.0), (60, 60.0)), "M": ((10, 1.0), (150, 60.0)),
-         "L": ((75, 1.0), (700, 60.0))}
+LISTS_PAGE = 10  # GET /api/lists: page[size] default 10, at most 10 (klaviyo-api get_lists)
+# per account and endpoint: (requests, seconds) of the burst and the steady window, as
+# each endpoint's reference publishes them; everything else segwise calls: 10/s, 150/min
+DEFAULT_LIMITS = ((10, 1.0), (150, 60.0))
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 JSONAPI = "application/vnd.api+json"
-# every other endpoint segwise calls is M
-ENDPOINT_TIERS = {"GET /api/profiles": "L", "POST /api/data-privacy-deletion-jobs": "S",
-                  "POST /api/profile-subscription-bulk-delete-jobs": "L"}
+ENDPOINT_LIMITS = {"GET /api/profiles": ((75, 1.0), (750, 60.0)),
+                   "GET /api/lists": ((75, 1.0), (750, 60.0)),
+                   "POST /api/profile-subscription-bulk-delete-jobs": ((75, 1.0), (750, 60.0)),
+                   "POST /api/data-privacy-deletion-jobs": ((3, 1.0), (60, 60.0))}
 MAX_UNSUBSCRIBE = 100
+MAX_LISTS_PER_DAY = 150  # POST /api/lists: 150 per day (klaviyo-api create_list)
 
 
 def endpoint_key(method: str, path: str) -> str:
@@ -83,6 +94,7 @@ class KlaviyoState:
     jobs: dict[str, dict] = field(default_factory=dict)
     # (endpoint, window seconds) -> [window start, requests counted in it]
     windows: dict[tuple[str, float], list[float]] = field(default_factory=dict)
+    lists_created_today: int = 0
     ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     def profile_for(self, email: str, attrs: dict) -> dict:
@@ -99,15 +111,28 @@ class KlaviyoState:
 
     def dump(self) -> dict:
         return {"profiles": self.profiles,
-                "lists": {lid: {"name": lst["name"], "members": sorted(lst["members"])}
+                "lists": {lid: {"name": lst["name"], "members": sorted(lst["members"]),
+                                "created": lst["created"]}
                           for lid, lst in self.lists.items()}}
 
     def load(self, data: dict) -> None:
         self.profiles = data["profiles"]
         self.by_email = {p["email"]: pid for pid, p in self.profiles.items()}
-        self.lists = {lid: {"name": lst["name"], "members": set(lst["members"])}
+        self.lists = {lid: {"name": lst["name"], "members": set(lst["members"]),
+                            "created": lst.get("created", now_iso())}
                       for lid, lst in data["lists"].items()}
         self.ids = itertools.count(len(self.profiles) + 1)
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def resource(kind: str, rid: str, attributes: dict, request: Request) -> dict:
+    """A JSON:API resource object as Klaviyo returns it (``links.self`` is required by
+    the SDK's models)."""
+    return {"type": kind, "id": rid, "attributes": attributes,
+            "links": {"self": f"{str(request.base_url).rstrip('/')}/api/{kind}s/{rid}/"}}
 
 
 def _profile_json(p: dict, subscriptions: bool = False) -> dict:
@@ -115,24 +140,29 @@ def _profile_json(p: dict, subscriptions: bool = False) -> dict:
     ``additional-fields[profile]=subscriptions`` (as the real API does)."""
     attrs = {"email": p["email"], **p["attributes"]}
     if subscriptions:
-        attrs["subscriptions"] = {"email": {"marketing": {
+        # nullable in the SDK's model: a profile with no email marketing record has none
+        attrs["subscriptions"] = {"email": {"marketing": None if p["consent"] is None else {
             "consent": p["consent"], "can_receive_email_marketing":
             p["consent"] == "SUBSCRIBED" and not p["suppressed"],
-            "suppression": [{"reason": "USER_SUPPRESSED"}] if p["suppressed"] else []}}}
-    return {"type": "profile", "id": p["id"], "attributes": attrs}
+            "suppression": [{"reason": "USER_SUPPRESSED", "timestamp": now_iso()}]
+            if p["suppressed"] else []}}}
+    return {"type": "profile", "id": p["id"], "attributes": attrs,
+            "links": {"self": f"/api/profiles/{p['id']}/"}}
 
 
-def _page(request: Request, items: list) -> JSONResponse:
+def _page(request: Request, items: list, default: int = PAGE_DEFAULT,
+          largest: int = PAGE_MAX) -> JSONResponse:
     """Cursor pagination as the JSON:API endpoints do it: ``page[size]`` (default 20, at
-    most 100), ``page[cursor]``, and ``links.next`` while more remain."""
+    most 100; lists 10 and 10), ``page[cursor]``, and ``links.next`` (an absolute URL)
+    while more remain."""
     try:
-        size = int(request.query_params.get("page[size]", PAGE_DEFAULT))
+        size = int(request.query_params.get("page[size]", default))
         start = int(request.query_params.get("page[cursor]", "0"))
     except ValueError:
         size, start = -1, 0
-    if not 1 <= size <= PAGE_MAX:
+    if not 1 <= size <= largest:
         return error(400, "invalid", "Invalid input.", f"page[size] must be between 1 and "
-                     f"{PAGE_MAX}.", "/page[size]")
+                     f"{largest}.", "/page[size]")
     links = {"self": str(request.url), "next": None}
     if start + size < len(items):
         links["next"] = str(request.url.include_query_params(**{"page[cursor]": start + size}))
@@ -160,13 +190,16 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
             return error(401, "not_authenticated", "Authentication credentials were not "
                          "provided.", "Missing or invalid private key.")
         revision = request.headers.get("revision")
+        if revision and RETIRED.match(revision):
+            return error(410, "gone", "Gone.", f"Revision {revision} is retired.",
+                         "/headers/revision")
         if revision not in REVISIONS:
             return error(400, "invalid", "Invalid input.", f"Invalid revision '{revision}'.",
                          "/headers/revision")
         endpoint = endpoint_key(request.method, request.url.path)
         now = time.monotonic()
         counters = []
-        for limit, seconds in TIERS[ENDPOINT_TIERS.get(endpoint, "M")]:
+        for limit, seconds in ENDPOINT_LIMITS.get(endpoint, DEFAULT_LIMITS):
             counter = state.windows.setdefault((endpoint, seconds), [now, 0])
             if now - counter[0] >= seconds:  # a new fixed window starts
                 counter[:] = [now, 0]
@@ -199,11 +232,17 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
                          f"{MAX_IMPORT} profiles.", "/data/attributes/profiles/data")
         job_id = uuid.uuid4().hex[:20]
         state.jobs[job_id] = {"profiles": profiles, "polls": 0, "status": "queued",
-                              "errors": [], "profile_ids": []}
-        return JSONResponse({"data": {"type": "profile-bulk-import-job", "id": job_id,
-                                      "attributes": {"status": "queued",
-                                                     "total_count": len(profiles)}}},
-                            status_code=202, media_type=JSONAPI)
+                              "errors": [], "profile_ids": [], "created_at": now_iso()}
+        return JSONResponse({"data": _job_json(job_id, request)}, status_code=202,
+                            media_type=JSONAPI)
+
+    def _job_json(job_id: str, request: Request) -> dict:
+        job = state.jobs[job_id]
+        attrs = {"status": job["status"], "created_at": job["created_at"],
+                 "total_count": len(job["profiles"]),
+                 "completed_count": len(job["profile_ids"]),
+                 "failed_count": len(job["errors"])}
+        return resource("profile-bulk-import-job", job_id, attrs, request)
 
     def _advance(job: dict) -> None:
         job["polls"] += 1
@@ -219,26 +258,28 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
                 attrs = p.get("attributes", {})
                 email = str(attrs.get("email", "")).strip()
                 if not EMAIL_RE.match(email):
+                    # original_payload is nullable (the SDK's model): the pointer says
+                    # which profile of the job failed
+                    payload = None if state.faults.drop_payloads else attrs
                     job["errors"].append({"type": "import-error", "id": f"e{i}",
                                           "attributes": {"code": "invalid", "title":
                                                          "Invalid email", "detail":
                                                          f"{email!r} is not a valid email.",
-                                                         "original_payload": attrs}})
+                                                         "source": {"pointer": "/data/"
+                                                                    "attributes/profiles/"
+                                                                    f"data/{i}"},
+                                                         "original_payload": payload}})
                     continue
                 job["profile_ids"].append(state.profile_for(email, attrs)["id"])
             job["status"] = "complete"
 
     @app.get("/api/profile-bulk-import-jobs/{job_id}")
-    async def job_status(job_id: str):
+    async def job_status(job_id: str, request: Request):
         job = state.jobs.get(job_id)
         if job is None:
             return error(404, "not_found", "Not found.", f"Job {job_id} not found.")
         _advance(job)
-        return JSONResponse({"data": {"type": "profile-bulk-import-job", "id": job_id,
-                                      "attributes": {"status": job["status"],
-                                                     "total_count": len(job["profiles"]),
-                                                     "failed_count": len(job["errors"])}}},
-                            media_type=JSONAPI)
+        return JSONResponse({"data": _job_json(job_id, request)}, media_type=JSONAPI)
 
     @app.get("/api/profile-bulk-import-jobs/{job_id}/import-errors")
     async def job_errors(job_id: str, request: Request):
@@ -272,23 +313,45 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
         return _page(request, [_profile_json(state.profiles[state.by_email[e]], subs)
                                for e in emails if e in state.by_email])
 
+    def _list_json(lid: str, request: Request) -> dict:
+        lst = state.lists[lid]
+        return resource("list", lid, {"name": lst["name"], "created": lst["created"],
+                                      "updated": lst["created"],
+                                      "opt_in_process": "single_opt_in"}, request)
+
     @app.get("/api/lists")
-    async def get_lists():
-        return JSONResponse({"data": [{"type": "list", "id": lid,
-                                       "attributes": {"name": lst["name"]}}
-                                      for lid, lst in state.lists.items()]}, media_type=JSONAPI)
+    async def get_lists(request: Request):
+        """10 per page at most; ``filter=equals(name,"…")`` / ``any(name,[…])``."""
+        flt = request.query_params.get("filter")
+        lists = list(state.lists)
+        if flt is not None:
+            m = re.fullmatch(r'equals\(name,"((?:[^"\\]|\\.)*)"\)', flt) or re.fullmatch(
+                r'any\(name,\[(.*)\]\)', flt)
+            if not m:
+                return error(400, "invalid", "Invalid input.", f"Unsupported filter {flt!r}.",
+                             "/filter")
+            if flt.startswith("equals"):
+                names = {m.group(1).replace('\\"', '"').replace("\\\\", "\\")}
+            else:
+                names = {n.strip().strip('"') for n in m.group(1).split(",")}
+            lists = [lid for lid in lists if state.lists[lid]["name"] in names]
+        return _page(request, [_list_json(lid, request) for lid in lists], LISTS_PAGE,
+                     LISTS_PAGE)
 
     @app.post("/api/lists")
-    async def create_list(body: dict):
-        name = (body.get("data") or {}).get("attributes", {}).get("name")
-        if not name:
-            return error(400, "invalid", "Invalid input.", "name is required.",
-                         "/data/attributes/name")
+    async def create_list(body: dict, request: Request):
+        data = body.get("data") or {}
+        name = (data.get("attributes") or {}).get("name")
+        if data.get("type") != "list" or not isinstance(name, str) or not name:
+            return error(400, "invalid", "Invalid input.", "type list and a name are "
+                         "required.", "/data/attributes/name")
+        state.lists_created_today += 1
+        if state.lists_created_today > MAX_LISTS_PER_DAY:
+            return rate_limited(3600, MAX_LISTS_PER_DAY)
         lid = uuid.uuid4().hex[:6].upper()
-        state.lists[lid] = {"name": name, "members": set()}
-        return JSONResponse({"data": {"type": "list", "id": lid,
-                                      "attributes": {"name": name}}},
-                            status_code=201, media_type=JSONAPI)
+        state.lists[lid] = {"name": name, "members": set(), "created": now_iso()}
+        return JSONResponse({"data": _list_json(lid, request)}, status_code=201,
+                            media_type=JSONAPI)
 
     async def _relationship(list_id: str, request: Request, add: bool):
         lst = state.lists.get(list_id)
@@ -385,6 +448,13 @@ def create_app(api_key: str, state_file=None) -> FastAPI:
         return Response(status_code=202)
 
     # ---- sandbox-only
+    @app.post("/_sandbox/lists")
+    async def seed_list(body: dict):
+        """A list someone else made in the account."""
+        lid = uuid.uuid4().hex[:6].upper()
+        state.lists[lid] = {"name": body["name"], "members": set(), "created": now_iso()}
+        return {"id": lid}
+
     @app.post("/_sandbox/profiles")
     async def seed_profile(body: dict):
         p = state.profile_for(body["email"], {})

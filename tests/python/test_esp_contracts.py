@@ -1,0 +1,241 @@
+"""Every request an adapter sends and every answer its sandbox gives, checked against the
+provider's own definition of the endpoint (see esp_contracts.py): the official SDK's
+typed models for HubSpot and Klaviyo, the published API reference for the others. Each
+provider's scenario drives every call its adapter makes; a table entry no scenario
+reaches, or an exchange no entry covers, fails."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+
+from esp_contracts import Endpoint, check_exchanges, hubspot_problems, recording
+from segwise.sync.destinations.base import Contact
+from segwise.sync.destinations.hubspot import HubSpotDestination
+from segwise.sync.sandboxes import hubspot
+from segwise.sync.sandboxes.common import SandboxServer
+
+pytestmark = pytest.mark.xdist_group("contracts")
+
+KEY = "contract-key-0000"
+CONTACTS = "hubspot.crm.contacts:"
+LISTS = "hubspot.crm.lists:"
+HUBSPOT_DOCS = "developers.hubspot.com/docs/api-reference"
+
+# The v4 communication-preferences endpoints are not in hubspot-api-client 12 (it has v3):
+# their shapes as the API reference shows them (legacy/communication-preferences, status
+# and batch pages: BatchResponsePublicStatus of PublicStatus).
+PUBLIC_STATUS_REQUIRED = {"channel", "source", "status", "subscriberIdString",
+                          "subscriptionId", "timestamp"}
+PUBLIC_STATUS_FIELDS = PUBLIC_STATUS_REQUIRED | {
+    "businessUnitId", "legalBasis", "legalBasisExplanation", "setStatusSuccessReason",
+    "subscriptionName"}
+BATCH_STATUS_REQUIRED = {"completedAt", "startedAt", "status", "results"}
+BATCH_STATUS_FIELDS = BATCH_STATUS_REQUIRED | {"requestedAt", "links", "errors", "numErrors"}
+
+HUBSPOT = [
+    Endpoint("POST", r"/crm/v3/objects/contacts/batch/upsert",
+             CONTACTS + "BatchInputSimplePublicObjectBatchInputUpsert",
+             {200: CONTACTS + "BatchResponseSimplePublicUpsertObject",
+              207: CONTACTS + "BatchResponseSimplePublicUpsertObjectWithErrors"},
+             "hubspot-api-client: crm.contacts BatchApi.upsert"),
+    Endpoint("POST", r"/crm/v3/objects/contacts/batch/read",
+             CONTACTS + "BatchReadInputSimplePublicObjectId",
+             {200: CONTACTS + "BatchResponseSimplePublicObject",
+              207: CONTACTS + "BatchResponseSimplePublicObjectWithErrors"},
+             "hubspot-api-client: crm.contacts BatchApi.read"),
+    Endpoint("POST", r"/crm/v3/objects/contacts/gdpr-delete",
+             CONTACTS + "PublicGdprDeleteInput", {204: None},
+             "hubspot-api-client: crm.contacts GDPRApi.purge"),
+    Endpoint("GET", r"/crm/v3/lists/object-type-id/0-1/name/[^/]+", None,
+             {200: LISTS + "ListFetchResponse", 404: LISTS + "Error"},
+             "hubspot-api-client: crm.lists ListsApi.get_by_name"),
+    Endpoint("POST", r"/crm/v3/lists", LISTS + "ListCreateRequest",
+             {200: LISTS + "ListCreateResponse", 409: LISTS + "Error"},
+             "hubspot-api-client: crm.lists ListsApi.create"),
+    Endpoint("PUT", r"/crm/v3/lists/\d+/memberships/(add|remove)", "list[str]",
+             {200: LISTS + "MembershipsUpdateResponse"},
+             "hubspot-api-client: crm.lists MembershipsApi.add / remove"),
+    Endpoint("POST", r"/communication-preferences/v4/statuses/[^/]+/unsubscribe-all", None,
+             {200: "v4:BatchResponsePublicStatus"},
+             f"{HUBSPOT_DOCS}/legacy/communication-preferences (unsubscribe-all)"),
+]
+
+
+def _v4_problems(data) -> list[str]:
+    if not isinstance(data, dict):
+        return ["$: expected an object"]
+    problems = [f"$: missing {sorted(BATCH_STATUS_REQUIRED - set(data))}"] if (
+        BATCH_STATUS_REQUIRED - set(data)) else []
+    problems += [f"$: {k!r} is not a field of BatchResponsePublicStatus"
+                 for k in set(data) - BATCH_STATUS_FIELDS]
+    for i, status in enumerate(data.get("results") or []):
+        missing = PUBLIC_STATUS_REQUIRED - set(status)
+        extra = set(status) - PUBLIC_STATUS_FIELDS
+        if missing:
+            problems.append(f"$.results[{i}]: missing {sorted(missing)}")
+        problems += [f"$.results[{i}]: {k!r} is not a field of PublicStatus" for k in extra]
+    return problems
+
+
+def hubspot_model_problems(model: str, data) -> list[str]:
+    if model.startswith("v4:"):
+        return _v4_problems(data)
+    if ":" not in model:  # a bare type, e.g. the membership body (list[str])
+        return hubspot_problems(model, data, "hubspot.crm.lists")
+    package, name = model.split(":")
+    return hubspot_problems(name, data, package)
+
+
+def test_the_oracle_catches_a_renamed_or_missing_field():
+    """The check itself can fail: the field-name swap #10 found, a missing required field
+    and a wrong type are each reported."""
+    swapped = {"recordIdsAdded": ["1"], "recordsIdsMissing": []}
+    assert hubspot_model_problems(LISTS + "MembershipsUpdateResponse", swapped)
+    fine = {"recordsIdsAdded": ["1"], "recordIdsMissing": [], "recordIdsRemoved": []}
+    assert hubspot_model_problems(LISTS + "MembershipsUpdateResponse", fine) == []
+    no_name = {"objectTypeId": "0-1", "processingType": "MANUAL"}
+    assert any("name" in p for p in hubspot_model_problems(LISTS + "ListCreateRequest",
+                                                           no_name))
+    wrong = {"inputs": [{"idProperty": "email", "id": "a@x.io", "properties": {"n": 1}}]}
+    assert hubspot_model_problems(
+        CONTACTS + "BatchInputSimplePublicObjectBatchInputUpsert", wrong)
+
+
+def _hubspot_scenario(url: str) -> list:
+    people = [Contact(f"c{i}", f"p{i}@example.com",
+                      {"first_name": "Ann", "last_name": "Lee"} if i % 2 else {})
+              for i in range(5)] + [Contact("bad", "not-an-email", {})]
+    httpx.post(f"{url}/_sandbox/contacts", json={"email": "p2@example.com", "optout": True})
+    first = HubSpotDestination(url, KEY)
+    fresh = HubSpotDestination(url, KEY)
+    with recording(first, fresh) as seen:
+        first.prepare("vip customers")  # looked up (404), then created
+        first.upsert_contacts(people)  # 207: one invalid address
+        first.add_to_list("vip customers", people[:5])
+        fresh.prepare("vip customers")  # a new process finds it (200)
+        fresh.remove_from_list("vip customers", [people[0], Contact("x", "ghost@example.com")])
+        first.unsubscribe(people[4:5])
+        first.erase([people[3].email, "nobody@example.com"])
+    return seen
+
+
+def test_hubspot_calls_and_answers_match_the_sdk_models():
+    with SandboxServer(hubspot.create_app(KEY)) as server:
+        seen = _hubspot_scenario(server.url)
+    problems, covered = check_exchanges(seen, HUBSPOT, hubspot_model_problems)
+    assert problems == []
+    assert covered == {f"{e.method} {e.path}" for e in HUBSPOT}, "an endpoint went untested"
+
+
+# ------------------------------------------------------------------ Klaviyo
+KLAVIYO_SDK = "klaviyo-api 25 (revision 2026-10-15)"
+KLAVIYO = [
+    Endpoint("POST", r"/api/profile-bulk-import-jobs", "ProfileImportJobCreateQuery",
+             {202: "PostProfileImportJobResponse"},
+             f"{KLAVIYO_SDK}: ProfilesApi.bulk_import_profiles"),
+    Endpoint("GET", r"/api/profile-bulk-import-jobs/[^/]+", None,
+             {200: "GetProfileImportJobResponseCompoundDocument"},
+             f"{KLAVIYO_SDK}: ProfilesApi.get_bulk_import_profiles_job"),
+    Endpoint("GET", r"/api/profile-bulk-import-jobs/[^/]+/import-errors", None,
+             {200: "GetImportErrorResponseCollection"},
+             f"{KLAVIYO_SDK}: ProfilesApi.get_errors_for_bulk_import_profiles_job"),
+    Endpoint("GET", r"/api/profiles", None,
+             {200: "GetProfileResponsePluralConversationsCollectionCompoundDocument"},
+             f"{KLAVIYO_SDK}: ProfilesApi.get_profiles"),
+    Endpoint("GET", r"/api/lists", None,
+             {200: "GetListListResponseCollectionCompoundDocument"},
+             f"{KLAVIYO_SDK}: ListsApi.get_lists"),
+    Endpoint("POST", r"/api/lists", "ListCreateQuery", {201: "PostListCreateResponse"},
+             f"{KLAVIYO_SDK}: ListsApi.create_list"),
+    Endpoint("POST", r"/api/lists/[^/]+/relationships/profiles", "ListMembersAddQuery",
+             {204: None}, f"{KLAVIYO_SDK}: ListsApi.add_profiles_to_list"),
+    Endpoint("DELETE", r"/api/lists/[^/]+/relationships/profiles", "ListMembersDeleteQuery",
+             {204: None}, f"{KLAVIYO_SDK}: ListsApi.remove_profiles_from_list"),
+    Endpoint("POST", r"/api/profile-subscription-bulk-delete-jobs",
+             "SubscriptionDeleteJobCreateQuery", {202: None},
+             f"{KLAVIYO_SDK}: ProfilesApi.bulk_unsubscribe_profiles"),
+    Endpoint("POST", r"/api/data-privacy-deletion-jobs", "DataPrivacyCreateDeletionJobQuery",
+             {202: None}, f"{KLAVIYO_SDK}: DataPrivacyApi.request_profile_deletion"),
+]
+
+
+def klaviyo_model_problems(model: str, data) -> list[str]:
+    from esp_contracts import klaviyo_problems
+
+    return klaviyo_problems(model, data)
+
+
+def test_the_klaviyo_oracle_catches_a_renamed_or_missing_field():
+    good = {"data": {"type": "list", "attributes": {"name": "vip"}}}
+    assert klaviyo_model_problems("ListCreateQuery", good) == []
+    assert klaviyo_model_problems("ListCreateQuery", {"data": {"type": "list",
+                                                              "attributes": {"nam": "vip"}}})
+    assert klaviyo_model_problems("ListCreateQuery", {"data": {"type": "lists",
+                                                              "attributes": {"name": "v"}}})
+
+
+def _klaviyo_scenario(url: str) -> list:
+    from segwise.sync.destinations.klaviyo import KlaviyoDestination
+
+    people = [Contact(f"c{i}", f"p{i}@example.com",
+                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+    people.append(Contact("bad", "not-an-email", {}))
+    for i in range(12):  # more lists than one page of GET /api/lists holds
+        httpx.post(f"{url}/_sandbox/lists", json={"name": f"other list {i}"})
+    first = KlaviyoDestination(url, KEY)
+    fresh = KlaviyoDestination(url, KEY)
+    with recording(first, fresh) as seen:
+        first.prepare("vip customers")
+        first.upsert_contacts(people)
+        first.add_to_list("vip customers", people[:5])
+        fresh.prepare("vip customers")
+        fresh.remove_from_list("vip customers", people[:2])
+        first.unsubscribe(people[4:5])
+        first.erase([people[3].email])
+    return seen
+
+
+def test_klaviyo_calls_and_answers_match_the_sdk_models():
+    from segwise.sync.sandboxes import klaviyo
+
+    with SandboxServer(klaviyo.create_app(KEY)) as server:
+        seen = _klaviyo_scenario(server.url)
+    problems, covered = check_exchanges(seen, KLAVIYO, klaviyo_model_problems)
+    assert problems == []
+    assert covered == {f"{e.method} {e.path}" for e in KLAVIYO}, "an endpoint went untested"
+
+
+def _published_limits(sdk_method: str) -> tuple[tuple[int, float], ...]:
+    """The burst and steady windows the SDK's docstring for the endpoint publishes
+    (``Burst: `10/s` Steady: `150/m```)."""
+    import importlib
+    import re
+
+    api, method = sdk_method.split(".")
+    module = importlib.import_module(
+        "openapi_client.api." + re.sub(r"(?<!^)(?=[A-Z])", "_", api).lower().replace(
+            "_api", "") + "_api")
+    doc = getattr(getattr(module, api), method).__doc__
+    burst, steady = re.search(r"Burst: `(\d+)/s`<br>Steady: `(\d+)/m`", doc).groups()
+    return ((int(burst), 1.0), (int(steady), 60.0))
+
+
+def test_klaviyo_rate_limits_are_the_published_ones():
+    """Per endpoint, the adapter paces to the limits the SDK publishes (never faster) and
+    the sandbox enforces exactly them."""
+    from segwise.sync.destinations.klaviyo import KlaviyoDestination
+    from segwise.sync.sandboxes import klaviyo
+
+    d = KlaviyoDestination("http://127.0.0.1:9", KEY)
+    for e in KLAVIYO:
+        published = _published_limits(e.source.split(": ")[1])
+        sample = re.sub(r"\[\^/\]\+", "X1", e.path).replace("(add|remove)", "add")
+        key = d.rate_key(e.method, sample)
+        mine = d.rate_limits_for(key)
+        assert all(m[0] <= p[0] for m, p in zip(mine, published, strict=True)), (key, mine)
+        enforced = klaviyo.ENDPOINT_LIMITS.get(klaviyo.endpoint_key(e.method, sample),
+                                               klaviyo.DEFAULT_LIMITS)
+        assert enforced == published, (key, enforced, published)
