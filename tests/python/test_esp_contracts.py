@@ -239,3 +239,160 @@ def test_klaviyo_rate_limits_are_the_published_ones():
         enforced = klaviyo.ENDPOINT_LIMITS.get(klaviyo.endpoint_key(e.method, sample),
                                                klaviyo.DEFAULT_LIMITS)
         assert enforced == published, (key, enforced, published)
+
+
+# ------------------------------------------------------------------ SendGrid
+SG_OAI = "github.com/twilio/sendgrid-oai spec/json"
+SENDGRID = [
+    Endpoint("PUT", r"/v3/marketing/contacts", "UpsertContacts",
+             {202: "JobId"}, f"{SG_OAI}/tsg_mc_contacts_v3.json UpdateContact"),
+    Endpoint("GET", r"/v3/marketing/contacts/imports/[^/]+", None, {200: "ImportStatus"},
+             f"{SG_OAI}/tsg_mc_contacts_v3.json GetImportContact"),
+    Endpoint("GET", r"/v3/marketing/contacts/imports/[^/]+/errors", None, {200: "csv"},
+             "the errors_url of an errored job: a file of the failed addresses and their "
+             "reasons (support.sendgrid.com 'Unable to Upload Contacts'; columns not "
+             "published, so only an email column is required)"),
+    Endpoint("POST", r"/v3/marketing/contacts/search/emails", "SearchEmails",
+             {200: "SearchResult", 404: "Errors"},
+             f"{SG_OAI}/tsg_mc_contacts_v3.json ListContactByEmail"),
+    Endpoint("DELETE", r"/v3/marketing/contacts", None, {202: "DeleteJob"},
+             f"{SG_OAI}/tsg_mc_contacts_v3.json DeleteContact"),
+    Endpoint("GET", r"/v3/marketing/lists", None, {200: "Lists"},
+             f"{SG_OAI}/tsg_mc_lists_v3.json ListMarketingList"),
+    Endpoint("POST", r"/v3/marketing/lists", "CreateList", {201: "ListOut"},
+             f"{SG_OAI}/tsg_mc_lists_v3.json CreateMarketingList"),
+    Endpoint("DELETE", r"/v3/marketing/lists/[^/]+/contacts", None,
+             {202: "JobId", 404: "Errors"}, f"{SG_OAI}/tsg_mc_lists_v3.json DeleteContact"),
+    Endpoint("GET", r"/v3/suppression/unsubscribes", None, {200: "Unsubscribes"},
+             f"{SG_OAI}/tsg_suppressions_v3.json ListGlobalSuppression"),
+    Endpoint("GET", r"/v3/suppression/bounces", None, {200: "Bounces"},
+             f"{SG_OAI}/tsg_suppressions_v3.json ListSuppressionBounces"),
+    Endpoint("GET", r"/v3/suppression/spam_reports", None, {200: "SpamReports"},
+             f"{SG_OAI}/tsg_suppressions_v3.json ListSpamReport"),
+    Endpoint("GET", r"/v3/asm/suppressions", None, {200: "GroupSuppressions"},
+             f"{SG_OAI}/tsg_suppressions_v3.json ListAsmSuppression"),
+    Endpoint("POST", r"/v3/asm/suppressions/global", "GlobalSuppressions",
+             {201: "GlobalSuppressions"},
+             f"{SG_OAI}/tsg_suppressions_v3.json CreateGlobalSuppression"),
+]
+
+
+def shape_problems(shapes: dict, model: str, data) -> list[str]:
+    """Validate ``data`` against a hand-written strict pydantic shape."""
+    from pydantic import ValidationError
+
+    if model == "csv":
+        text = (data or {}).get("__not_json__", "") if isinstance(data, dict) else ""
+        header = text.splitlines()[0].lower() if text else ""
+        return [] if "email" in header else [f"$: not a CSV with an email column: {text!r}"]
+    try:
+        shapes[model].model_validate(data)
+    except ValidationError as exc:
+        return [f"$: {model}: {e['loc']} {e['msg']}" for e in exc.errors()]
+    return []
+
+
+def sendgrid_model_problems(model: str, data) -> list[str]:
+    from esp_shapes_sendgrid import SHAPES
+
+    return shape_problems(SHAPES, model, data)
+
+
+def test_the_sendgrid_shapes_catch_what_issue_10_found():
+    unknown = {"result": {"ghost@x.io": {"error": "contact not found"}}}
+    assert sendgrid_model_problems("SearchResult", unknown) == []
+    assert sendgrid_model_problems("SearchResult", {"result": {"a@x.io": {"contact": {
+        "id": "1", "email": "a@x.io"}}}})  # list_ids, segment_ids, dates are required
+    assert sendgrid_model_problems("ImportStatus", {"status": "partial"})
+    assert sendgrid_model_problems("UpsertContacts", {"contacts": [{"email": "a@x.io",
+                                                                    "firstname": "A"}]})
+
+
+def _sendgrid_scenario(url: str) -> list:
+    from segwise.sync.destinations.sendgrid import SendGridDestination
+
+    people = [Contact(f"c{i}", f"p{i}@example.com",
+                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+    people.append(Contact("bad", "not-an-email", {}))
+    for kind in ("unsubscribe", "bounce", "spam", "group"):
+        httpx.post(f"{url}/_sandbox/unsubscribes", json={"kind": kind,
+                                                        "email": f"{kind}@example.com"})
+    first = SendGridDestination(url, KEY)
+    fresh = SendGridDestination(url, KEY)
+    with recording(first, fresh) as seen:
+        first.prepare("vip customers")
+        first.upsert_contacts(people)
+        first.add_to_list("vip customers", people)  # an errored job: one bad address
+        httpx.post(f"{url}/_sandbox/contacts/delete", json={"email": people[1].email})
+        fresh.prepare("vip customers")
+        fresh.remove_from_list("vip customers", [people[0], Contact("x", "ghost@example.com")])
+        fresh.remove_from_list("vip customers", [people[2]])
+        httpx.post(f"{url}/_sandbox/contacts/delete", json={"email": people[2].email})
+        first.unsubscribe(people[4:5])
+        first.erase([people[3].email, "nobody@example.com"])
+        first.confirm_erased([people[3].email])
+    return seen
+
+
+def test_sendgrid_calls_and_answers_match_the_published_shapes():
+    from segwise.sync.sandboxes import sendgrid
+
+    with SandboxServer(sendgrid.create_app(KEY)) as server:
+        seen = _sendgrid_scenario(server.url)
+    problems, covered = check_exchanges(seen, SENDGRID, sendgrid_model_problems)
+    assert problems == []
+    assert covered == {f"{e.method} {e.path}" for e in SENDGRID}, "an endpoint went untested"
+
+
+# ------------------------------------------------------------------ Mailchimp
+MC_DOCS = "mailchimp.com/developer/marketing/api"
+MAILCHIMP = [
+    Endpoint("POST", r"/3.0/lists/[^/]+", "BatchSubscribe", {200: "BatchSubscribeResult"},
+             f"{MC_DOCS}/lists/batch-subscribe-or-unsubscribe"),
+    Endpoint("GET", r"/3.0/lists/[^/]+/segments", None, {200: "Segments"},
+             f"{MC_DOCS}/list-segments/list-segments"),
+    Endpoint("POST", r"/3.0/lists/[^/]+/segments", "AddSegment", {200: "Segment"},
+             f"{MC_DOCS}/list-segments/add-segment"),
+    Endpoint("POST", r"/3.0/lists/[^/]+/segments/\d+", "SegmentMembersIn",
+             {200: "SegmentMembersResult"},
+             f"{MC_DOCS}/list-segments/batch-add-or-remove-members"),
+    Endpoint("POST", r"/3.0/lists/[^/]+/members/[0-9a-f]{32}/actions/delete-permanent", None,
+             {204: None, 404: "Problem"},
+             f"{MC_DOCS}/list-members/delete-list-member-permanently"),
+]
+
+
+def mailchimp_model_problems(model: str, data) -> list[str]:
+    from esp_shapes_mailchimp import SHAPES
+
+    return shape_problems(SHAPES, model, data)
+
+
+def _mailchimp_scenario(url: str) -> list:
+    from segwise.sync.destinations.mailchimp import MailchimpDestination
+
+    people = [Contact(f"c{i}", f"p{i}@example.com",
+                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+    people.append(Contact("bad", "not-an-email", {}))
+    httpx.post(f"{url}/_sandbox/lists/aud/segments", json={"name": "vip customers"})
+    first = MailchimpDestination(url, KEY, "aud")
+    fresh = MailchimpDestination(url, KEY, "aud")
+    with recording(first, fresh) as seen:
+        first.prepare("vip customers")
+        first.upsert_contacts(people)
+        first.add_to_list("vip customers", people)
+        fresh.prepare("vip customers")
+        fresh.remove_from_list("vip customers", people[:2] + [Contact("x", "ghost@example.com")])
+        first.unsubscribe(people[4:5])
+        first.erase([people[3].email, "nobody@example.com"])
+    return seen
+
+
+def test_mailchimp_calls_and_answers_match_the_published_shapes():
+    from segwise.sync.sandboxes import mailchimp
+
+    with SandboxServer(mailchimp.create_app(KEY)) as server:
+        seen = _mailchimp_scenario(server.url)
+    problems, covered = check_exchanges(seen, MAILCHIMP, mailchimp_model_problems)
+    assert problems == []
+    assert covered == {f"{e.method} {e.path}" for e in MAILCHIMP}, "an endpoint went untested"

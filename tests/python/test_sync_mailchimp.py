@@ -314,3 +314,48 @@ def test_another_audience_gets_its_own_ledger(wh, sandbox):
                        "where destination not in ('file', 'ad_audience') "
                        "group by 1 order by 1")
     assert list(ledger["destination"]) == ["mailchimp:aud1", "mailchimp:aud2"]
+
+
+# ---- issue #10: what Mailchimp's reference says, and the adapter got wrong ----
+from segwise.sync.destinations.base import Contact, DestinationError  # noqa: E402
+
+
+def test_a_saved_segment_of_the_same_name_is_not_the_list(sandbox):
+    """Segments are listed 10 a page by default, saved (condition) segments among them:
+    the adapter looks among static segments only, on every page."""
+    for i in range(12):
+        httpx.post(f"{sandbox.url}/_sandbox/lists/{LIST}/segments",
+                   json={"name": f"other {i}", "type": "static"})
+    httpx.post(f"{sandbox.url}/_sandbox/lists/{LIST}/segments", json={"name": "vip"})
+    d = dest(sandbox)
+    d.upsert_contacts([Contact("a", "a@x.io")])
+    assert all(r.ok for r in d.add_to_list("vip", [Contact("a", "a@x.io")]))
+    assert remote(sandbox)["segments"]["vip"] == ["a@x.io"]
+    again = dest(sandbox)  # a new process finds that static segment past the first page
+    assert all(r.ok for r in again.add_to_list("vip", [Contact("a", "a@x.io")]))
+    assert list(remote(sandbox)["segments"]).count("vip") == 1
+
+
+def test_removing_an_address_not_in_the_segment_is_ignored(sandbox):
+    d = dest(sandbox)
+    d.upsert_contacts([Contact("a", "a@x.io"), Contact("b", "b@x.io")])
+    d.add_to_list("vip", [Contact("a", "a@x.io")])
+    url = f"{sandbox.url}/3.0/lists/{LIST}/segments/{d._list_id('vip')}"
+    body = httpx.post(url, auth=("x", KEY), json={"members_to_remove": ["b@x.io"]}).json()
+    assert body["errors"] == [] and body["total_removed"] == 0
+    assert all(r.ok for r in d.remove_from_list("vip", [Contact("b", "b@x.io")]))
+
+
+def test_an_html_error_page_is_reported_not_a_crash(sandbox):
+    httpx.post(f"{sandbox.url}/_sandbox/faults", json={"html_error_next": 1})
+    with pytest.raises(DestinationError, match="403"):
+        dest(sandbox).upsert_contacts([Contact("a", "a@x.io")])
+
+
+def test_an_absent_name_is_not_sent_and_does_not_blank_mailchimp(sandbox):
+    d = dest(sandbox)
+    d.upsert_contacts([Contact("a", "ann@x.io", {"first_name": "Ann"})])
+    d.upsert_contacts([Contact("a", "ann@x.io", {"first_name": "", "last_name": None})])
+    member = httpx.get(f"{sandbox.url}/3.0/lists/{LIST}/members/{subscriber_hash('ann@x.io')}",
+                       auth=("x", KEY)).json()
+    assert member["merge_fields"] == {"FNAME": "Ann"}

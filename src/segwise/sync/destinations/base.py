@@ -2,8 +2,9 @@
 
 Provider differences (identity keys, batch limits, async jobs, status rules) stay inside
 each adapter. HTTP is httpx; retries are tenacity (exponential backoff with jitter,
-honouring ``Retry-After``) on 429, 5xx and transport errors — every request an adapter
-sends is idempotent, so a retry can never duplicate an operation.
+honouring ``Retry-After`` or SendGrid's ``X-RateLimit-Reset``) on 429, 5xx and transport
+errors — every request an adapter sends is idempotent, so a retry can never duplicate an
+operation.
 
 Concurrency is bounded per provider: an adapter declares how many requests it may have in
 flight (``max_concurrency``, e.g. Mailchimp's 10 simultaneous connections) and the
@@ -136,6 +137,12 @@ def _wait(state: RetryCallState) -> float:
         if header:
             try:
                 return min(float(header), 60.0)
+            except ValueError:
+                pass
+        reset = exc.response.headers.get("x-ratelimit-reset")  # SendGrid: epoch seconds
+        if reset:
+            try:
+                return min(max(float(reset) - time.time(), 0.05), 60.0)
             except ValueError:
                 pass
     return wait_random_exponential(multiplier=0.05, max=5)(state)

@@ -4,7 +4,13 @@ One Mailchimp audience (``list_id``) holds the contacts; each segwise segment is
 segment of that audience, named after the segment. Upserts use ``status_if_new`` so an
 existing member's status is never overwritten (an unsubscribed or cleaned member stays
 so); the member's status in the response is reported so the sync can record ESP-side
-unsubscribes. Batch limit: 500 members per call.
+unsubscribes. Batch limit: 500 members per call. The segment is looked up among the
+audience's *static* segments (``type=static``, every page: 10 a page by default, at most
+1,000) — a saved segment of the same name is not it. Removing an address that is not in
+the segment is not an error (Mailchimp ignores emails not on the list); a merge field
+segwise has no value for is not sent (an empty string would blank it); an error body
+that is not JSON (a proxy's 403 page) is reported, not a crash. Shapes as the Marketing
+API reference publishes them (tests/python/test_esp_contracts.py).
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from segwise.sync.destinations.base import (
 )
 
 SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
+MERGE_FIELDS = {"first_name": "FNAME", "last_name": "LNAME"}
+SEGMENTS_PAGE = 1000  # GET …/segments: count default 10, at most 1000
 
 
 def subscriber_hash(email: str) -> str:
@@ -46,7 +54,10 @@ class MailchimpDestination(HttpDestination):
 
     def _check(self, response: httpx.Response) -> dict:
         if response.status_code >= 400:
-            body = response.json() if response.content else {}
+            try:
+                body = response.json() if response.content else {}
+            except ValueError:
+                body = {"title": "not JSON", "detail": response.text[:200]}
             raise DestinationError(f"mailchimp {response.request.method} "
                                    f"{response.request.url.path}: {response.status_code} "
                                    f"{body.get('title')}: {body.get('detail')}")
@@ -54,11 +65,7 @@ class MailchimpDestination(HttpDestination):
 
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
-        body = {"members": [{"email_address": c.email, "status_if_new": "subscribed",
-                             "merge_fields": {"FNAME": c.fields.get("first_name", ""),
-                                              "LNAME": c.fields.get("last_name", "")}}
-                            for c in contacts],
-                "update_existing": True}
+        body = {"members": [self._member(c) for c in contacts], "update_existing": True}
         data = self._check(self.request("POST", f"/3.0/lists/{self.list_id}", json=body))
         status = {m["email_address"].lower(): m["status"]
                   for m in data.get("new_members", []) + data.get("updated_members", [])}
@@ -72,6 +79,15 @@ class MailchimpDestination(HttpDestination):
                 remote = status.get(key)
                 out.append(MemberResult(c.email, remote not in SUPPRESSED, None, remote))
         return out
+
+    @staticmethod
+    def _member(c: Contact) -> dict:
+        merge = {tag: str(c.fields[field]) for field, tag in MERGE_FIELDS.items()
+                 if c.fields.get(field) is not None and str(c.fields[field]).strip() != ""}
+        member = {"email_address": c.email, "status_if_new": "subscribed"}
+        if merge:
+            member["merge_fields"] = merge
+        return member
 
     def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
         """Batch subscribe/unsubscribe with ``status: unsubscribed`` and
@@ -90,11 +106,18 @@ class MailchimpDestination(HttpDestination):
     def _list_id(self, list_name: str) -> int:
         """The static segment named after the segwise segment (created once)."""
         def find() -> int | None:
-            if list_name not in self._segment_ids:
-                data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/segments",
-                                                params={"count": 1000}))
-                for seg in data.get("segments", []):
-                    self._segment_ids[seg["name"]] = seg["id"]
+            offset = 0
+            while list_name not in self._segment_ids:
+                data = self._check(self.request(
+                    "GET", f"/3.0/lists/{self.list_id}/segments",
+                    params={"type": "static", "count": SEGMENTS_PAGE, "offset": offset}))
+                page = data.get("segments", [])
+                for seg in page:
+                    if seg.get("type", "static") == "static":
+                        self._segment_ids.setdefault(seg["name"], seg["id"])
+                offset += len(page)
+                if not page or offset >= int(data.get("total_items", 0)):
+                    break
             return self._segment_ids.get(list_name)
 
         def create() -> int:
@@ -123,13 +146,7 @@ class MailchimpDestination(HttpDestination):
         return self._segment_call(list_name, "members_to_add", contacts)
 
     def remove_from_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]:
-        results = self._segment_call(list_name, "members_to_remove", contacts)
-        # already out of the segment is the state we want: idempotent removal
-        out = []
-        for r in results:
-            ok = r.ok or "not in the segment" in (r.error or "")
-            out.append(MemberResult(r.email, ok, None if ok else r.error))
-        return out
+        return self._segment_call(list_name, "members_to_remove", contacts)
 
     def erase(self, emails: list[str]) -> list[ErasureResult]:
         """``delete-permanent``: Mailchimp then refuses to re-import the address."""

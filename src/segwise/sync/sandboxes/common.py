@@ -8,7 +8,9 @@ Each provider's sandbox is a FastAPI app that enforces that provider's contract 
 * fault knobs set through ``POST /_sandbox/faults``: ``rate_limit_next`` (a 429 storm of N
   requests with the provider's body and headers), ``error_next`` (N 5xx), ``delay_ms``
   (slow replies), ``drop_next`` (N writes applied, then the connection cut mid-reply),
-  ``fail_jobs_next`` (N async jobs end failed);
+  ``fail_jobs_next`` (N async jobs end failed), ``html_error_next`` (N 403s with an HTML
+  body, as a proxy in front of an API answers), ``drop_payloads`` (Klaviyo import errors
+  without their nullable payload);
 * ``SandboxServer`` runs an app on a free local port in a background thread.
 """
 
@@ -36,6 +38,8 @@ class Faults:
     drop_next: int = 0  # process the request, then cut the connection mid-reply
     fail_jobs_next: int = 0  # async jobs (Klaviyo, SendGrid) end failed/cancelled
     drop_payloads: bool = False  # Klaviyo import errors without original_payload (nullable)
+    # N requests answered 403 with an HTML page (a proxy or firewall in front of the API)
+    html_error_next: int = 0
     # asynchronous erasure (Klaviyo deletion jobs, SendGrid contact deletion): the contact
     # disappears this long after the provider accepted the request
     erasure_delay_ms: int = 300
@@ -131,6 +135,10 @@ def install_common(app: FastAPI, state, rate_limited: Callable[[], Response],
         elif faults.error_next > 0:
             faults.error_next -= 1
             response = server_error()
+        elif faults.html_error_next > 0:
+            faults.html_error_next -= 1
+            response = Response("<html><body><h1>403 Forbidden</h1></body></html>",
+                                status_code=403, media_type="text/html")
         else:
             response = await call_next(request)
             if faults.drop_next > 0 and request.method != "GET":

@@ -6,7 +6,11 @@ batch upsert ``POST /3.0/lists/{list_id}`` with at most 500 members (400 otherwi
 ``cleaned`` member cannot be set to ``subscribed``: a per-member error "Member In
 Compliance State" inside a 200); static segments ``POST /3.0/lists/{id}/segments`` and
 membership changes ``POST /3.0/lists/{id}/segments/{segment_id}`` with at most 500 adds and
-500 removes (non-members of the list are per-member errors); at most 10 simultaneous
+500 removes (an add of a non-member of the list is a per-member error; emails not in the
+segment are ignored on removal, as the reference says; only static segments take
+members); segments listed ``GET /3.0/lists/{id}/segments`` with ``type``, ``count``
+(default 10, at most 1000) and ``offset``, saved (condition) segments included unless
+``type=static``; a merge field sent as an empty string is blanked; at most 10 simultaneous
 connections per key (429 "Too Many Requests"); ``application/problem+json`` errors.
 Identity: ``subscriber_hash`` = MD5 of the lower-cased email.
 
@@ -71,7 +75,8 @@ class MailchimpState:
     def dump(self) -> dict:
         return {lid: {"members": lst.members, "forgotten": sorted(lst.forgotten),
                       "segments": {str(sid): {"name": seg["name"],
-                                              "members": sorted(seg["members"])}
+                                              "members": sorted(seg["members"]),
+                                              "type": seg.get("type", "static")}
                                    for sid, seg in lst.segments.items()}}
                 for lid, lst in self.lists.items()}
 
@@ -82,7 +87,8 @@ class MailchimpState:
             state.members = lst["members"]
             state.forgotten = set(lst.get("forgotten", []))
             for sid, seg in lst["segments"].items():
-                state.segments[int(sid)] = {"name": seg["name"], "members": set(seg["members"])}
+                state.segments[int(sid)] = {"name": seg["name"], "members": set(seg["members"]),
+                                            "type": seg.get("type", "static")}
                 top = max(top, int(sid))
         self.ids = itertools.count(top + 1)
 
@@ -150,10 +156,10 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                 continue
             h = subscriber_hash(email)
             if h in lst.forgotten:  # permanently deleted: can't be re-imported
-                errors.append({"email_address": email, "error": f"{email} was permanently "
-                               "deleted and cannot be re-imported. The contact must re-subscribe "
-                               "to get back on the list.", "error_code": "ERROR_GENERIC",
-                               "title": "Forgotten Email Not Subscribed"})
+                errors.append({"email_address": email, "error": "Forgotten Email Not "
+                               f"Subscribed: {email} was permanently deleted and cannot be "
+                               "re-imported. The contact must re-subscribe to get back on "
+                               "the list.", "error_code": "ERROR_GENERIC"})
                 continue
             status, status_if_new = m.get("status"), m.get("status_if_new")
             for s in (status, status_if_new):
@@ -183,15 +189,15 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                 if (status == "subscribed"
                         and existing["status"] in ("unsubscribed", "cleaned")):
                     errors.append({"email_address": email,
-                                   "error": f"{email} is in a compliance state due to "
-                                   "unsubscribe, bounce, or compliance review and cannot "
-                                   "be subscribed.",
-                                   "error_code": "ERROR_CONTACT_EXISTS",
-                                   "title": "Member In Compliance State"})
+                                   "error": f"Member In Compliance State: {email} is in a "
+                                   "compliance state due to unsubscribe, bounce, or "
+                                   "compliance review and cannot be subscribed.",
+                                   "error_code": "ERROR_CONTACT_EXISTS"})
                     continue
                 if status is not None:
                     existing["status"] = status
-                existing["merge_fields"].update(m.get("merge_fields", {}))
+                for tag, value in (m.get("merge_fields") or {}).items():
+                    existing["merge_fields"][tag] = value  # "" blanks the field
                 updated.append(existing)
         await asyncio.sleep(0)
         return {"new_members": new, "updated_members": updated, "errors": errors,
@@ -221,12 +227,17 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
         return Response(status_code=204)
 
     @app.get("/3.0/lists/{list_id}/segments")
-    async def list_segments(list_id: str):
+    async def list_segments(list_id: str, count: int = 10, offset: int = 0,
+                            type: str | None = None):  # noqa: A002 - the API's name
+        if not 1 <= count <= 1000 or offset < 0:
+            return problem(400, "Invalid Resource", "count must be between 1 and 1000.")
         lst = state.list(list_id)
-        return {"segments": [{"id": sid, "name": s["name"], "type": "static",
-                              "member_count": len(s["members"])}
-                             for sid, s in lst.segments.items()],
-                "total_items": len(lst.segments)}
+        chosen = [(sid, s) for sid, s in lst.segments.items()
+                  if type is None or s.get("type", "static") == type]
+        return {"segments": [{"id": sid, "name": s["name"], "type": s.get("type", "static"),
+                              "member_count": len(s["members"]), "list_id": list_id}
+                             for sid, s in chosen[offset:offset + count]],
+                "list_id": list_id, "total_items": len(chosen)}
 
     @app.post("/3.0/lists/{list_id}/segments")
     async def create_segment(list_id: str, body: dict):
@@ -235,10 +246,11 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             return problem(400, "Invalid Resource", "The resource submitted could not be "
                            "validated.", [{"field": "static_segment", "message": "Required"}])
         lst = state.list(list_id)
-        if any(s["name"] == name for s in lst.segments.values()):
+        if any(s["name"] == name and s.get("type", "static") == "static"
+               for s in lst.segments.values()):
             return problem(400, "Invalid Resource", f"A segment named {name} already exists.")
         sid = next(state.ids)
-        lst.segments[sid] = {"name": name, "members": set()}
+        lst.segments[sid] = {"name": name, "members": set(), "type": "static"}
         return {"id": sid, "name": name, "type": "static", "member_count": 0}
 
     @app.post("/3.0/lists/{list_id}/segments/{segment_id}")
@@ -248,6 +260,9 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
         if seg is None:
             return problem(404, "Resource Not Found", "The requested segment could not be "
                            "found.")
+        if seg.get("type", "static") != "static":
+            return problem(400, "Invalid Resource", "Members can only be added to or "
+                           "removed from a static segment.")
         adds = body.get("members_to_add", []) or []
         removes = body.get("members_to_remove", []) or []
         if len(adds) > MAX_BATCH or len(removes) > MAX_BATCH:
@@ -263,14 +278,11 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             if h not in seg["members"]:
                 seg["members"].add(h)
             added.append(lst.members[h])
-        for email in removes:
+        for email in removes:  # "emails not present on the list will be ignored"
             h = subscriber_hash(email)
             if h in seg["members"]:
                 seg["members"].discard(h)
                 removed.append(lst.members[h])
-            else:
-                errors.append({"email_addresses": [email], "error": "Email address is not in "
-                               "the segment"})
         return {"members_added": added, "members_removed": removed, "errors": errors,
                 "total_added": len(added), "total_removed": len(removed),
                 "error_count": len(errors)}
@@ -289,6 +301,14 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                                           "status": body.get("status", "subscribed"),
                                           "merge_fields": {}, "tags": []}
         return state.list(list_id).members[h]
+
+    @app.post("/_sandbox/lists/{list_id}/segments")
+    async def seed_segment(list_id: str, body: dict):
+        """A segment someone made in Mailchimp's UI (``type``: saved or static)."""
+        sid = next(state.ids)
+        state.list(list_id).segments[sid] = {"name": body["name"], "members": set(),
+                                             "type": body.get("type", "saved")}
+        return {"id": sid}
 
     @app.post("/_sandbox/lists/{list_id}/members/{member_hash}/status")
     async def set_status(list_id: str, member_hash: str, body: dict):

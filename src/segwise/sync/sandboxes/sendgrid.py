@@ -2,19 +2,30 @@
 ../shared/specs/esp_api.md.
 
 Enforced: ``Authorization: Bearer SG.…``; ``PUT /v3/marketing/contacts`` with at most
-30,000 contacts and 6 MB, answered 202 ``{"job_id"}`` and completed asynchronously
-(``pending`` → ``completed``) at ``GET /v3/marketing/contacts/imports/{id}``, adding the
-contacts to ``list_ids``; lists ``POST``/``GET /v3/marketing/lists``; contact ids by
-email ``POST /v3/marketing/contacts/search/emails`` (≤ 100 *(verify)*, 404 when none is
-found); list removal ``DELETE /v3/marketing/lists/{id}/contacts?contact_ids=…`` (202 job);
-contact deletion ``DELETE /v3/marketing/contacts?ids=…`` (≤ 100, 202 job);
-global unsubscribes at ``GET /v3/suppression/unsubscribes``, added to with ``POST
-/v3/asm/suppressions/global`` ``{"recipient_emails": [...]}`` (201, echoed); ``{"errors":[{field,
-message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers.
+30,000 contacts and 6 MB, answered 202 ``{"job_id"}`` and completed asynchronously at
+``GET /v3/marketing/contacts/imports/{id}`` (``pending`` → ``completed``, or ``errored``
+when some contacts failed — ``results.errored_count`` and an ``errors_url`` whose CSV
+names each failed address and why — the others are in), adding the contacts to
+``list_ids``; a field sent as an empty string is cleared; lists ``POST``/``GET
+/v3/marketing/lists`` (``page_size`` ≤ 1000, ``_metadata.next``); contact ids by email
+``POST /v3/marketing/contacts/search/emails`` (≤ 100 *(verify)*; an unknown address is a
+``{"error": "contact not found"}`` entry, 404 when none is found); list removal ``DELETE
+/v3/marketing/lists/{id}/contacts?contact_ids=…`` (202 job; 404 when an id no longer
+exists); contact deletion ``DELETE /v3/marketing/contacts?ids=…`` (≤ 100, 202 job);
+suppressions, paged by ``limit`` (≤ 500, default 500) and ``offset``: global
+unsubscribes ``GET /v3/suppression/unsubscribes`` (added to with ``POST
+/v3/asm/suppressions/global`` ``{"recipient_emails": [...]}``, 201, echoed), bounces
+``GET /v3/suppression/bounces``, spam reports ``GET /v3/suppression/spam_reports``; group
+unsubscribes ``GET /v3/asm/suppressions`` (all groups, not paged); ``{"errors":[{field,
+message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers (the reset
+as epoch seconds, no ``Retry-After``). Every body has the shape SendGrid's OpenAPI
+definitions publish (tests/python/test_esp_contracts.py).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
@@ -22,19 +33,25 @@ import uuid
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from segwise.sync.sandboxes.common import install_common, persist, schedule_erasure
 
 MAX_CONTACTS = 30_000
 MAX_BYTES = 6 * 1024 * 1024
 MAX_SEARCH = 100
+SUPPRESSION_PAGE = 500  # the largest (and here the default) limit of a suppression page
+LISTS_PAGE_DEFAULT, LISTS_PAGE_MAX = 100, 1000
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 def error(status: int, message: str, field_name: str | None = None) -> JSONResponse:
     return JSONResponse({"errors": [{"field": field_name, "message": message}]},
                         status_code=status)
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def rate_limited() -> JSONResponse:
@@ -51,10 +68,15 @@ class SendGridState:
     by_email: dict[str, str] = field(default_factory=dict)
     lists: dict[str, dict] = field(default_factory=dict)  # id -> {name, members}
     unsubscribes: set[str] = field(default_factory=set)
+    bounces: set[str] = field(default_factory=set)
+    spam_reports: set[str] = field(default_factory=set)
+    group_unsubscribes: set[str] = field(default_factory=set)
     jobs: dict[str, dict] = field(default_factory=dict)
 
     def dump(self) -> dict:
         return {"contacts": self.contacts, "unsubscribes": sorted(self.unsubscribes),
+                "bounces": sorted(self.bounces), "spam_reports": sorted(self.spam_reports),
+                "group_unsubscribes": sorted(self.group_unsubscribes),
                 "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
                           for k, v in self.lists.items()}}
 
@@ -62,6 +84,9 @@ class SendGridState:
         self.contacts = data["contacts"]
         self.by_email = {c["email"]: cid for cid, c in self.contacts.items()}
         self.unsubscribes = set(data["unsubscribes"])
+        self.bounces = set(data.get("bounces", []))
+        self.spam_reports = set(data.get("spam_reports", []))
+        self.group_unsubscribes = set(data.get("group_unsubscribes", []))
         self.lists = {k: {"name": v["name"], "members": set(v["members"])}
                       for k, v in data["lists"].items()}
 
@@ -91,12 +116,15 @@ def create_app(key: str, state_file=None) -> FastAPI:
             state.faults.fail_jobs_next -= 1
             job["status"] = "failed"
             return
-        job["apply"]()
-        job["status"] = "completed"
+        job["errors"] = job["apply"]() or []
+        job["status"] = "errored" if job["errors"] else "completed"
+        job["finished_at"] = now_iso()
 
-    def _new_job(apply) -> str:
+    def _new_job(apply, requested: int = 0, job_type: str = "upsert") -> str:
         job_id = uuid.uuid4().hex
-        state.jobs[job_id] = {"status": "pending", "polls": 0, "apply": apply}
+        state.jobs[job_id] = {"status": "pending", "polls": 0, "apply": apply,
+                              "requested": requested, "job_type": job_type, "errors": [],
+                              "started_at": now_iso(), "created": 0, "updated": 0}
         return job_id
 
     @app.put("/v3/marketing/contacts")
@@ -114,31 +142,72 @@ def create_app(key: str, state_file=None) -> FastAPI:
         for lid in list_ids:
             if lid not in state.lists:
                 return error(404, f"list {lid} not found", "list_ids")
-        for c in contacts:
-            if not EMAIL_RE.match(str(c.get("email", ""))):
-                return error(400, f"invalid email {c.get('email')!r}", "contacts")
+        job_id = ""
 
-        def apply() -> None:
+        def apply() -> list[tuple[str, str]]:
+            """The job: invalid contacts are errors of the job, the others go in."""
+            failed = []
             for c in contacts:
-                email = c["email"].strip().lower()
+                email = str(c.get("email", "")).strip().lower()
+                if not EMAIL_RE.match(email):
+                    failed.append((str(c.get("email", "")), "invalid email"))
+                    continue
                 cid = state.by_email.get(email)
+                job = state.jobs[job_id]
                 if cid is None:
                     cid = str(uuid.uuid4())
                     state.by_email[email] = cid
-                    state.contacts[cid] = {"id": cid, "email": email}
-                state.contacts[cid].update({k: v for k, v in c.items() if k != "email"})
+                    state.contacts[cid] = {"id": cid, "email": email,
+                                           "created_at": now_iso()}
+                    job["created"] += 1
+                else:
+                    job["updated"] += 1
+                stored = state.contacts[cid]
+                for key, value in c.items():
+                    if key == "email":
+                        continue
+                    if value == "":  # an empty string clears the field
+                        stored.pop(key, None)
+                    else:
+                        stored[key] = value
+                stored["updated_at"] = now_iso()
                 for lid in list_ids:
                     state.lists[lid]["members"].add(cid)
+            return failed
 
-        return JSONResponse({"job_id": _new_job(apply)}, status_code=202)
+        job_id = _new_job(apply, len(contacts))
+        return JSONResponse({"job_id": job_id}, status_code=202)
 
     @app.get("/v3/marketing/contacts/imports/{job_id}")
-    async def import_status(job_id: str):
+    async def import_status(job_id: str, request: Request):
         job = state.jobs.get(job_id)
         if job is None:
             return error(404, "job not found")
         _finish(job)
-        return {"id": job_id, "status": job["status"], "job_type": "upsert"}
+        body = {"id": job_id, "status": job["status"], "job_type": job["job_type"],
+                "started_at": job["started_at"],
+                "results": {"requested_count": job["requested"],
+                            "created_count": job["created"],
+                            "updated_count": job["updated"], "deleted_count": 0,
+                            "errored_count": len(job["errors"])}}
+        if job.get("finished_at"):
+            body["finished_at"] = job["finished_at"]
+        if job["errors"]:
+            body["results"]["errors_url"] = (f"{str(request.base_url).rstrip('/')}"
+                                             f"/v3/marketing/contacts/imports/{job_id}/errors")
+        return body
+
+    @app.get("/v3/marketing/contacts/imports/{job_id}/errors")
+    async def import_errors(job_id: str):
+        """The errors file of a job: a CSV of the failed addresses and why."""
+        job = state.jobs.get(job_id)
+        if job is None:
+            return error(404, "job not found")
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["email", "error"])
+        writer.writerows(job["errors"])
+        return Response(out.getvalue(), media_type="text/csv")
 
     @app.post("/v3/marketing/contacts/search/emails")
     async def search(body: dict):
@@ -147,19 +216,47 @@ def create_app(key: str, state_file=None) -> FastAPI:
             return error(400, "emails is required", "emails")
         if len(emails) > MAX_SEARCH:
             return error(400, f"emails must have at most {MAX_SEARCH} items", "emails")
-        result = {}
+        result, found = {}, False
         for e in emails:
             cid = state.by_email.get(str(e).strip().lower())
             if cid:
-                result[e] = {"contact": state.contacts[cid]}
-        if not result:
+                result[e] = {"contact": _contact_json(cid)}
+                found = True
+            else:
+                result[e] = {"error": "contact not found"}
+        if not found:
             return error(404, "no contacts found")
         return {"result": result}
 
+    def _contact_json(cid: str) -> dict:
+        """A contact as search/emails returns it (id, list_ids, segment_ids, created_at,
+        updated_at are required)."""
+        c = state.contacts[cid]
+        return {**{k: v for k, v in c.items() if k not in ("created_at", "updated_at")},
+                "list_ids": sorted(lid for lid, lst in state.lists.items()
+                                   if cid in lst["members"]),
+                "segment_ids": [], "created_at": c.get("created_at", now_iso()),
+                "updated_at": c.get("updated_at", now_iso())}
+
+    def _list_json(lid: str) -> dict:
+        return {"id": lid, "name": state.lists[lid]["name"],
+                "contact_count": len(state.lists[lid]["members"]),
+                "_metadata": {"self": f"/v3/marketing/lists/{lid}"}}
+
     @app.get("/v3/marketing/lists")
-    async def get_lists():
-        return {"result": [{"id": k, "name": v["name"], "contact_count": len(v["members"])}
-                           for k, v in state.lists.items()]}
+    async def get_lists(request: Request, page_size: int = LISTS_PAGE_DEFAULT,
+                        page_token: str = "0"):
+        if not 1 <= page_size <= LISTS_PAGE_MAX:
+            return error(400, f"page_size must be between 1 and {LISTS_PAGE_MAX}",
+                         "page_size")
+        start = int(page_token) if page_token.isdigit() else 0
+        ids = list(state.lists)
+        meta = {"self": str(request.url), "count": len(ids)}
+        if start + page_size < len(ids):
+            meta["next"] = str(request.url.include_query_params(
+                page_token=str(start + page_size)))
+        return {"result": [_list_json(lid) for lid in ids[start:start + page_size]],
+                "_metadata": meta}
 
     @app.post("/v3/marketing/lists")
     async def create_list(body: dict):
@@ -170,7 +267,7 @@ def create_app(key: str, state_file=None) -> FastAPI:
             return error(400, "list name already exists", "name")
         lid = str(uuid.uuid4())
         state.lists[lid] = {"name": name, "members": set()}
-        return JSONResponse({"id": lid, "name": name, "contact_count": 0}, status_code=201)
+        return JSONResponse(_list_json(lid), status_code=201)
 
     @app.delete("/v3/marketing/lists/{list_id}/contacts")
     async def remove(list_id: str, contact_ids: str = ""):
@@ -182,6 +279,9 @@ def create_app(key: str, state_file=None) -> FastAPI:
             return error(400, "contact_ids is required", "contact_ids")
         if len(ids) > MAX_SEARCH:
             return error(400, f"at most {MAX_SEARCH} contact_ids", "contact_ids")
+        gone = [i for i in ids if i not in state.contacts]
+        if gone:  # the contact was deleted since its id was read
+            return error(404, f"contact(s) {gone} not found", "contact_ids")
 
         def apply() -> None:
             for i in ids:
@@ -210,11 +310,34 @@ def create_app(key: str, state_file=None) -> FastAPI:
                     lst["members"].discard(cid)
 
         schedule_erasure(state, delete)  # a job: the contacts go a little later
-        return JSONResponse({"job_id": _new_job(lambda: None)}, status_code=202)
+        return JSONResponse({"job_id": _new_job(lambda: None, len(wanted), "delete")},
+                            status_code=202)
+
+    def _suppression_page(emails: set[str], row, limit: int, offset: int):
+        if not 1 <= limit <= SUPPRESSION_PAGE or offset < 0:
+            return error(400, f"limit must be between 1 and {SUPPRESSION_PAGE}", "limit")
+        return [row(e) for e in sorted(emails)[offset:offset + limit]]
 
     @app.get("/v3/suppression/unsubscribes")
-    async def unsubscribes():
-        return [{"email": e, "created": 1700000000} for e in sorted(state.unsubscribes)]
+    async def unsubscribes(limit: int = SUPPRESSION_PAGE, offset: int = 0):
+        return _suppression_page(state.unsubscribes, lambda e: {
+            "email": e, "created": 1700000000}, limit, offset)
+
+    @app.get("/v3/suppression/bounces")
+    async def bounces(limit: int = SUPPRESSION_PAGE, offset: int = 0):
+        return _suppression_page(state.bounces, lambda e: {
+            "email": e, "created": 1700000000, "reason": "550 5.1.1 user unknown",
+            "status": "5.1.1"}, limit, offset)
+
+    @app.get("/v3/suppression/spam_reports")
+    async def spam_reports(limit: int = SUPPRESSION_PAGE, offset: int = 0):
+        return _suppression_page(state.spam_reports, lambda e: {
+            "email": e, "created": 1700000000, "ip": "192.0.2.1"}, limit, offset)
+
+    @app.get("/v3/asm/suppressions")
+    async def group_suppressions():
+        return [{"email": e, "group_id": 1, "group_name": "Newsletter",
+                 "created_at": 1700000000} for e in sorted(state.group_unsubscribes)]
 
     @app.post("/v3/asm/suppressions/global")
     async def add_global_suppressions(body: dict):
@@ -228,8 +351,27 @@ def create_app(key: str, state_file=None) -> FastAPI:
 
     @app.post("/_sandbox/unsubscribes")
     async def seed_unsubscribe(body: dict):
-        state.unsubscribes.add(body["email"].lower())
+        """``kind``: unsubscribe (global, the default), bounce, spam or group."""
+        target = {"unsubscribe": state.unsubscribes, "bounce": state.bounces,
+                  "spam": state.spam_reports, "group": state.group_unsubscribes}
+        emails = body.get("emails") or [body["email"]]
+        target[body.get("kind", "unsubscribe")].update(e.lower() for e in emails)
         return {"ok": True}
+
+    @app.post("/_sandbox/contacts/delete")
+    async def delete_contact(body: dict):
+        """A user deletes a contact in SendGrid's UI."""
+        cid = state.by_email.pop(body["email"].lower(), None)
+        if cid is not None:
+            state.contacts.pop(cid)
+            for lst in state.lists.values():
+                lst["members"].discard(cid)
+        return {"deleted": cid is not None}
+
+    @app.get("/_sandbox/contacts/{email}")
+    async def get_contact(email: str):
+        cid = state.by_email.get(email.lower())
+        return state.contacts[cid] if cid else error(404, "not found")
 
     @app.get("/_sandbox/state")
     async def dump_state():
