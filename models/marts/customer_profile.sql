@@ -14,6 +14,10 @@ engagement as (
     select * from {{ ref('customer_engagement') }}
 ),
 
+favourite as (
+    select * from {{ ref('int_customer_favourite_category') }}
+),
+
 final as (
     -- every column cast to its declared type: the contract is checked by the database
     select
@@ -51,12 +55,15 @@ final as (
         cast(engagement.web_sessions_90d as {{ dbt.type_bigint() }}) as web_sessions_90d,
         cast(engagement.product_views_30d as {{ dbt.type_bigint() }}) as product_views_30d,
         cast(engagement.cart_adds_without_purchase_30d as {{ dbt.type_bigint() }}) as cart_adds_without_purchase_30d,
-        cast(engagement.engagement_tier as {{ dbt.type_string() }}) as engagement_tier
+        cast(engagement.engagement_tier as {{ dbt.type_string() }}) as engagement_tier,
+        cast(favourite.favourite_category as {{ dbt.type_string() }}) as favourite_category
     from customers
     left join rfm
         on customers.customer_id = rfm.customer_id
     left join engagement
         on customers.customer_id = engagement.customer_id
+    left join favourite
+        on customers.customer_id = favourite.customer_id
 )
 
 select * from final

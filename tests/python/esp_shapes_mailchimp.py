@@ -1,9 +1,10 @@
 """Mailchimp Marketing API v3 shapes of the endpoints segwise calls, written from the
 published reference (mailchimp.com/developer/marketing/api/: lists "Batch subscribe or
-unsubscribe", list-segments "List segments" / "Add segment" / "Batch add or remove
-members", list-members "Get member info" / "Delete list member permanently", and the
-"Errors" page's problem-detail body) and the parameters documented in the official SDK,
-mailchimp-marketing 3.0.80 (which has no typed models). Strict (``extra="forbid"``)."""
+unsubscribe", list-merges "Add merge field" / "List merge fields", list-segments "List
+segments" / "Add segment" / "Batch add or remove members", list-members "Get member
+info" / "Delete list member permanently", and the "Errors" page's problem-detail body)
+and the parameters documented in the official SDK, mailchimp-marketing 3.0.80 (which has
+no typed models). Strict (``extra="forbid"``)."""
 
 from __future__ import annotations
 
@@ -152,7 +153,43 @@ class Problem(_Strict):  # application/problem+json
     errors: list[FieldError] | None = None
 
 
-SHAPES = {"BatchSubscribe": BatchSubscribe, "BatchSubscribeResult": BatchSubscribeResult,
+class MergeFieldIn(_Strict):  # POST /lists/{list_id}/merge-fields
+    name: str
+    type: Literal["text", "number", "address", "phone", "date", "url", "imageurl", "radio",
+                  "dropdown", "birthday", "zip"]
+    tag: str | None = Field(None, pattern=r"^[A-Za-z0-9_]{1,10}$")
+    required: bool | None = None
+    default_value: str | None = None
+    public: bool | None = None
+    display_order: int | None = None
+    options: dict | None = None
+    help_text: str | None = None
+
+
+class MergeField(_Strict):
+    merge_id: int
+    tag: str
+    name: str
+    type: str
+    required: bool | None = None
+    default_value: str | None = None
+    public: bool | None = None
+    display_order: int | None = None
+    options: dict | None = None
+    help_text: str | None = None
+    list_id: str | None = None
+    links: list | None = Field(None, alias="_links")
+
+
+class MergeFields(_Strict):
+    merge_fields: list[MergeField]
+    list_id: str | None = None
+    total_items: int
+    links: list | None = Field(None, alias="_links")
+
+
+SHAPES = {"MergeFieldIn": MergeFieldIn, "MergeField": MergeField, "MergeFields": MergeFields,
+          "BatchSubscribe": BatchSubscribe, "BatchSubscribeResult": BatchSubscribeResult,
           "Segments": Segments, "Segment": Segment, "AddSegment": AddSegment,
           "SegmentMembersIn": SegmentMembersIn, "SegmentMembersResult": SegmentMembersResult,
           "Member": Member, "Problem": Problem}

@@ -174,7 +174,33 @@ class Errors(_Strict):
     id: str | None = None
 
 
+class FieldDefinitionIn(_Strict):  # POST /v3/marketing/field_definitions
+    name: str = Field(min_length=1, max_length=100)
+    field_type: Literal["Text", "Number", "Date"]
+
+
+class FieldDefinition(_Strict):
+    id: str
+    name: str = Field(min_length=1, max_length=100)
+    field_type: Literal["Text", "Number", "Date"]
+    metadata: Metadata | None = Field(None, alias="_metadata")
+
+
+class ReservedField(_Strict):
+    name: str
+    field_type: Literal["Text", "Number", "Date"]
+    read_only: bool | None = None
+
+
+class FieldDefinitions(_Strict):  # GET /v3/marketing/field_definitions
+    custom_fields: list[FieldDefinition]
+    reserved_fields: list[ReservedField]
+    metadata: Metadata | None = Field(None, alias="_metadata")
+
+
 SHAPES = {
+    "FieldDefinitionIn": FieldDefinitionIn, "FieldDefinition": FieldDefinition,
+    "FieldDefinitions": FieldDefinitions,
     "UpsertContacts": UpsertContacts, "JobId": JobId, "DeleteJob": DeleteJob,
     "ImportStatus": ImportStatus, "SearchEmails": SearchEmails, "SearchResult": SearchResult,
     "Lists": Lists, "ListOut": ListOut, "CreateList": CreateList,

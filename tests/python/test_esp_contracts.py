@@ -35,7 +35,34 @@ PUBLIC_STATUS_FIELDS = PUBLIC_STATUS_REQUIRED | {
 BATCH_STATUS_REQUIRED = {"completedAt", "startedAt", "status", "results"}
 BATCH_STATUS_FIELDS = BATCH_STATUS_REQUIRED | {"requestedAt", "links", "errors", "numErrors"}
 
+PROPERTIES = "hubspot.crm.properties:"
+# personal fields every scenario sends: one of each kind
+FIELDS = {"rfm_segment": "string", "monetary_total": "numeric", "is_wholesale": "boolean",
+          "last_order_at": "temporal"}
+TRAITS = [{"rfm_segment": "Champions", "monetary_total": 120.5, "is_wholesale": True,
+           "last_order_at": "2026-06-01T10:00:00"},
+          {"rfm_segment": None, "monetary_total": 3, "is_wholesale": False,
+           "last_order_at": None}]
+
+
+def _with_traits(people: list) -> list:
+    return [Contact(c.customer_id, c.email, c.fields, TRAITS[i % 2])
+            for i, c in enumerate(people)]
+
+
 HUBSPOT = [
+    Endpoint("GET", r"/crm/v3/properties/contacts/groups", None,
+             {200: PROPERTIES + "CollectionResponsePropertyGroupNoPaging"},
+             "hubspot-api-client: crm.properties GroupsApi.get_all"),
+    Endpoint("POST", r"/crm/v3/properties/contacts/groups", PROPERTIES + "PropertyGroupCreate",
+             {201: PROPERTIES + "PropertyGroup"},
+             "hubspot-api-client: crm.properties GroupsApi.create"),
+    Endpoint("GET", r"/crm/v3/properties/contacts", None,
+             {200: PROPERTIES + "CollectionResponsePropertyNoPaging"},
+             "hubspot-api-client: crm.properties CoreApi.get_all"),
+    Endpoint("POST", r"/crm/v3/properties/contacts", PROPERTIES + "PropertyCreate",
+             {201: PROPERTIES + "ModelProperty"},
+             "hubspot-api-client: crm.properties CoreApi.create"),
     Endpoint("POST", r"/crm/v3/objects/contacts/batch/upsert",
              CONTACTS + "BatchInputSimplePublicObjectBatchInputUpsert",
              {200: CONTACTS + "BatchResponseSimplePublicUpsertObject",
@@ -105,14 +132,15 @@ def test_the_oracle_catches_a_renamed_or_missing_field():
 
 
 def _hubspot_scenario(url: str) -> list:
-    people = [Contact(f"c{i}", f"p{i}@example.com",
-                      {"first_name": "Ann", "last_name": "Lee"} if i % 2 else {})
-              for i in range(5)] + [Contact("bad", "not-an-email", {})]
+    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
+                                   {"first_name": "Ann", "last_name": "Lee"} if i % 2 else {})
+                           for i in range(5)] + [Contact("bad", "not-an-email", {})])
     httpx.post(f"{url}/_sandbox/contacts", json={"email": "p2@example.com", "optout": True})
     first = HubSpotDestination(url, KEY)
     fresh = HubSpotDestination(url, KEY)
     with recording(first, fresh) as seen:
         first.prepare("vip customers")  # looked up (404), then created
+        first.prepare_fields(FIELDS)
         first.upsert_contacts(people)  # 207: one invalid address
         first.add_to_list("vip customers", people[:5])
         fresh.prepare("vip customers")  # a new process finds it (200)
@@ -180,15 +208,16 @@ def test_the_klaviyo_oracle_catches_a_renamed_or_missing_field():
 def _klaviyo_scenario(url: str) -> list:
     from segwise.sync.destinations.klaviyo import KlaviyoDestination
 
-    people = [Contact(f"c{i}", f"p{i}@example.com",
-                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-    people.append(Contact("bad", "not-an-email", {}))
+    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
+                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+                          + [Contact("bad", "not-an-email", {})])
     for i in range(12):  # more lists than one page of GET /api/lists holds
         httpx.post(f"{url}/_sandbox/lists", json={"name": f"other list {i}"})
     first = KlaviyoDestination(url, KEY)
     fresh = KlaviyoDestination(url, KEY)
     with recording(first, fresh) as seen:
         first.prepare("vip customers")
+        first.prepare_fields(FIELDS)
         first.upsert_contacts(people)
         first.add_to_list("vip customers", people[:5])
         fresh.prepare("vip customers")
@@ -244,6 +273,11 @@ def test_klaviyo_rate_limits_are_the_published_ones():
 # ------------------------------------------------------------------ SendGrid
 SG_OAI = "github.com/twilio/sendgrid-oai spec/json"
 SENDGRID = [
+    Endpoint("GET", r"/v3/marketing/field_definitions", None, {200: "FieldDefinitions"},
+             f"{SG_OAI}/tsg_mc_custom_fields_v3.json ListFieldDefinition"),
+    Endpoint("POST", r"/v3/marketing/field_definitions", "FieldDefinitionIn",
+             {200: "FieldDefinition"},
+             f"{SG_OAI}/tsg_mc_custom_fields_v3.json CreateFieldDefinition"),
     Endpoint("PUT", r"/v3/marketing/contacts", "UpsertContacts",
              {202: "JobId"}, f"{SG_OAI}/tsg_mc_contacts_v3.json UpdateContact"),
     Endpoint("GET", r"/v3/marketing/contacts/imports/[^/]+", None, {200: "ImportStatus"},
@@ -311,9 +345,9 @@ def test_the_sendgrid_shapes_catch_what_issue_10_found():
 def _sendgrid_scenario(url: str) -> list:
     from segwise.sync.destinations.sendgrid import SendGridDestination
 
-    people = [Contact(f"c{i}", f"p{i}@example.com",
-                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-    people.append(Contact("bad", "not-an-email", {}))
+    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
+                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+                          + [Contact("bad", "not-an-email", {})])
     for kind in ("unsubscribe", "bounce", "spam", "group"):
         httpx.post(f"{url}/_sandbox/unsubscribes", json={"kind": kind,
                                                         "email": f"{kind}@example.com"})
@@ -321,6 +355,7 @@ def _sendgrid_scenario(url: str) -> list:
     fresh = SendGridDestination(url, KEY)
     with recording(first, fresh) as seen:
         first.prepare("vip customers")
+        first.prepare_fields(FIELDS)
         first.upsert_contacts(people)
         first.add_to_list("vip customers", people)  # an errored job: one bad address
         httpx.post(f"{url}/_sandbox/contacts/delete", json={"email": people[1].email})
@@ -347,6 +382,10 @@ def test_sendgrid_calls_and_answers_match_the_published_shapes():
 # ------------------------------------------------------------------ Mailchimp
 MC_DOCS = "mailchimp.com/developer/marketing/api"
 MAILCHIMP = [
+    Endpoint("GET", r"/3.0/lists/[^/]+/merge-fields", None, {200: "MergeFields"},
+             f"{MC_DOCS}/list-merges/list-merge-fields"),
+    Endpoint("POST", r"/3.0/lists/[^/]+/merge-fields", "MergeFieldIn", {200: "MergeField"},
+             f"{MC_DOCS}/list-merges/add-merge-field"),
     Endpoint("POST", r"/3.0/lists/[^/]+", "BatchSubscribe", {200: "BatchSubscribeResult"},
              f"{MC_DOCS}/lists/batch-subscribe-or-unsubscribe"),
     Endpoint("GET", r"/3.0/lists/[^/]+/segments", None, {200: "Segments"},
@@ -371,14 +410,15 @@ def mailchimp_model_problems(model: str, data) -> list[str]:
 def _mailchimp_scenario(url: str) -> list:
     from segwise.sync.destinations.mailchimp import MailchimpDestination
 
-    people = [Contact(f"c{i}", f"p{i}@example.com",
-                      {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-    people.append(Contact("bad", "not-an-email", {}))
+    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
+                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
+                          + [Contact("bad", "not-an-email", {})])
     httpx.post(f"{url}/_sandbox/lists/aud/segments", json={"name": "vip customers"})
     first = MailchimpDestination(url, KEY, "aud")
     fresh = MailchimpDestination(url, KEY, "aud")
     with recording(first, fresh) as seen:
         first.prepare("vip customers")
+        first.prepare_fields(FIELDS)
         first.upsert_contacts(people)
         first.add_to_list("vip customers", people)
         fresh.prepare("vip customers")

@@ -123,3 +123,81 @@ def test_one_provider_giving_up_does_not_stop_the_others(wh):
                      "group by all")
     synced = set(runs[runs["status"] == "succeeded"]["destination"])
     assert {"klaviyo", "hubspot", "sendgrid"} <= {d.split(":")[0] for d in synced}
+
+
+def _remote_fields(name: str, url: str, email: str) -> dict:
+    """What the provider holds for one member's personal fields, read back through its
+    own API (Mailchimp, Klaviyo) or the sandbox's record (HubSpot, SendGrid)."""
+    import hashlib
+
+    import httpx
+
+    from segwise.sync.runner import SANDBOX_KEYS
+
+    key = SANDBOX_KEYS[name]
+    if name == "mailchimp":
+        tags = {m["tag"]: m["name"] for m in httpx.get(
+            f"{url}/3.0/lists/segwise/merge-fields", auth=("x", key),
+            params={"count": 100}).json()["merge_fields"]}
+        member = httpx.get(f"{url}/3.0/lists/segwise/members/"
+                           f"{hashlib.md5(email.encode()).hexdigest()}", auth=("x", key)).json()
+        assert "merge_fields" in member, member
+        return {tags[t]: v for t, v in member["merge_fields"].items()
+                if tags[t] not in ("First Name", "Last Name")}
+    if name == "klaviyo":
+        profile = httpx.get(f"{url}/api/profiles", params={"filter": f'equals(email,"{email}")'},
+                            headers={"Authorization": f"Klaviyo-API-Key {key}",
+                                     "revision": "2026-10-15"}).json()["data"][0]
+        return profile["attributes"].get("properties", {})
+    if name == "hubspot":
+        props = httpx.get(f"{url}/_sandbox/contacts/{email}").json()["properties"]
+        return {k.removeprefix("segwise_"): v for k, v in props.items()
+                if k.startswith("segwise_")}
+    ids = {f["id"]: f["name"] for f in httpx.get(
+        f"{url}/v3/marketing/field_definitions",
+        headers={"Authorization": f"Bearer {key}"}).json()["custom_fields"]}
+    contact = httpx.get(f"{url}/_sandbox/contacts/{email}").json()
+    return {ids[k]: v for k, v in contact.get("custom_fields", {}).items()}
+
+
+def test_personal_fields_reach_every_provider_and_only_changes_are_resent(wh):
+    """Issue #10: the segment's `fields` (rfm_segment, engagement_tier, favourite_category)
+    reach Mailchimp as merge fields, Klaviyo as profile properties, HubSpot as contact
+    properties in segwise's group and SendGrid as custom fields — each created when
+    missing, absent values not sent; a resync sends nothing; a changed value is sent again
+    as an update, to that member only."""
+    from segwise.sync.runner import DESTINATIONS, local_sandboxes, sync_destinations
+
+    segment = PLAIN
+    fields = ["rfm_segment", "engagement_tier", "favourite_category"]
+    with local_sandboxes() as urls:
+        first = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=False,
+                                  segments=[segment])
+        assert all(o.error is None for o in first)
+        assert all(r.status == "succeeded" for o in first for r in o.results), [
+            (o.destination, r.status, r.guard_outcome) for o in first for r in o.results]
+        members = query(wh, f"select p.customer_id, m.email, {', '.join('p.' + f for f in fields)} "
+                            "from activation.sync_esp_members as m join marts.customer_profile "
+                            f"as p using (customer_id) where m.segment_name = '{segment}' "
+                            "and m.is_sendable order by 1")
+        assert len(members) > 0 and members["favourite_category"].notna().any()
+        for name, url in urls.items():
+            for row in members.head(5).itertuples():
+                want = {f: getattr(row, f) for f in fields if pd.notna(getattr(row, f))}
+                assert _remote_fields(name, url, row.email) == want, (name, row.email)
+        again = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=False,
+                                  segments=[segment])
+        assert all(r.writes == 0 for o in again for r in o.results), "a resync sent something"
+        who = members.iloc[0]
+        from segwise.warehouse import connect
+
+        with connect(wh.duckdb_path) as con:
+            con.execute("update marts.customer_profile set rfm_segment = 'Hibernating' "
+                        "where customer_id = ?", [who.customer_id])
+        changed = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=False,
+                                    segments=[segment])
+        for outcome in changed:
+            (result,) = outcome.results
+            assert (result.sent_updates, result.sent_adds) == (1, 0), outcome.destination
+        for name, url in urls.items():
+            assert _remote_fields(name, url, who.email)["rfm_segment"] == "Hibernating", name

@@ -379,19 +379,24 @@ def destinations_sql(segments: list[Segment]) -> str:
     for seg in segments:
         for name in seg.destinations:
             d = seg.sync_settings(name)
+            fields = "cast(" + sql_literal(",".join(seg.fields_for(name))) + " as {{ " \
+                "dbt.type_string() }})"
             rows.append("    select " + ", ".join([
                 sql_literal(seg.name), sql_literal(name), sql_literal(d.mode),
-                num(d.max_removal_pct), num(d.max_size_change_pct), count(d.min_size)]))
+                num(d.max_removal_pct), num(d.max_size_change_pct), count(d.min_size),
+                fields]))
     if not rows:  # no destinations at all: an empty, typed relation
         rows = ["    select 'none', 'none', 'upsert', " + ", ".join(
-            [num(None), num(None), count(None)]) + " where 1 = 0"]
+            [num(None), num(None), count(None)]) + ", cast('' as {{ dbt.type_string() }})"
+            " where 1 = 0"]
     cols = ("segment_name, destination, sync_mode, max_removal_pct, max_size_change_pct, "
-            "min_size")
+            "min_size, fields")
     key = "{{ dbt.concat(['segment_name', \"'|'\", 'destination']) }}"
     return _rows_model("One row per segment and destination: how the segment syncs there.",
                        "declared", cols, rows, [
                            f"{key} as segment_destination_id", "segment_name", "destination",
-                           "sync_mode", "max_removal_pct", "max_size_change_pct", "min_size"])
+                           "sync_mode", "max_removal_pct", "max_size_change_pct", "min_size",
+                           "fields"])
 
 
 def memberships_sql(segments: list[Segment]) -> str:

@@ -54,9 +54,11 @@ NUMERIC_TYPES = ("bigint", "integer", "numeric", "double", "float", "decimal")
 TEMPORAL_TYPES = ("timestamp", "date")
 
 SEGMENT_KEYS = {"name", "description", "owner", "tags", "priority", "min_size", "holdout_pct",
-                "holdout_salt", "destinations", "rule"}
+                "holdout_salt", "destinations", "fields", "rule"}
+MAX_FIELDS = 20  # personal fields a segment sends (each is a merge field / property)
 DESTINATION_NAMES = ("file", "mailchimp", "klaviyo", "hubspot", "sendgrid", "webhook")
-DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct", "min_size"}
+DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct", "min_size",
+                    "fields"}
 SYNC_MODES = ("upsert", "mirror", "add_only")
 
 
@@ -173,6 +175,7 @@ class DestinationSettings:
     max_size_change_pct: float | None = None
     min_size: int | None = None  # a floor for this destination (e.g. an ad platform's
     # audience minimum, or k-anonymity); the larger of it and the segment's min_size holds
+    fields: tuple[str, ...] | None = None  # None: the segment's own ``fields``
 
 
 @dataclass
@@ -190,9 +193,18 @@ class Segment:
     file: str
     raw: dict = field(repr=False, default_factory=dict)
     destination_settings: dict[str, DestinationSettings] = field(default_factory=dict)
+    # the traits sent with each member as merge fields / properties (personal fields)
+    fields: tuple[str, ...] = ()
 
     def sync_settings(self, destination: str) -> DestinationSettings:
         return self.destination_settings.get(destination, DestinationSettings(destination))
+
+    def fields_for(self, destination: str) -> tuple[str, ...]:
+        """The personal fields sent to ``destination``: its own list, else the segment's."""
+        if destination == "file":  # the export writes its own member columns
+            return ()
+        own = self.sync_settings(destination).fields
+        return self.fields if own is None else own
 
     @property
     def rule_version(self) -> str:
@@ -589,6 +601,7 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str],
         raise p.fail("tags", "tags must be a list of lower-case words (letters, digits, _ "
                              f"and -), got {tags!r}")
     settings = _destinations(p, raw.get("destinations", ["file"]))
+    fields = _fields(p, raw.get("fields", []), "fields")
     dests = [d.name for d in settings]
     salt = raw.get("holdout_salt", name)
     if not isinstance(salt, str) or not SALT_RE.fullmatch(salt):
@@ -602,7 +615,24 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str],
         holdout_pct=float(number("holdout_pct", 0, 0, 50, integer=False)),
         holdout_salt=str(salt), destinations=dests, rule=p.parse(raw["rule"], "rule"),
         file=file, raw=raw, destination_settings={d.name: d for d in settings},
+        fields=fields,
     )
+
+
+def _fields(p: _Parser, value: Any, path: str) -> tuple[str, ...]:
+    """``fields``: traits (customer_profile columns or custom attributes) sent with each
+    member as personal fields, e.g. ``[rfm_segment, engagement_tier]``."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise p.fail(path, "fields must be a list of trait names")
+    if len(value) > MAX_FIELDS:
+        raise p.fail(path, f"at most {MAX_FIELDS} fields")
+    for i, name in enumerate(value):
+        if name not in p.traits:
+            raise p.fail(f"{path}[{i}]", f"unknown trait {name!r} (known: "
+                                         f"{', '.join(sorted(p.traits))})")
+        if value.index(name) != i:
+            raise p.fail(f"{path}[{i}]", f"{name!r} is listed twice")
+    return tuple(value)
 
 
 def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
@@ -639,7 +669,10 @@ def _destinations(p: _Parser, value: Any) -> list[DestinationSettings]:
                                   or not 0 <= v <= 1000):
                 raise p.fail(f"{path}.{key}", f"{key} must be a number in [0, 1000], got {v!r}")
             pcts[key] = None if v is None else float(v)
-        out.append(DestinationSettings(name, mode, **pcts, min_size=floor))
+        fields = _fields(p, entry["fields"], f"{path}.fields") if "fields" in entry else None
+        if name == "file" and fields is not None:
+            raise p.fail(path, "the file export writes every member column; no fields")
+        out.append(DestinationSettings(name, mode, **pcts, min_size=floor, fields=fields))
     return out
 
 

@@ -34,17 +34,77 @@ from segwise.settings import Settings
 from segwise.sync.destinations.base import Contact, Destination, MemberResult
 from segwise.sync.destinations.files import MEMBER_COLUMNS
 from segwise.sync.guards import GuardConfig, evaluate_guards
-from segwise.warehouse import CONSENT, FEED, FEED_MODEL, as_connection, connect, ensure_ops
+from segwise.warehouse import (
+    CONSENT,
+    FEED,
+    FEED_MODEL,
+    SEGMENT_DESTINATIONS,
+    as_connection,
+    connect,
+    ensure_ops,
+)
 
 MODES = ("upsert", "mirror", "add_only")
 # what the destination holds about a member: the first 16 hex digits of SHA-256 over email,
 # first and last name joined by U+001F (null as ''); a change means a field update
+# personal fields (the segment's ``fields``) follow as ``name=value``, so a new value, a
+# field added or one dropped is a change too; without fields the hash is as before
 FIELDS_TEXT_SQL = ("coalesce(c.email, '') || chr(31) || coalesce(c.first_name, '') || chr(31) "
                    "|| coalesce(c.last_name, '')")
+PROFILE, ATTRIBUTES = "marts.customer_profile", "marts.customer_attributes"
 
 
-def fields_hash_sql(con) -> str:
-    return f"substr({con.sha256_hex(FIELDS_TEXT_SQL)}, 1, 16)"
+def fields_text_sql(fields: dict[str, tuple[str, str]] | None = None) -> str:
+    """The text the ledger hash is taken of; ``fields``: name -> (kind, relation alias)."""
+    parts = [FIELDS_TEXT_SQL]
+    for name, (_, alias) in (fields or {}).items():
+        parts.append(f"chr(31) || '{name}=' || coalesce(cast({alias}.{name} as varchar), '')")
+    return " || ".join(parts)
+
+
+def fields_hash_sql(con, fields: dict[str, tuple[str, str]] | None = None) -> str:
+    return f"substr({con.sha256_hex(fields_text_sql(fields))}, 1, 16)"
+
+
+def declared_fields(con, settings: Settings, segment: str, destination: str
+                    ) -> dict[str, tuple[str, str]]:
+    """The personal fields the segment sends to ``destination`` (its compiled
+    ``segment_destinations.fields``): name -> (trait kind, ``p`` for customer_profile or
+    ``a`` for customer_attributes). Only names of the trait catalogue are accepted, so
+    nothing read from the warehouse reaches the SQL unchecked."""
+    from segwise.segments.spec import load_traits
+
+    has_column = con.execute(
+        "select count(*) from information_schema.columns where table_schema = ? and "
+        "table_name = ? and column_name = 'fields'",
+        SEGMENT_DESTINATIONS.split(".")).fetchall()[0][0]
+    if not has_column:  # a warehouse built before personal fields existed
+        return {}
+    rows = con.execute(f"select fields from {SEGMENT_DESTINATIONS} where segment_name = ? "
+                       "and destination = ?", [segment, destination.split(":")[0]]).fetchall()
+    names = [n for n in (rows[0][0] or "").split(",") if n] if rows else []
+    if not names:
+        return {}
+    traits = load_traits(settings.project_dir)
+    unknown = [n for n in names if n not in traits]
+    if unknown:
+        raise ValueError(f"segment {segment!r} sends unknown field(s) {unknown} to "
+                         f"{destination}: recompile the segments and rebuild")
+    return {n: (traits[n], "a" if n in traits.attributes else "p") for n in names}
+
+
+def _trait_value(value, kind: str):
+    """A warehouse value as the adapters send it (None: absent, not sent)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return None
+    if kind == "numeric":
+        number = float(value)
+        return int(number) if number.is_integer() and abs(number) < 2**53 else number
+    if kind == "boolean":
+        return bool(value)
+    if kind == "temporal":
+        return pd.Timestamp(value).isoformat()
+    return str(value)
 
 
 @dataclass
@@ -64,6 +124,7 @@ class SyncPlan:
     held_people: int = 0  # distinct people the destination holds, in any list, ever pushed
     excluded_no_consent: int = 0
     excluded_suppressed: int = 0
+    fields: dict[str, tuple[str, str]] = field(default_factory=dict)  # personal fields
 
 
 @dataclass
@@ -91,7 +152,7 @@ class SyncResult:
 
 
 def plan_sync(con, segment: str, destination: str,
-              mode: str) -> SyncPlan:
+              mode: str, fields: dict[str, tuple[str, str]] | None = None) -> SyncPlan:
     """Who should be in the destination list, and the difference to the ledger.
 
     Only the feed's sendable members (outside the holdout, consent decided in dbt from
@@ -107,13 +168,18 @@ def plan_sync(con, segment: str, destination: str,
     # decides consent, ESP-reported suppressions and erasure — once, for every destination.
     # The set differences run in the warehouse: at 100k members pandas' isin on arrow
     # strings costs about a second, the same anti-joins in SQL a few milliseconds.
+    fields = fields or {}
+    values = "".join(f", {alias}.{name} as f_{name}" for name, (_, alias) in fields.items())
+    joins = "".join(f" left join {table} as {alias} on {alias}.customer_id = c.customer_id"
+                    for table, alias in ((PROFILE, "p"), (ATTRIBUTES, "a"))
+                    if any(a == alias for _, a in fields.values()))
     con.temp_table("sync_members", f"""
-        select c.customer_id, c.email, c.first_name, c.last_name,
-               {fields_hash_sql(con)} as fields_hash,
+        select c.customer_id, c.email, c.first_name, c.last_name{values},
+               {fields_hash_sql(con, fields)} as fields_hash,
                coalesce(c.exclusion_reason = 'no_consent', false) as no_consent,
                not c.is_sendable and coalesce(c.exclusion_reason <> 'no_consent', true)
                    as suppressed
-        from {FEED} as c
+        from {FEED} as c{joins}
         where c.segment_name = ? and c.email is not null""", [segment])
     con.temp_table("sync_held", """
         select customer_id, email, fields_hash from ops.destination_ledger
@@ -122,8 +188,10 @@ def plan_sync(con, segment: str, destination: str,
     no_consent, suppressed = con.execute(
         "select count(*) filter (where no_consent), count(*) filter (where suppressed) "
         "from sync_members").fetchall()[0]
-    cols = "d.customer_id, d.email, d.first_name, d.last_name, d.fields_hash"
-    desired_sql = ("select customer_id, email, first_name, last_name, fields_hash "
+    extra = "".join(f", f_{name}" for name in fields)
+    cols = "d.customer_id, d.email, d.first_name, d.last_name, d.fields_hash" + "".join(
+        f", d.f_{name}" for name in fields)
+    desired_sql = (f"select customer_id, email, first_name, last_name, fields_hash{extra} "
                    "from sync_members where not no_consent and not suppressed")
 
     def frame(sql: str) -> pd.DataFrame:
@@ -142,7 +210,7 @@ def plan_sync(con, segment: str, destination: str,
     no_consent, suppressed = int(no_consent), int(suppressed)
     revocations, held_people = plan_revocations(con, destination)
     return SyncPlan(segment, destination, mode, desired, held, adds, removes, updates,
-                    revocations, held_people, no_consent, suppressed)
+                    revocations, held_people, no_consent, suppressed, fields)
 
 
 def current_members(con, segment: str) -> pd.DataFrame:
@@ -193,9 +261,13 @@ def _batches(frame: pd.DataFrame, size: int):
         yield frame.iloc[start:start + size]
 
 
-def _contacts(frame: pd.DataFrame) -> list[Contact]:
-    return [Contact(r.customer_id, r.email, {"first_name": r.first_name or "",
-                                              "last_name": r.last_name or ""})
+def _contacts(frame: pd.DataFrame, fields: dict[str, tuple[str, str]] | None = None
+              ) -> list[Contact]:
+    fields = fields or {}
+    return [Contact(r.customer_id, r.email,
+                    {"first_name": r.first_name or "", "last_name": r.last_name or ""},
+                    {name: _trait_value(getattr(r, f"f_{name}"), kind)
+                     for name, (kind, _) in fields.items()})
             for r in frame.itertuples()]
 
 
@@ -212,7 +284,8 @@ def sync_segment(settings: Settings, segment: str, dest: Destination, mode: str 
     before = dest.stats.snapshot()  # one adapter may serve several segments
     with connect(settings) as con:
         ensure_ops(con)
-        plan = plan_sync(con, segment, dest.ledger_name, mode)
+        plan = plan_sync(con, segment, dest.ledger_name, mode,
+                         declared_fields(con, settings, segment, dest.name))
         result = SyncResult(run_id, "succeeded", plan)
         blocked: list[str] = []
         try:  # only failures in what this segment is built from block it
@@ -321,10 +394,12 @@ def _execute(con, result: SyncResult, dest: Destination,
     if len(plan.adds) + len(plan.updates) + len(plan.removes) == 0:
         return
     dest.prepare(plan.segment)
+    if plan.fields:
+        dest.prepare_fields({name: kind for name, (kind, _) in plan.fields.items()})
     checkpoints = 0
 
     def add_batch(batch: pd.DataFrame):
-        contacts = _contacts(batch)
+        contacts = _contacts(batch, plan.fields)
         upserted = dest.upsert_contacts(contacts)
         ok = {r.email.lower() for r in upserted if r.ok}
         keep = [c for c in contacts if c.email.lower() in ok]
@@ -371,7 +446,7 @@ def _execute(con, result: SyncResult, dest: Destination,
             raise SystemExit(f"simulated crash after {checkpoints} batches")
 
     def record_updates(batch: pd.DataFrame, upserted) -> None:
-        contacts = _contacts(batch)
+        contacts = _contacts(batch, plan.fields)
         by_email = {c.email.lower(): c for c in contacts}
         result.sent_updates += len(contacts)
         done = []
@@ -414,8 +489,8 @@ def _execute(con, result: SyncResult, dest: Destination,
         result.succeeded_removes += len(gone)
 
     _in_parallel(dest, plan.adds, add_batch, record_adds)
-    _in_parallel(dest, plan.updates, lambda b: dest.upsert_contacts(_contacts(b)),
-                 record_updates)
+    _in_parallel(dest, plan.updates,
+                 lambda b: dest.update_contacts(_contacts(b, plan.fields)), record_updates)
     _in_parallel(dest, plan.removes, remove_batch, record_removes)
     if result.rejected_adds or len(result.rejections) > result.rejected_adds:
         result.status = "partial"

@@ -41,6 +41,8 @@ class Contact:
     customer_id: str
     email: str
     fields: dict = field(default_factory=dict, hash=False, compare=False)
+    # personal fields the segment declares (trait name -> value; None: no value, not sent)
+    traits: dict = field(default_factory=dict, hash=False, compare=False)
 
 
 @dataclass
@@ -185,9 +187,19 @@ class Destination(ABC):
     def prepare(self, list_name: str) -> None:  # noqa: B027 (optional hook)
         """Called once before a segment's batches run in parallel."""
 
+    def prepare_fields(self, fields: dict[str, str]) -> None:  # noqa: B027 (optional hook)
+        """Called once before batches carrying personal fields (trait name -> kind:
+        string, numeric, boolean or temporal): create the provider's merge fields /
+        properties that do not exist yet."""
+
     @abstractmethod
     def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
         """Create or update contacts; never change an existing contact's subscription."""
+
+    def update_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Send the changed fields of members the list already holds (by default the
+        upsert; a provider whose upsert happens with the list add overrides it)."""
+        return self.upsert_contacts(contacts)
 
     @abstractmethod
     def add_to_list(self, list_name: str, contacts: list[Contact]) -> list[MemberResult]: ...

@@ -28,6 +28,20 @@ from segwise.sync.destinations.base import (
 
 # segwise's neutral field names -> HubSpot contact properties
 PROPERTIES = {"first_name": "firstname", "last_name": "lastname"}
+# personal fields live in contact properties of segwise's own property group
+GROUP = "segwise"
+KIND_TYPES = {"numeric": ("number", "number"), "boolean": ("bool", "booleancheckbox"),
+              "string": ("string", "text"), "temporal": ("string", "text")}
+
+
+def property_name(trait: str) -> str:
+    """The HubSpot contact property a trait is synced to (prefixed: never a user's own)."""
+    return f"segwise_{trait}"
+
+
+def property_value(value) -> str:
+    """HubSpot takes every property value as a string (booleans as true/false)."""
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 class HubSpotDestination(HttpDestination):
@@ -40,6 +54,7 @@ class HubSpotDestination(HttpDestination):
         self._token = token
         self._list_ids: dict[str, str] = {}
         self._record_ids: dict[str, str] = {}
+        self._properties_ready: set[str] = set()
         super().__init__(base_url, **kwargs)
 
     def auth_headers(self) -> dict[str, str]:
@@ -73,7 +88,39 @@ class HubSpotDestination(HttpDestination):
             value = c.fields.get(field)
             if value is not None and str(value).strip() != "":
                 props[prop] = str(value)
+        for trait, value in c.traits.items():
+            if value is not None:
+                props[property_name(trait)] = property_value(value)
         return props
+
+    def prepare_fields(self, fields: dict[str, str]) -> None:
+        """The ``segwise`` property group and one contact property per personal field,
+        created when missing (a 409 from a create whose reply was lost is success)."""
+        with self._lists_lock:
+            if set(fields) <= self._properties_ready:
+                return
+            groups = {g["name"] for g in self._check(self.request(
+                "GET", "/crm/v3/properties/contacts/groups")).get("results", [])}
+            if GROUP not in groups:
+                self._check(self.request("POST", "/crm/v3/properties/contacts/groups",
+                                         json={"name": GROUP, "label": "segwise",
+                                               "displayOrder": -1}), ok=(201, 409))
+            have = {p["name"] for p in self._check(self.request(
+                "GET", "/crm/v3/properties/contacts")).get("results", [])}
+            for trait, kind in fields.items():
+                if property_name(trait) in have:
+                    continue
+                type_, field_type = KIND_TYPES[kind]
+                body = {"name": property_name(trait), "label": f"segwise: {trait}",
+                        "type": type_, "fieldType": field_type, "groupName": GROUP,
+                        "description": f"Synced by segwise from the {trait} trait."}
+                if kind == "boolean":
+                    body["options"] = [
+                        {"label": "Yes", "value": "true", "hidden": False, "displayOrder": 0},
+                        {"label": "No", "value": "false", "hidden": False, "displayOrder": 1}]
+                self._check(self.request("POST", "/crm/v3/properties/contacts", json=body),
+                            ok=(201, 409))
+            self._properties_ready |= set(fields)
 
     def _read(self, emails: list[str]) -> dict[str, dict]:
         """Batch read by email (≤ 100): email -> {id, optout} of the contacts HubSpot has

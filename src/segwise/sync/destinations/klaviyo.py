@@ -123,6 +123,10 @@ class KlaviyoDestination(HttpDestination):
             value = c.fields.get(field)
             if value is not None and str(value).strip() != "":
                 attrs[name] = value
+        # personal fields: custom profile properties, sent as typed JSON values
+        properties = {k: v for k, v in c.traits.items() if v is not None}
+        if properties:
+            attrs["properties"] = properties
         return attrs
 
     @staticmethod

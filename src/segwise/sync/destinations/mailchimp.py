@@ -29,6 +29,21 @@ from segwise.sync.destinations.base import (
 
 SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
 MERGE_FIELDS = {"first_name": "FNAME", "last_name": "LNAME"}
+MAX_TAG = 10  # a merge tag is at most 10 characters: letters, digits and _
+KIND_TYPES = {"numeric": "number"}  # everything else is a text merge field
+
+
+def merge_tag(trait: str, taken: set[str] = frozenset()) -> str:
+    """The merge tag of a personal field: the trait's name upper-cased, letters, digits
+    and _ only, cut to 10 characters (a digit replaces the end when that collides)."""
+    import re
+
+    base = re.sub(r"[^A-Z0-9_]", "", trait.upper())[:MAX_TAG] or "FIELD"
+    tag, n = base, 1
+    while tag in taken:
+        n += 1
+        tag = base[:MAX_TAG - len(str(n))] + str(n)
+    return tag
 SEGMENTS_PAGE = 1000  # GET …/segments: count default 10, at most 1000
 
 
@@ -46,6 +61,7 @@ class MailchimpDestination(HttpDestination):
         self._api_key = api_key
         self.list_id = list_id
         self._segment_ids: dict[str, int] = {}
+        self._merge_tags: dict[str, str] = {}  # trait -> merge tag
         kwargs["account"] = list_id  # one Mailchimp audience = one ledger
         super().__init__(base_url, **kwargs)
 
@@ -80,14 +96,42 @@ class MailchimpDestination(HttpDestination):
                 out.append(MemberResult(c.email, remote not in SUPPRESSED, None, remote))
         return out
 
-    @staticmethod
-    def _member(c: Contact) -> dict:
+    def _member(self, c: Contact) -> dict:
         merge = {tag: str(c.fields[field]) for field, tag in MERGE_FIELDS.items()
                  if c.fields.get(field) is not None and str(c.fields[field]).strip() != ""}
+        for trait, value in c.traits.items():
+            if value is not None and trait in self._merge_tags:
+                merge[self._merge_tags[trait]] = (
+                    str(value).lower() if isinstance(value, bool) else value)
         member = {"email_address": c.email, "status_if_new": "subscribed"}
         if merge:
             member["merge_fields"] = merge
         return member
+
+    def prepare_fields(self, fields: dict[str, str]) -> None:
+        """One merge field per personal field, created when the audience lacks it (found
+        by its name or its tag)."""
+        with self._lists_lock:
+            if set(fields) <= set(self._merge_tags):
+                return
+            data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/merge-fields",
+                                            params={"count": 1000}))
+            existing = {m["name"]: m["tag"] for m in data.get("merge_fields", [])}
+            taken = set(existing.values()) | set(MERGE_FIELDS.values())
+            for trait, kind in fields.items():
+                if trait in existing:
+                    self._merge_tags[trait] = existing[trait]
+                    continue
+                tag = merge_tag(trait, taken)
+                taken.add(tag)
+                r = self.request("POST", f"/3.0/lists/{self.list_id}/merge-fields",
+                                 idempotent=False, json={
+                                     "name": trait, "tag": tag,
+                                     "type": KIND_TYPES.get(kind, "text"), "public": False})
+                if r.status_code == 400 and "already exists" in r.text:  # a lost reply
+                    self._merge_tags[trait] = tag
+                    continue
+                self._merge_tags[trait] = self._check(r)["tag"]
 
     def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
         """Batch subscribe/unsubscribe with ``status: unsubscribed`` and

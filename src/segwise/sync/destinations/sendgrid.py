@@ -39,6 +39,7 @@ SUPPRESSIONS = (("/v3/suppression/unsubscribes", "unsubscribed", True),
                 ("/v3/suppression/spam_reports", "complained", True),
                 ("/v3/suppression/bounces", "bounced", True))
 FIELDS = {"first_name": "first_name", "last_name": "last_name"}
+KIND_TYPES = {"numeric": "Number"}  # everything else is a Text custom field
 
 
 class SendGridDestination(HttpDestination):
@@ -54,6 +55,7 @@ class SendGridDestination(HttpDestination):
         self.job_timeout = job_timeout
         self._list_ids: dict[str, str] = {}
         self._suppressed: dict[str, str] | None = None
+        self._field_ids: dict[str, str] = {}  # trait -> custom field id
         super().__init__(base_url, **kwargs)
 
     def auth_headers(self) -> dict[str, str]:
@@ -94,14 +96,34 @@ class SendGridDestination(HttpDestination):
             self._suppressed = found
         return self._suppressed
 
-    @staticmethod
-    def _fields(c: Contact) -> dict:
+    def _fields(self, c: Contact) -> dict:
         out = {"email": c.email}
         for field, name in FIELDS.items():
             value = c.fields.get(field)
             if value is not None and str(value).strip() != "":
                 out[name] = str(value)
+        custom = {self._field_ids[t]: (str(v).lower() if isinstance(v, bool) else v)
+                  for t, v in c.traits.items() if v is not None and t in self._field_ids}
+        if custom:  # custom fields are keyed by their definition's id
+            out["custom_fields"] = custom
         return out
+
+    def prepare_fields(self, fields: dict[str, str]) -> None:
+        """One custom field definition per personal field, created when missing (names
+        are unique without regard to case)."""
+        with self._lists_lock:
+            if set(fields) <= set(self._field_ids):
+                return
+            data = self._check(self.request("GET", "/v3/marketing/field_definitions"))
+            existing = {f["name"].lower(): f["id"] for f in data.get("custom_fields", [])}
+            for trait, kind in fields.items():
+                if trait.lower() in existing:
+                    self._field_ids[trait] = existing[trait.lower()]
+                    continue
+                r = self.request("POST", "/v3/marketing/field_definitions", idempotent=False,
+                                 json={"name": trait, "field_type": KIND_TYPES.get(kind,
+                                                                                   "Text")})
+                self._field_ids[trait] = self._check(r)["id"]
 
     def _errored(self, job: dict, sent: list[Contact]) -> dict[str, str]:
         """email -> reason for the contacts an ``errored`` job did not take, from its
@@ -143,8 +165,10 @@ class SendGridDestination(HttpDestination):
         send = [c for c in contacts if c.email.lower() not in blocked]
         rejected: dict[str, str] = {}
         if send:
-            payload = json.dumps({"list_ids": list_ids,
-                                  "contacts": [self._fields(c) for c in send]})
+            body: dict = {"contacts": [self._fields(c) for c in send]}
+            if list_ids:
+                body["list_ids"] = list_ids
+            payload = json.dumps(body)
             if len(payload.encode()) > MAX_BYTES:
                 raise DestinationError("sendgrid upsert over 6 MB: lower the batch size")
             job = self._check(self.request("PUT", "/v3/marketing/contacts", content=payload,
@@ -178,6 +202,11 @@ class SendGridDestination(HttpDestination):
         return [MemberResult(c.email, False, None, blocked[c.email.lower()])
                 if c.email.lower() in blocked else MemberResult(c.email, True)
                 for c in contacts]
+
+    def update_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Members already in the list whose fields changed: an upsert job without
+        ``list_ids`` (their lists stay as they are)."""
+        return self._upsert(contacts, [])
 
     def _list_id(self, list_name: str) -> str:
         """The Marketing Campaigns list named after the segment (created once)."""

@@ -80,6 +80,18 @@ def rate_limited(retry_after: int = 1, window_max: int = WINDOW_MAX,
     return resp
 
 
+def _property(name: str, label: str, type_: str, field_type: str, group: str,
+              options: list | None = None, description: str = "") -> dict:
+    """A contact property as the SDK's Property model has it."""
+    return {"name": name, "label": label, "type": type_, "fieldType": field_type,
+            "groupName": group, "description": description, "options": options or [],
+            "hidden": False, "formField": True, "calculated": False,
+            "externalOptions": False, "hasUniqueValue": False}
+
+
+NUMBER_RE = re.compile(r"\A-?\d+(\.\d+)?\Z")
+
+
 @dataclass
 class HubSpotState:
     token: str
@@ -90,10 +102,21 @@ class HubSpotState:
     calls_today: int = 0
     blocklist: set[str] = field(default_factory=set)  # emails erased by gdpr-delete
     optouts: set[str] = field(default_factory=set)  # unsubscribed from all email
+    # contact properties (name -> definition) and property groups (name -> definition)
+    properties: dict[str, dict] = field(default_factory=lambda: {
+        name: _property(name, label, "string", "text", "contactinformation")
+        for name, label in (("email", "Email"), ("firstname", "First Name"),
+                            ("lastname", "Last Name"))} | {
+        "hs_email_optout": _property("hs_email_optout", "Unsubscribed from all email",
+                                     "bool", "booleancheckbox", "emailinformation")})
+    groups: dict[str, dict] = field(default_factory=lambda: {
+        g: {"name": g, "label": g, "displayOrder": -1, "archived": False}
+        for g in ("contactinformation", "emailinformation")})
     ids: itertools.count = field(default_factory=lambda: itertools.count(51))
 
     def dump(self) -> dict:
         return {"contacts": self.contacts, "blocklist": sorted(self.blocklist),
+                "properties": self.properties, "groups": self.groups,
                 "optouts": sorted(self.optouts),
                 "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
                           for k, v in self.lists.items()}}
@@ -102,6 +125,8 @@ class HubSpotState:
         self.contacts = data["contacts"]
         self.blocklist = set(data.get("blocklist", []))
         self.optouts = set(data.get("optouts", []))
+        self.properties.update(data.get("properties", {}))
+        self.groups.update(data.get("groups", {}))
         self.by_email = {c["properties"]["email"]: cid for cid, c in self.contacts.items()}
         self.lists = {k: {"name": v["name"], "members": set(v["members"])}
                       for k, v in data["lists"].items()}
@@ -169,6 +194,16 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
                 continue
             # subscription status is not a sync's to set
             props = {k: v for k, v in props.items() if k != "hs_email_optout"}
+            bad = [k for k in props if k not in state.properties]
+            wrong = [k for k, v in props.items() if k in state.properties and v != "" and (
+                (state.properties[k]["type"] == "number" and not NUMBER_RE.match(v))
+                or (state.properties[k]["type"] == "bool" and v not in ("true", "false")))]
+            if bad or wrong:
+                errors.append(batch_error("VALIDATION_ERROR", (
+                    f"Property values were not valid: {bad} do not exist" if bad else
+                    f"Property values were not valid: {wrong} have the wrong type"),
+                    [item.get("id")]))
+                continue
             cid = state.by_email.get(email)
             new = cid is None
             stamp = now_iso()
@@ -336,6 +371,55 @@ def create_app(token: str, state_file=None, window: tuple[int, float] = (WINDOW_
         state.contacts[cid] = {"id": cid, "properties": {
             "email": email, "hs_email_optout": "true" if body.get("optout") else "false"}}
         return state.contacts[cid]
+
+    @app.get("/crm/v3/properties/contacts/groups")
+    async def list_groups():
+        return {"results": list(state.groups.values())}
+
+    @app.post("/crm/v3/properties/contacts/groups")
+    async def create_group(body: dict):
+        name = body.get("name")
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not \
+                isinstance(body.get("label"), str):
+            return error(400, "name (lower case) and label are required")
+        if name in state.groups:
+            return error(409, f"A property group named {name} already exists.", "CONFLICT")
+        state.groups[name] = {"name": name, "label": body["label"],
+                              "displayOrder": int(body.get("displayOrder", -1)),
+                              "archived": False}
+        return JSONResponse(state.groups[name], status_code=201)
+
+    @app.get("/crm/v3/properties/contacts")
+    async def list_properties():
+        return {"results": list(state.properties.values())}
+
+    @app.post("/crm/v3/properties/contacts")
+    async def create_property(body: dict):
+        """A new contact property: name, label, type, fieldType and an existing
+        groupName are required; the type and field type must go together."""
+        required = {"name", "label", "type", "fieldType", "groupName"}
+        missing = sorted(required - set(body))
+        if missing:
+            return error(400, f"missing {missing}")
+        name, type_, field_type = body["name"], body["type"], body["fieldType"]
+        pairs = {"string": {"text", "textarea"}, "number": {"number"},
+                 "bool": {"booleancheckbox"}, "enumeration": {"select", "radio", "checkbox",
+                                                             "booleancheckbox"},
+                 "date": {"date"}, "datetime": {"date"}}
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,99}", str(name)):
+            return error(400, f"{name!r} is not a valid property name")
+        if field_type not in pairs.get(type_, set()):
+            return error(400, f"fieldType {field_type} does not go with type {type_}")
+        if body["groupName"] not in state.groups:
+            return error(400, f"property group {body['groupName']} does not exist")
+        if type_ == "bool" and len(body.get("options") or []) != 2:
+            return error(400, "a bool property needs its two options")
+        if name in state.properties:
+            return error(409, f"A property named {name} already exists.", "CONFLICT")
+        state.properties[name] = _property(name, body["label"], type_, field_type,
+                                           body["groupName"], body.get("options"),
+                                           body.get("description", ""))
+        return JSONResponse(state.properties[name], status_code=201)
 
     @app.post("/_sandbox/contacts/delete")
     async def delete_contact(body: dict):

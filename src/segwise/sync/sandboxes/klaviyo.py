@@ -106,7 +106,11 @@ class KlaviyoState:
             self.profiles[pid] = {"id": pid, "email": key, "consent": "NEVER_SUBSCRIBED",
                                   "suppressed": False, "attributes": {}}
         profile = self.profiles[pid]
-        profile["attributes"].update({k: v for k, v in attrs.items() if k != "email"})
+        for key, value in attrs.items():
+            if key == "properties" and isinstance(value, dict):  # custom properties merge
+                profile["attributes"].setdefault("properties", {}).update(value)
+            elif key != "email":
+                profile["attributes"][key] = value
         return profile
 
     def dump(self) -> dict:

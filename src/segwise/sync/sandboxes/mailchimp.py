@@ -56,6 +56,10 @@ def problem(status: int, title: str, detail: str, errors: list | None = None) ->
 class ListState:
     members: dict[str, dict] = field(default_factory=dict)  # hash -> member
     segments: dict[int, dict] = field(default_factory=dict)  # id -> {name, members:set}
+    # tag -> merge field (FNAME and LNAME exist in every audience)
+    merge_fields: dict[str, dict] = field(default_factory=lambda: {
+        "FNAME": {"merge_id": 1, "tag": "FNAME", "name": "First Name", "type": "text"},
+        "LNAME": {"merge_id": 2, "tag": "LNAME", "name": "Last Name", "type": "text"}})
     forgotten: set[str] = field(default_factory=set)  # hashes permanently deleted (GDPR)
 
 
@@ -74,6 +78,7 @@ class MailchimpState:
 
     def dump(self) -> dict:
         return {lid: {"members": lst.members, "forgotten": sorted(lst.forgotten),
+                      "merge_fields": lst.merge_fields,
                       "segments": {str(sid): {"name": seg["name"],
                                               "members": sorted(seg["members"]),
                                               "type": seg.get("type", "static")}
@@ -86,6 +91,7 @@ class MailchimpState:
             state = self.list(lid)
             state.members = lst["members"]
             state.forgotten = set(lst.get("forgotten", []))
+            state.merge_fields.update(lst.get("merge_fields", {}))
             for sid, seg in lst["segments"].items():
                 state.segments[int(sid)] = {"name": seg["name"], "members": set(seg["members"]),
                                             "type": seg.get("type", "static")}
@@ -168,6 +174,16 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
                                    "error_code": "ERROR_GENERIC"})
                     break
             else:
+                merge = m.get("merge_fields") or {}
+                unknown = sorted(set(merge) - set(lst.merge_fields))
+                wrong = sorted(t for t, v in merge.items() if t in lst.merge_fields
+                               and lst.merge_fields[t]["type"] == "number" and v != ""
+                               and (isinstance(v, bool) or not isinstance(v, (int, float))))
+                if unknown or wrong:
+                    errors.append({"email_address": email, "error": "Your merge fields were "
+                                   f"invalid: {unknown or wrong}", "error_code":
+                                   "ERROR_GENERIC", "field": "merge_fields"})
+                    continue
                 existing = lst.members.get(h)
                 if existing is None:
                     initial = status or status_if_new
@@ -225,6 +241,33 @@ def create_app(api_key: str, state_file: Path | None = None) -> FastAPI:
             seg["members"].discard(member_hash)
         lst.forgotten.add(member_hash)
         return Response(status_code=204)
+
+    @app.get("/3.0/lists/{list_id}/merge-fields")
+    async def list_merge_fields(list_id: str, count: int = 10, offset: int = 0):
+        lst = state.list(list_id)
+        fields = [{**f, "list_id": list_id, "required": False, "public": False,
+                   "display_order": f["merge_id"]} for f in lst.merge_fields.values()]
+        return {"merge_fields": fields[offset:offset + count], "list_id": list_id,
+                "total_items": len(fields)}
+
+    @app.post("/3.0/lists/{list_id}/merge-fields")
+    async def add_merge_field(list_id: str, body: dict):
+        """A merge tag is 1-10 characters (letters, digits, _), unique in the audience."""
+        lst = state.list(list_id)
+        tag = str(body.get("tag") or "").upper()
+        if not body.get("name") or body.get("type") not in ("text", "number", "date"):
+            return problem(400, "Invalid Resource", "name and type are required.")
+        if not re.fullmatch(r"[A-Z0-9_]{1,10}", tag):
+            return problem(400, "Invalid Resource", f"The merge tag {tag!r} is invalid: "
+                           "at most 10 letters, digits or underscores.")
+        if tag in lst.merge_fields:
+            return problem(400, "Invalid Resource", f"A merge field with the tag {tag} "
+                           "already exists.")
+        lst.merge_fields[tag] = {"merge_id": len(lst.merge_fields) + 1, "tag": tag,
+                                 "name": body["name"], "type": body["type"]}
+        return {**lst.merge_fields[tag], "list_id": list_id, "required": False,
+                "public": bool(body.get("public", False)),
+                "display_order": lst.merge_fields[tag]["merge_id"]}
 
     @app.get("/3.0/lists/{list_id}/segments")
     async def list_segments(list_id: str, count: int = 10, offset: int = 0,

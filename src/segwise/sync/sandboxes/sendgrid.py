@@ -72,11 +72,13 @@ class SendGridState:
     spam_reports: set[str] = field(default_factory=set)
     group_unsubscribes: set[str] = field(default_factory=set)
     jobs: dict[str, dict] = field(default_factory=dict)
+    custom_fields: dict[str, dict] = field(default_factory=dict)  # id -> {name, field_type}
 
     def dump(self) -> dict:
         return {"contacts": self.contacts, "unsubscribes": sorted(self.unsubscribes),
                 "bounces": sorted(self.bounces), "spam_reports": sorted(self.spam_reports),
                 "group_unsubscribes": sorted(self.group_unsubscribes),
+                "custom_fields": self.custom_fields,
                 "lists": {k: {"name": v["name"], "members": sorted(v["members"])}
                           for k, v in self.lists.items()}}
 
@@ -87,6 +89,7 @@ class SendGridState:
         self.bounces = set(data.get("bounces", []))
         self.spam_reports = set(data.get("spam_reports", []))
         self.group_unsubscribes = set(data.get("group_unsubscribes", []))
+        self.custom_fields = data.get("custom_fields", {})
         self.lists = {k: {"name": v["name"], "members": set(v["members"])}
                       for k, v in data["lists"].items()}
 
@@ -152,6 +155,14 @@ def create_app(key: str, state_file=None) -> FastAPI:
                 if not EMAIL_RE.match(email):
                     failed.append((str(c.get("email", "")), "invalid email"))
                     continue
+                custom = c.get("custom_fields") or {}
+                unknown = sorted(set(custom) - set(state.custom_fields))
+                wrong = sorted(k for k, v in custom.items() if k in state.custom_fields
+                               and state.custom_fields[k]["field_type"] == "Number"
+                               and (isinstance(v, bool) or not isinstance(v, (int, float))))
+                if unknown or wrong:
+                    failed.append((email, f"invalid custom field(s) {unknown or wrong}"))
+                    continue
                 cid = state.by_email.get(email)
                 job = state.jobs[job_id]
                 if cid is None:
@@ -164,6 +175,9 @@ def create_app(key: str, state_file=None) -> FastAPI:
                     job["updated"] += 1
                 stored = state.contacts[cid]
                 for key, value in c.items():
+                    if key == "custom_fields":
+                        stored.setdefault("custom_fields", {}).update(value)
+                        continue
                     if key == "email":
                         continue
                     if value == "":  # an empty string clears the field
@@ -242,6 +256,31 @@ def create_app(key: str, state_file=None) -> FastAPI:
         return {"id": lid, "name": state.lists[lid]["name"],
                 "contact_count": len(state.lists[lid]["members"]),
                 "_metadata": {"self": f"/v3/marketing/lists/{lid}"}}
+
+    RESERVED = [{"name": n, "field_type": "Text", "read_only": n in ("created_at",)}
+                for n in ("first_name", "last_name", "email", "created_at")]
+
+    @app.get("/v3/marketing/field_definitions")
+    async def field_definitions():
+        return {"custom_fields": [{"id": fid, **f} for fid, f in state.custom_fields.items()],
+                "reserved_fields": RESERVED}
+
+    @app.post("/v3/marketing/field_definitions")
+    async def create_field_definition(body: dict):
+        """Names: letters, digits and _, case-insensitively unique, at most 500 fields."""
+        name, kind = body.get("name"), body.get("field_type")
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,99}", name):
+            return error(400, "name must be 1-100 letters, digits or underscores", "name")
+        if kind not in ("Text", "Number", "Date"):
+            return error(400, "field_type must be Text, Number or Date", "field_type")
+        if any(f["name"].lower() == name.lower() for f in state.custom_fields.values()) or \
+                name.lower() in {r["name"] for r in RESERVED}:
+            return error(400, f"a field named {name} already exists", "name")
+        if len(state.custom_fields) >= 500:
+            return error(400, "at most 500 custom fields", "name")
+        fid = f"e{len(state.custom_fields) + 1}_{kind[0]}"
+        state.custom_fields[fid] = {"name": name, "field_type": kind}
+        return {"id": fid, "name": name, "field_type": kind}
 
     @app.get("/v3/marketing/lists")
     async def get_lists(request: Request, page_size: int = LISTS_PAGE_DEFAULT,
