@@ -1,4 +1,5 @@
-"""Benchmark: sync a 100k-member segment into each provider's sandbox, then 1 % churn.
+"""Benchmark: sync a 100k-member segment into each provider's sandbox, then 1 % churn, then
+a change of one personal field (``rfm_segment``) for 1 % of the members.
 
 Prints, per provider and phase: operations sent, requests, 429s, wall time, and the ratio
 to the rate-limit-bound minimum time — the larger of
@@ -56,7 +57,7 @@ PROVIDERS = {  # sandbox app, adapter, a cheap authenticated GET for the latency
 def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
     """A minimal warehouse with the tables the sync reads: one segment of ``members``."""
     con = duckdb.connect(str(path))
-    for schema in ("marts", "segments", "activation", "ops"):
+    for schema in ("marts", "segments", "activation", "ops", "segmentation"):
         con.execute(f"create schema if not exists {schema}")
     con.execute(f"""create or replace table marts.dim_customers as
         select lpad(cast(i as varchar), 8, '0') as customer_id,
@@ -67,6 +68,15 @@ def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
         select customer_id, null::timestamp as last_unsubscribe_at,
                null::timestamp as last_bounce_at, null::timestamp as last_complaint_at
         from marts.dim_customers""")
+    # the consent model the sync reads for withdrawals (nobody withdrew here)
+    con.execute("""create or replace table marts.customer_consent as
+        select customer_id, email, false as must_unsubscribe from marts.dim_customers""")
+    # one personal field, sent with every member (a field change is an update)
+    con.execute("""create or replace table marts.customer_profile as
+        select customer_id, 'Loyal' as rfm_segment from marts.dim_customers""")
+    con.execute("""create or replace table segmentation.segment_destinations as
+        select 'bench' as segment_name, d as destination, 'rfm_segment' as fields
+        from (values ('mailchimp'), ('klaviyo'), ('sendgrid'), ('hubspot')) t(d)""")
     offset = int(members * churn) if seed else 0
     con.execute(f"""create or replace view segments.bench as
         select customer_id, 'bench' as segment_name, 'r' as reason, 'v' as rule_version,
@@ -114,8 +124,17 @@ def bench(provider: str, args, work: Path) -> None:
     settings.duckdb_path.parent.mkdir(parents=True)
     with SandboxServer(create_app(KEY)) as server:
         httpx.post(f"{server.url}/_sandbox/faults", json={"delay_ms": args.latency_ms})
-        for label, seed in (("initial load", 0), (f"{args.churn:.0%} churn", 1)):
-            build_warehouse(settings.duckdb_path, args.members, args.churn, seed=seed)
+        phases = (("initial load", 0), (f"{args.churn:.0%} churn", 1),
+                  (f"{args.churn:.0%} field", 2))
+        for label, seed in phases:
+            if seed < 2:
+                build_warehouse(settings.duckdb_path, args.members, args.churn, seed=seed)
+            else:  # the same members; one field changes for 1 % of them
+                con = duckdb.connect(str(settings.duckdb_path))
+                step = max(1, round(1 / args.churn))
+                con.execute("update marts.customer_profile set rfm_segment = 'Champions' "
+                            f"where cast(customer_id as integer) % {step} = 0")
+                con.close()
             record_build(settings, f"bench{seed}", "bench", None, 1, 0)
             record_validation(settings, f"bench{seed}", True, [])
             latency = probe_latency(create_app, args.latency_ms, probe_path, probe_kwargs)
@@ -129,7 +148,8 @@ def bench(provider: str, args, work: Path) -> None:
             bound = rate_bound(dest, log["by_path"], latency)
             ops = result.sent_adds + result.sent_removes + result.sent_updates
             print(f"{provider:9} {label:12} status={result.status} ops={ops:,} "
-                  f"(+{result.succeeded_adds:,} / -{result.succeeded_removes:,}) "
+                  f"(+{result.succeeded_adds:,} / -{result.succeeded_removes:,} / "
+                  f"~{result.succeeded_updates:,}) "
                   f"requests={result.requests:,} 429s={result.rate_limited} "
                   f"in-flight≤{log['peak_in_flight']} wall={wall:.2f}s bound={bound:.2f}s "
                   f"ratio={wall / bound if bound else 0:.2f}", flush=True)

@@ -110,28 +110,32 @@ class MailchimpDestination(HttpDestination):
 
     def prepare_fields(self, fields: dict[str, str]) -> None:
         """One merge field per personal field, created when the audience lacks it (found
-        by its name or its tag)."""
+        by its name). A create whose reply was lost is looked up again, never re-sent
+        blindly."""
         with self._lists_lock:
             if set(fields) <= set(self._merge_tags):
                 return
-            data = self._check(self.request("GET", f"/3.0/lists/{self.list_id}/merge-fields",
-                                            params={"count": 1000}))
-            existing = {m["name"]: m["tag"] for m in data.get("merge_fields", [])}
-            taken = set(existing.values()) | set(MERGE_FIELDS.values())
+
+            def existing() -> dict[str, str]:
+                data = self._check(self.request(
+                    "GET", f"/3.0/lists/{self.list_id}/merge-fields", params={"count": 1000}))
+                return {m["name"]: m["tag"] for m in data.get("merge_fields", [])}
+
             for trait, kind in fields.items():
-                if trait in existing:
-                    self._merge_tags[trait] = existing[trait]
+                if trait in self._merge_tags:
                     continue
-                tag = merge_tag(trait, taken)
-                taken.add(tag)
-                r = self.request("POST", f"/3.0/lists/{self.list_id}/merge-fields",
-                                 idempotent=False, json={
-                                     "name": trait, "tag": tag,
-                                     "type": KIND_TYPES.get(kind, "text"), "public": False})
-                if r.status_code == 400 and "already exists" in r.text:  # a lost reply
-                    self._merge_tags[trait] = tag
-                    continue
-                self._merge_tags[trait] = self._check(r)["tag"]
+
+                def find(trait=trait) -> str | None:
+                    return existing().get(trait)
+
+                def create(trait=trait, kind=kind) -> str:
+                    taken = set(existing().values()) | set(MERGE_FIELDS.values())
+                    return self._check(self.request(
+                        "POST", f"/3.0/lists/{self.list_id}/merge-fields", idempotent=False,
+                        json={"name": trait, "tag": merge_tag(trait, taken),
+                              "type": KIND_TYPES.get(kind, "text"), "public": False}))["tag"]
+
+                self._merge_tags[trait] = self.create_once(find, create)
 
     def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
         """Batch subscribe/unsubscribe with ``status: unsubscribed`` and

@@ -110,20 +110,29 @@ class SendGridDestination(HttpDestination):
 
     def prepare_fields(self, fields: dict[str, str]) -> None:
         """One custom field definition per personal field, created when missing (names
-        are unique without regard to case)."""
+        are unique without regard to case); a create whose reply was lost is looked up
+        again, never re-sent blindly."""
         with self._lists_lock:
             if set(fields) <= set(self._field_ids):
                 return
-            data = self._check(self.request("GET", "/v3/marketing/field_definitions"))
-            existing = {f["name"].lower(): f["id"] for f in data.get("custom_fields", [])}
+
+            def existing() -> dict[str, str]:
+                data = self._check(self.request("GET", "/v3/marketing/field_definitions"))
+                return {f["name"].lower(): f["id"] for f in data.get("custom_fields", [])}
+
             for trait, kind in fields.items():
-                if trait.lower() in existing:
-                    self._field_ids[trait] = existing[trait.lower()]
+                if trait in self._field_ids:
                     continue
-                r = self.request("POST", "/v3/marketing/field_definitions", idempotent=False,
-                                 json={"name": trait, "field_type": KIND_TYPES.get(kind,
-                                                                                   "Text")})
-                self._field_ids[trait] = self._check(r)["id"]
+
+                def find(trait=trait) -> str | None:
+                    return existing().get(trait.lower())
+
+                def create(trait=trait, kind=kind) -> str:
+                    return self._check(self.request(
+                        "POST", "/v3/marketing/field_definitions", idempotent=False,
+                        json={"name": trait, "field_type": KIND_TYPES.get(kind, "Text")}))["id"]
+
+                self._field_ids[trait] = self.create_once(find, create)
 
     def _errored(self, job: dict, sent: list[Contact]) -> dict[str, str]:
         """email -> reason for the contacts an ``errored`` job did not take, from its
