@@ -54,7 +54,8 @@ PROVIDERS = {  # sandbox app, adapter, a cheap authenticated GET for the latency
 }
 
 
-def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
+def build_warehouse(path: Path, members: int, churn: float, seed: int,
+                    fields: bool = True) -> None:
     """A minimal warehouse with the tables the sync reads: one segment of ``members``."""
     con = duckdb.connect(str(path))
     for schema in ("marts", "segments", "activation", "ops", "segmentation"):
@@ -74,8 +75,9 @@ def build_warehouse(path: Path, members: int, churn: float, seed: int) -> None:
     # one personal field, sent with every member (a field change is an update)
     con.execute("""create or replace table marts.customer_profile as
         select customer_id, 'Loyal' as rfm_segment from marts.dim_customers""")
-    con.execute("""create or replace table segmentation.segment_destinations as
-        select 'bench' as segment_name, d as destination, 'rfm_segment' as fields
+    con.execute(f"""create or replace table segmentation.segment_destinations as
+        select 'bench' as segment_name, d as destination,
+               '{"rfm_segment" if fields else ""}' as fields
         from (values ('mailchimp'), ('klaviyo'), ('sendgrid'), ('hubspot')) t(d)""")
     offset = int(members * churn) if seed else 0
     con.execute(f"""create or replace view segments.bench as
@@ -125,10 +127,11 @@ def bench(provider: str, args, work: Path) -> None:
     with SandboxServer(create_app(KEY)) as server:
         httpx.post(f"{server.url}/_sandbox/faults", json={"delay_ms": args.latency_ms})
         phases = (("initial load", 0), (f"{args.churn:.0%} churn", 1),
-                  (f"{args.churn:.0%} field", 2))
+                  (f"{args.churn:.0%} field", 2))[:3 if args.fields else 2]
         for label, seed in phases:
             if seed < 2:
-                build_warehouse(settings.duckdb_path, args.members, args.churn, seed=seed)
+                build_warehouse(settings.duckdb_path, args.members, args.churn, seed=seed,
+                                fields=args.fields)
             else:  # the same members; one field changes for 1 % of them
                 con = duckdb.connect(str(settings.duckdb_path))
                 step = max(1, round(1 / args.churn))
@@ -162,6 +165,9 @@ def main() -> None:
     parser.add_argument("--churn", type=float, default=0.01)
     parser.add_argument("--providers", default="mailchimp,klaviyo,sendgrid,hubspot")
     parser.add_argument("--latency-ms", type=int, default=50)
+    parser.add_argument("--fields", action=argparse.BooleanOptionalAction, default=True,
+                        help="send one personal field (rfm_segment) with every member; "
+                             "--no-fields is the workload before personal fields existed")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="segwise-sync-bench-"))
     print(f"{args.members:,} members, {args.churn:.0%} churn, {args.latency_ms} ms per reply")
