@@ -138,19 +138,26 @@ class HubSpotDestination(HttpDestination):
                     props.get("hs_email_optout") or "false").lower() == "true"}
         return found
 
-    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+    def _upsert(self, contacts: list[Contact]) -> tuple[set[str], dict[str, str]]:
+        """Batch upsert by email: (the addresses HubSpot took, address -> why not)."""
         assert len(contacts) <= self.max_batch, "callers batch by max_batch"
         body = {"inputs": [{"idProperty": "email", "id": c.email,
                             "properties": self._properties(c)} for c in contacts]}
         data = self._check(self.request("POST", "/crm/v3/objects/contacts/batch/upsert",
                                         json=body))
-        upserted = {str(r["properties"].get("email") or "").lower()
-                    for r in data.get("results", [])}
-        failed = {}
-        for e in data.get("errors", []):
-            for ident in e.get("context", {}).get("ids", []):
-                failed[str(ident).lower()] = e.get("message")
-        known = self._read(sorted(upserted)) if upserted else {}
+        taken = set()
+        for r in data.get("results", []):
+            email = str(r["properties"].get("email") or "").lower()
+            self._record_ids[email] = r["id"]
+            taken.add(email)
+        failed = {str(i).lower(): e.get("message") for e in data.get("errors", [])
+                  for i in e.get("context", {}).get("ids", [])}
+        return taken, failed
+
+    def upsert_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Upsert, then read back the opt-out (the upsert echo does not carry it)."""
+        taken, failed = self._upsert(contacts)
+        known = self._read(sorted(taken)) if taken else {}
         out = []
         for c in contacts:
             key = c.email.lower()
@@ -161,6 +168,15 @@ class HubSpotDestination(HttpDestination):
             else:
                 out.append(MemberResult(c.email, True))
         return out
+
+    def update_contacts(self, contacts: list[Contact]) -> list[MemberResult]:
+        """Changed fields of members the list holds already: the upsert alone. The
+        opt-out read is for adds — updating a property of an opted-out contact emails
+        nobody."""
+        taken, failed = self._upsert(contacts)
+        return [MemberResult(c.email, True) if c.email.lower() in taken else
+                MemberResult(c.email, False, failed.get(c.email.lower(), "not in the response"))
+                for c in contacts]
 
     def _list_id(self, list_name: str) -> str:
         """The manual contact list named after the segment (created once)."""
