@@ -22,7 +22,7 @@ from test_sync_mailchimp import SEGMENT, expected_emails
 from conftest import query
 from conftest import sandbox_state as state
 
-pytestmark = pytest.mark.xdist_group("sync")
+pytestmark = pytest.mark.xdist_group("sync_more")  # ESP tests: a second group, for balance
 
 KEY = "erase-key-0000-us21"
 PROVIDERS = {

@@ -19,7 +19,7 @@ from test_sync_mailchimp import KEY, LIST, SEGMENT, expected_emails
 from conftest import ESP_RUNS, query
 from conftest import sandbox_state as state
 
-pytestmark = pytest.mark.xdist_group("sync")
+pytestmark = pytest.mark.xdist_group("sync_more")  # ESP tests: a second group, for balance
 
 
 def _log(server) -> dict:

@@ -15,7 +15,7 @@ from test_sync_mailchimp import expected_emails
 from conftest import query, set_consent
 from conftest import sandbox_state as state
 
-pytestmark = pytest.mark.xdist_group("sync")
+pytestmark = pytest.mark.xdist_group("sync_more")  # ESP tests: a second group, for balance
 
 TOKEN = "pat-na1-test-token"
 SEGMENT = "recent_purchasers_30d"

@@ -17,7 +17,7 @@ from test_sync_mailchimp import expected_emails
 from conftest import query
 from conftest import sandbox_state as state
 
-pytestmark = pytest.mark.xdist_group("sync")
+pytestmark = pytest.mark.xdist_group("sync_more")  # ESP tests: a second group, for balance
 
 KEY = "pk_test_0123456789"
 SEGMENT = "recent_purchasers_30d"

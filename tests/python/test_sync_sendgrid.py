@@ -16,7 +16,7 @@ from test_sync_mailchimp import expected_emails
 from conftest import sandbox_state as state
 from conftest import set_consent
 
-pytestmark = pytest.mark.xdist_group("sync")
+pytestmark = pytest.mark.xdist_group("sync_more")  # ESP tests: a second group, for balance
 
 KEY = "SG.test-key.abcdef"
 SEGMENT = "recent_purchasers_30d"
