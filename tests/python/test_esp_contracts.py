@@ -45,9 +45,22 @@ TRAITS = [{"rfm_segment": "Champions", "monetary_total": 120.5, "is_wholesale": 
            "last_order_at": None}]
 
 
-def _with_traits(people: list) -> list:
-    return [Contact(c.customer_id, c.email, c.fields, TRAITS[i % 2])
-            for i, c in enumerate(people)]
+def _people(names: dict | None = None) -> list:
+    """Five contacts (every other one with a name, each with personal fields) and one
+    address no provider takes."""
+    names = names or {"first_name": "Ann"}
+    return [Contact(f"c{i}", f"p{i}@example.com", names if i % 2 else {}, TRAITS[i % 2])
+            for i in range(5)] + [Contact("bad", "not-an-email", {}, TRAITS[1])]
+
+
+def _check_provider(create_app, scenario, endpoints: list, problems_of) -> None:
+    """Run a provider's scenario against its sandbox: every exchange fits its contract
+    and every endpoint of the table was reached."""
+    with SandboxServer(create_app(KEY)) as server:
+        seen = scenario(server.url)
+    problems, covered = check_exchanges(seen, endpoints, problems_of)
+    assert problems == []
+    assert covered == {f"{e.method} {e.path}" for e in endpoints}, "an endpoint went untested"
 
 
 HUBSPOT = [
@@ -132,9 +145,7 @@ def test_the_oracle_catches_a_renamed_or_missing_field():
 
 
 def _hubspot_scenario(url: str) -> list:
-    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
-                                   {"first_name": "Ann", "last_name": "Lee"} if i % 2 else {})
-                           for i in range(5)] + [Contact("bad", "not-an-email", {})])
+    people = _people({"first_name": "Ann", "last_name": "Lee"})
     httpx.post(f"{url}/_sandbox/contacts", json={"email": "p2@example.com", "optout": True})
     first = HubSpotDestination(url, KEY)
     fresh = HubSpotDestination(url, KEY)
@@ -151,11 +162,7 @@ def _hubspot_scenario(url: str) -> list:
 
 
 def test_hubspot_calls_and_answers_match_the_sdk_models():
-    with SandboxServer(hubspot.create_app(KEY)) as server:
-        seen = _hubspot_scenario(server.url)
-    problems, covered = check_exchanges(seen, HUBSPOT, hubspot_model_problems)
-    assert problems == []
-    assert covered == {f"{e.method} {e.path}" for e in HUBSPOT}, "an endpoint went untested"
+    _check_provider(hubspot.create_app, _hubspot_scenario, HUBSPOT, hubspot_model_problems)
 
 
 # ------------------------------------------------------------------ Klaviyo
@@ -208,9 +215,7 @@ def test_the_klaviyo_oracle_catches_a_renamed_or_missing_field():
 def _klaviyo_scenario(url: str) -> list:
     from segwise.sync.destinations.klaviyo import KlaviyoDestination
 
-    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
-                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-                          + [Contact("bad", "not-an-email", {})])
+    people = _people()
     for i in range(12):  # more lists than one page of GET /api/lists holds
         httpx.post(f"{url}/_sandbox/lists", json={"name": f"other list {i}"})
     first = KlaviyoDestination(url, KEY)
@@ -230,11 +235,7 @@ def _klaviyo_scenario(url: str) -> list:
 def test_klaviyo_calls_and_answers_match_the_sdk_models():
     from segwise.sync.sandboxes import klaviyo
 
-    with SandboxServer(klaviyo.create_app(KEY)) as server:
-        seen = _klaviyo_scenario(server.url)
-    problems, covered = check_exchanges(seen, KLAVIYO, klaviyo_model_problems)
-    assert problems == []
-    assert covered == {f"{e.method} {e.path}" for e in KLAVIYO}, "an endpoint went untested"
+    _check_provider(klaviyo.create_app, _klaviyo_scenario, KLAVIYO, klaviyo_model_problems)
 
 
 def _published_limits(sdk_method: str) -> tuple[tuple[int, float], ...]:
@@ -345,9 +346,7 @@ def test_the_sendgrid_shapes_catch_what_issue_10_found():
 def _sendgrid_scenario(url: str) -> list:
     from segwise.sync.destinations.sendgrid import SendGridDestination
 
-    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
-                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-                          + [Contact("bad", "not-an-email", {})])
+    people = _people()
     for kind in ("unsubscribe", "bounce", "spam", "group"):
         httpx.post(f"{url}/_sandbox/unsubscribes", json={"kind": kind,
                                                         "email": f"{kind}@example.com"})
@@ -372,11 +371,7 @@ def _sendgrid_scenario(url: str) -> list:
 def test_sendgrid_calls_and_answers_match_the_published_shapes():
     from segwise.sync.sandboxes import sendgrid
 
-    with SandboxServer(sendgrid.create_app(KEY)) as server:
-        seen = _sendgrid_scenario(server.url)
-    problems, covered = check_exchanges(seen, SENDGRID, sendgrid_model_problems)
-    assert problems == []
-    assert covered == {f"{e.method} {e.path}" for e in SENDGRID}, "an endpoint went untested"
+    _check_provider(sendgrid.create_app, _sendgrid_scenario, SENDGRID, sendgrid_model_problems)
 
 
 # ------------------------------------------------------------------ Mailchimp
@@ -410,9 +405,7 @@ def mailchimp_model_problems(model: str, data) -> list[str]:
 def _mailchimp_scenario(url: str) -> list:
     from segwise.sync.destinations.mailchimp import MailchimpDestination
 
-    people = _with_traits([Contact(f"c{i}", f"p{i}@example.com",
-                                   {"first_name": "Ann"} if i % 2 else {}) for i in range(5)]
-                          + [Contact("bad", "not-an-email", {})])
+    people = _people()
     httpx.post(f"{url}/_sandbox/lists/aud/segments", json={"name": "vip customers"})
     first = MailchimpDestination(url, KEY, "aud")
     fresh = MailchimpDestination(url, KEY, "aud")
@@ -431,8 +424,4 @@ def _mailchimp_scenario(url: str) -> list:
 def test_mailchimp_calls_and_answers_match_the_published_shapes():
     from segwise.sync.sandboxes import mailchimp
 
-    with SandboxServer(mailchimp.create_app(KEY)) as server:
-        seen = _mailchimp_scenario(server.url)
-    problems, covered = check_exchanges(seen, MAILCHIMP, mailchimp_model_problems)
-    assert problems == []
-    assert covered == {f"{e.method} {e.path}" for e in MAILCHIMP}, "an endpoint went untested"
+    _check_provider(mailchimp.create_app, _mailchimp_scenario, MAILCHIMP, mailchimp_model_problems)

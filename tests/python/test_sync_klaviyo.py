@@ -178,8 +178,8 @@ def test_next_page_links_count_against_their_own_endpoint(sandbox):
 def test_a_page_link_to_another_host_is_not_followed(sandbox):
     d = KlaviyoDestination(sandbox.url, KEY)
     with pytest.raises(DestinationError, match="another host"):
-        d._relative("https://evil.example/api/profiles?page[cursor]=2")
-    assert d._relative(f"{sandbox.url}/api/profiles?page[cursor]=2") == \
+        d.same_host_path("https://evil.example/api/profiles?page[cursor]=2")
+    assert d.same_host_path(f"{sandbox.url}/api/profiles?page[cursor]=2") == \
         "/api/profiles?page[cursor]=2"
 
 

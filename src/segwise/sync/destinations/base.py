@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 import httpx
 from tenacity import (
@@ -43,6 +44,12 @@ class Contact:
     fields: dict = field(default_factory=dict, hash=False, compare=False)
     # personal fields the segment declares (trait name -> value; None: no value, not sent)
     traits: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+def present(value) -> bool:
+    """Does segwise have a value to send? None and blank text are absent: providers blank a
+    field sent as an empty string, so an absent value is never sent."""
+    return value is not None and str(value).strip() != ""
 
 
 @dataclass
@@ -318,13 +325,15 @@ class HttpDestination(Destination):
                                    ) from None
 
     def create_once(self, find: Callable[[], str | int | None],
-                    create: Callable[[], str | int]) -> str | int:
+                    create: Callable[[], str | int], known_missing: bool = False
+                    ) -> str | int:
         """Get-or-create for a resource whose create call is not idempotent (a second
         POST would make a duplicate list, or fail with "already exists"): look it up; if
         it is missing, create it with a single request; if that request's outcome is
-        unknown (dropped connection, 5xx, 429, a conflict), look again before retrying."""
+        unknown (dropped connection, 5xx, 429, a conflict), look again before retrying.
+        ``known_missing``: the caller has just looked (the first lookup is skipped)."""
         for attempt in range(self.max_attempts):
-            found = find()
+            found = None if known_missing and attempt == 0 else find()
             if found is not None:
                 return found
             try:
@@ -335,23 +344,40 @@ class HttpDestination(Destination):
                 time.sleep(min(0.1 * 2 ** attempt, 5.0))
         raise AssertionError("unreachable")
 
-    def wait_for_job(self, path: str, status_of: Callable[[dict], str], done: str,
-                     failed: tuple[str, ...], poll_interval: float, timeout: float) -> None:
-        """Poll an asynchronous job at ``path`` until ``done``; raise on a failed state or
-        when it is still running after ``timeout`` seconds."""
+    def wait_for_job(self, path: str, status_of: Callable[[dict], str],
+                     done: str | tuple[str, ...], failed: tuple[str, ...],
+                     poll_interval: float, timeout: float) -> dict:
+        """Poll an asynchronous job at ``path`` until it reaches a ``done`` state and
+        return its last body; raise on a failed state or when it is still running after
+        ``timeout`` seconds."""
+        done = (done,) if isinstance(done, str) else done
         deadline = time.monotonic() + timeout
         while True:
             response = self.request("GET", path)
             if response.status_code >= 400:
                 raise DestinationError(f"{self.name} GET {path}: {response.status_code}")
-            status = status_of(response.json())
-            if status == done:
-                return
+            body = response.json()
+            status = status_of(body)
+            if status in done:
+                return body
             if status in failed:
                 raise DestinationError(f"{self.name} job {path} {status}")
             if time.monotonic() > deadline:
                 raise DestinationError(f"{self.name} job {path} still {status}")
             time.sleep(poll_interval)
+
+    def same_host_path(self, url: str) -> str:
+        """A link the provider returned (a next page) as a path on its own host, so it
+        is sent with this client, its credentials and its endpoint's rate limit; a link to
+        another host is refused — the API key never leaves for it."""
+        base, link = urlsplit(self.base_url), urlsplit(url)
+        if link.scheme and (link.scheme, link.netloc) != (base.scheme, base.netloc):
+            raise DestinationError(f"{self.name}: refusing to follow a link to another host "
+                                   f"({link.netloc})")
+        path = link.path
+        if base.path and path.startswith(base.path):
+            path = path[len(base.path):]
+        return path + (f"?{link.query}" if link.query else "")
 
     def close(self) -> None:
         self.client.close()

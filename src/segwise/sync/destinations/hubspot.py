@@ -24,6 +24,7 @@ from segwise.sync.destinations.base import (
     ErasureResult,
     HttpDestination,
     MemberResult,
+    present,
 )
 
 # segwise's neutral field names -> HubSpot contact properties
@@ -86,7 +87,7 @@ class HubSpotDestination(HttpDestination):
         props = {"email": c.email}
         for field, prop in PROPERTIES.items():
             value = c.fields.get(field)
-            if value is not None and str(value).strip() != "":
+            if present(value):
                 props[prop] = str(value)
         for trait, value in c.traits.items():
             if value is not None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import re
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +28,7 @@ from segwise.sync.destinations.base import (
     ErasureResult,
     HttpDestination,
     MemberResult,
+    present,
 )
 
 REVISION = "2026-10-15"  # the revision klaviyo-api 25 (the current official SDK) targets
@@ -121,7 +121,7 @@ class KlaviyoDestination(HttpDestination):
         attrs = {"email": c.email}
         for field, name in ATTRIBUTES.items():
             value = c.fields.get(field)
-            if value is not None and str(value).strip() != "":
+            if present(value):
                 attrs[name] = value
         # personal fields: custom profile properties, sent as typed JSON values
         properties = {k: v for k, v in c.traits.items() if v is not None}
@@ -141,18 +141,6 @@ class KlaviyoDestination(HttpDestination):
             return contacts[int(m.group(1))].email.lower()
         return None
 
-    def _relative(self, url: str) -> str:
-        """``links.next`` as a path on the provider's host (so it counts against the same
-        endpoint's limit); a link to another host is refused, never sent the API key."""
-        base, link = urlsplit(self.base_url), urlsplit(url)
-        if link.scheme and (link.scheme, link.netloc) != (base.scheme, base.netloc):
-            raise DestinationError(f"klaviyo: refusing to follow a page link to another "
-                                   f"host ({link.netloc})")
-        path = link.path
-        if base.path and path.startswith(base.path):
-            path = path[len(base.path):]
-        return path + (f"?{link.query}" if link.query else "")
-
     def _paged(self, path: str, params: dict | None = None,
                page_size: int = PAGE_SIZE) -> list[dict]:
         """Every item of a cursor-paginated collection (``links.next``)."""
@@ -163,7 +151,7 @@ class KlaviyoDestination(HttpDestination):
             body = self._check(self.request("GET", url, params=query))
             items += body.get("data", [])
             nxt = (body.get("links") or {}).get("next")
-            url, query = (self._relative(nxt) if nxt else None), None  # it carries the query
+            url, query = (self.same_host_path(nxt) if nxt else None), None  # it carries the query
         return items
 
     def _lookup(self, emails: list[str]) -> dict[str, str | None]:

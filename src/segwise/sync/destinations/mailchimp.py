@@ -25,6 +25,7 @@ from segwise.sync.destinations.base import (
     ErasureResult,
     HttpDestination,
     MemberResult,
+    present,
 )
 
 SUPPRESSED = {"unsubscribed", "cleaned", "archived"}
@@ -98,7 +99,7 @@ class MailchimpDestination(HttpDestination):
 
     def _member(self, c: Contact) -> dict:
         merge = {tag: str(c.fields[field]) for field, tag in MERGE_FIELDS.items()
-                 if c.fields.get(field) is not None and str(c.fields[field]).strip() != ""}
+                 if present(c.fields.get(field))}
         for trait, value in c.traits.items():
             if value is not None and trait in self._merge_tags:
                 merge[self._merge_tags[trait]] = (
@@ -110,8 +111,8 @@ class MailchimpDestination(HttpDestination):
 
     def prepare_fields(self, fields: dict[str, str]) -> None:
         """One merge field per personal field, created when the audience lacks it (found
-        by its name). A create whose reply was lost is looked up again, never re-sent
-        blindly."""
+        by its name, in one read). A create whose reply was lost is looked up again,
+        never re-sent blindly."""
         with self._lists_lock:
             if set(fields) <= set(self._merge_tags):
                 return
@@ -121,21 +122,21 @@ class MailchimpDestination(HttpDestination):
                     "GET", f"/3.0/lists/{self.list_id}/merge-fields", params={"count": 1000}))
                 return {m["name"]: m["tag"] for m in data.get("merge_fields", [])}
 
+            have = existing()
+            taken = set(have.values()) | set(MERGE_FIELDS.values())
             for trait, kind in fields.items():
-                if trait in self._merge_tags:
+                if trait in have:
+                    self._merge_tags[trait] = have[trait]
                     continue
-
-                def find(trait=trait) -> str | None:
-                    return existing().get(trait)
-
-                def create(trait=trait, kind=kind) -> str:
-                    taken = set(existing().values()) | set(MERGE_FIELDS.values())
-                    return self._check(self.request(
+                tag = merge_tag(trait, taken)
+                taken.add(tag)
+                self._merge_tags[trait] = self.create_once(
+                    lambda trait=trait: existing().get(trait),
+                    lambda trait=trait, kind=kind, tag=tag: self._check(self.request(
                         "POST", f"/3.0/lists/{self.list_id}/merge-fields", idempotent=False,
-                        json={"name": trait, "tag": merge_tag(trait, taken),
-                              "type": KIND_TYPES.get(kind, "text"), "public": False}))["tag"]
-
-                self._merge_tags[trait] = self.create_once(find, create)
+                        json={"name": trait, "tag": tag, "type": KIND_TYPES.get(kind, "text"),
+                              "public": False}))["tag"],
+                    known_missing=True)
 
     def unsubscribe(self, contacts: list[Contact]) -> list[MemberResult]:
         """Batch subscribe/unsubscribe with ``status: unsubscribed`` and

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from urllib.parse import urlsplit
 
 import httpx
 
@@ -29,6 +28,7 @@ from segwise.sync.destinations.base import (
     ErasureResult,
     HttpDestination,
     MemberResult,
+    present,
 )
 
 MAX_BYTES = 6 * 1024 * 1024
@@ -100,7 +100,7 @@ class SendGridDestination(HttpDestination):
         out = {"email": c.email}
         for field, name in FIELDS.items():
             value = c.fields.get(field)
-            if value is not None and str(value).strip() != "":
+            if present(value):
                 out[name] = str(value)
         custom = {self._field_ids[t]: (str(v).lower() if isinstance(v, bool) else v)
                   for t, v in c.traits.items() if v is not None and t in self._field_ids}
@@ -110,8 +110,8 @@ class SendGridDestination(HttpDestination):
 
     def prepare_fields(self, fields: dict[str, str]) -> None:
         """One custom field definition per personal field, created when missing (names
-        are unique without regard to case); a create whose reply was lost is looked up
-        again, never re-sent blindly."""
+        are unique without regard to case; found in one read); a create whose reply was
+        lost is looked up again, never re-sent blindly."""
         with self._lists_lock:
             if set(fields) <= set(self._field_ids):
                 return
@@ -120,19 +120,18 @@ class SendGridDestination(HttpDestination):
                 data = self._check(self.request("GET", "/v3/marketing/field_definitions"))
                 return {f["name"].lower(): f["id"] for f in data.get("custom_fields", [])}
 
+            have = existing()
             for trait, kind in fields.items():
-                if trait in self._field_ids:
+                if trait.lower() in have:
+                    self._field_ids[trait] = have[trait.lower()]
                     continue
-
-                def find(trait=trait) -> str | None:
-                    return existing().get(trait.lower())
-
-                def create(trait=trait, kind=kind) -> str:
-                    return self._check(self.request(
+                self._field_ids[trait] = self.create_once(
+                    lambda trait=trait: existing().get(trait.lower()),
+                    lambda trait=trait, kind=kind: self._check(self.request(
                         "POST", "/v3/marketing/field_definitions", idempotent=False,
-                        json={"name": trait, "field_type": KIND_TYPES.get(kind, "Text")}))["id"]
-
-                self._field_ids[trait] = self.create_once(find, create)
+                        json={"name": trait,
+                              "field_type": KIND_TYPES.get(kind, "Text")}))["id"],
+                    known_missing=True)
 
     def _errored(self, job: dict, sent: list[Contact]) -> dict[str, str]:
         """email -> reason for the contacts an ``errored`` job did not take, from its
@@ -145,12 +144,12 @@ class SendGridDestination(HttpDestination):
                     "contacts and its errors file could not be read" for c in sent}
         if not url:
             return fallback
-        base, link = urlsplit(self.base_url), urlsplit(url)
         try:
-            if (link.scheme, link.netloc) == (base.scheme, base.netloc):
-                r = self.request("GET", link.path + (f"?{link.query}" if link.query else ""))
-            else:  # a download link elsewhere is fetched without our credentials
-                r = httpx.get(url, timeout=30.0)
+            path = self.same_host_path(url)
+        except DestinationError:  # a download link elsewhere: fetched without our key
+            path = None
+        try:
+            r = self.request("GET", path) if path else httpx.get(url, timeout=30.0)
         except (DestinationError, httpx.HTTPError):
             return fallback
         if r.status_code >= 400:
@@ -182,15 +181,9 @@ class SendGridDestination(HttpDestination):
                 raise DestinationError("sendgrid upsert over 6 MB: lower the batch size")
             job = self._check(self.request("PUT", "/v3/marketing/contacts", content=payload,
                                            headers={"content-type": "application/json"}))
-            path = f"/v3/marketing/contacts/imports/{job['job_id']}"
-            ended: dict = {}
-
-            def status(body: dict) -> str:
-                ended.update(body)
-                return "ended" if body["status"] in ("completed", "errored") else body["status"]
-
-            self.wait_for_job(path, status, "ended", ("failed",), self.poll_interval,
-                              self.job_timeout)
+            ended = self.wait_for_job(f"/v3/marketing/contacts/imports/{job['job_id']}",
+                                      lambda body: body["status"], ("completed", "errored"),
+                                      ("failed",), self.poll_interval, self.job_timeout)
             if ended.get("status") == "errored":  # finished with some errors
                 rejected = self._errored(ended, send)
         out = []
@@ -228,7 +221,7 @@ class SendGridDestination(HttpDestination):
                     for row in body.get("result", []):
                         self._list_ids.setdefault(row["name"], row["id"])
                     nxt = (body.get("_metadata") or {}).get("next")
-                    path, params = (self._same_host(nxt) if nxt else None), None
+                    path, params = (self.same_host_path(nxt) if nxt else None), None
             return self._list_ids.get(list_name)
 
         def create() -> str:
@@ -237,13 +230,6 @@ class SendGridDestination(HttpDestination):
 
         self._list_ids[list_name] = self.create_once(find, create)
         return self._list_ids[list_name]
-
-    def _same_host(self, url: str) -> str:
-        base, link = urlsplit(self.base_url), urlsplit(url)
-        if link.scheme and (link.scheme, link.netloc) != (base.scheme, base.netloc):
-            raise DestinationError(f"sendgrid: refusing to follow a page link to another "
-                                   f"host ({link.netloc})")
-        return link.path + (f"?{link.query}" if link.query else "")
 
     def _contact_ids(self, emails: list[str]) -> dict[str, str]:
         """email -> contact id of the addresses SendGrid has (≤ 100 per call): an unknown

@@ -21,6 +21,9 @@ communication preferences v4 ``POST /communication-preferences/v4/statuses/{emai
 unsubscribe-all?channel=EMAIL`` (``channel`` required, 400 without it) opts the address
 out of all email (``hs_email_optout`` true), kept for the address even before a contact
 has it.
+Contact properties ``GET``/``POST /crm/v3/properties/contacts`` and property groups
+``GET``/``POST /crm/v3/properties/contacts/groups`` (409 when the name exists); an upsert
+naming a property that does not exist, or a value of the wrong type, is a per-input error.
 Max ids per membership call is not confirmed *(verify)*: the sandbox accepts 100,000.
 """
 

@@ -6,7 +6,8 @@ source}]}``; ``POST /api/profile-bulk-import-jobs`` with at most 10,000 profiles
 MB (413/400 otherwise), answered 202 and completed asynchronously (``queued`` →
 ``processing`` → ``complete``, a poll or two later), per-profile failures at
 ``…/import-errors``, the job's profiles at ``…/profiles``; importing never changes a
-profile's email consent; lists ``POST /api/lists``, ``GET /api/lists``; membership
+profile's email consent, and merges its custom ``properties``; lists ``POST
+/api/lists``, ``GET /api/lists``; membership
 ``POST``/``DELETE /api/lists/{id}/relationships/profiles`` with at most 1,000 profiles
 (204, idempotent); ``GET /api/profiles?filter=any(email,[…])`` with consent in
 ``subscriptions.email.marketing.consent`` when

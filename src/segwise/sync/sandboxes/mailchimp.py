@@ -16,6 +16,9 @@ Identity: ``subscriber_hash`` = MD5 of the lower-cased email.
 
 GDPR erase ``POST …/members/{hash}/actions/delete-permanent`` (204, 404 when absent): the
 address can never be imported again ("Forgotten Email Not Subscribed").
+Merge fields ``GET``/``POST /3.0/lists/{id}/merge-fields`` (a tag of at most 10
+characters, unique); a member naming an unknown merge tag, or a non-number for a number
+field, is a per-member error.
 Not modelled (yet): ``/batches`` async operations, tags endpoint, archive.
 """
 

@@ -18,8 +18,10 @@ unsubscribes ``GET /v3/suppression/unsubscribes`` (added to with ``POST
 ``GET /v3/suppression/bounces``, spam reports ``GET /v3/suppression/spam_reports``; group
 unsubscribes ``GET /v3/asm/suppressions`` (all groups, not paged); ``{"errors":[{field,
 message}]}`` bodies; 429 ``too many requests`` with ``X-RateLimit-*`` headers (the reset
-as epoch seconds, no ``Retry-After``). Every body has the shape SendGrid's OpenAPI
-definitions publish (tests/python/test_esp_contracts.py).
+as epoch seconds, no ``Retry-After``); custom fields ``GET``/``POST
+/v3/marketing/field_definitions`` (contacts carry them by id; an unknown id or a
+non-number for a Number field fails that contact in the job). Every body has the shape
+SendGrid's OpenAPI definitions publish (tests/python/test_esp_contracts.py).
 """
 
 from __future__ import annotations
