@@ -1,5 +1,5 @@
 -- One row per customer: every trait a segment rule may compare (profile, consent,
--- lifecycle, RFM, engagement). Its columns and types are an enforced contract: the rule
+-- lifecycle, RFM, engagement, and the scoring step's predictions). Its columns and types are an enforced contract: the rule
 -- compiler checks trait names and value types against _marts__models.yml, and dbt checks
 -- the built model against the same declarations.
 with customers as (
@@ -16,6 +16,19 @@ engagement as (
 
 favourite as (
     select * from {{ ref('int_customer_favourite_category') }}
+),
+
+-- the scoring step's outputs (empty before the first scoring run: the traits are null)
+churn as (
+    select * from {{ ref('stg_segwise_predictions__customer_churn_scores') }}
+),
+
+clv as (
+    select * from {{ ref('stg_segwise_predictions__customer_clv') }}
+),
+
+clusters as (
+    select * from {{ ref('stg_segwise_predictions__customer_clusters') }}
 ),
 
 final as (
@@ -56,7 +69,16 @@ final as (
         cast(engagement.product_views_30d as {{ dbt.type_bigint() }}) as product_views_30d,
         cast(engagement.cart_adds_without_purchase_30d as {{ dbt.type_bigint() }}) as cart_adds_without_purchase_30d,
         cast(engagement.engagement_tier as {{ dbt.type_string() }}) as engagement_tier,
-        cast(favourite.favourite_category as {{ dbt.type_string() }}) as favourite_category
+        cast(favourite.favourite_category as {{ dbt.type_string() }}) as favourite_category,
+        cast(churn.churn_probability as {{ segwise.type_double() }}) as churn_probability,
+        cast(churn.churn_risk_band as {{ dbt.type_string() }}) as churn_risk_band,
+        cast(clv.expected_orders_90d as {{ segwise.type_double() }}) as expected_orders_90d,
+        cast(clv.p_alive as {{ segwise.type_double() }}) as p_alive,
+        cast(clv.predicted_clv_365d as {{ segwise.type_double() }}) as predicted_clv_365d,
+        cast(clv.predicted_clv_365d_lower as {{ segwise.type_double() }}) as predicted_clv_365d_lower,
+        cast(clv.predicted_clv_365d_upper as {{ segwise.type_double() }}) as predicted_clv_365d_upper,
+        cast(clusters.cluster_id as {{ dbt.type_int() }}) as cluster_id,
+        cast(clusters.cluster_label as {{ dbt.type_string() }}) as cluster_label
     from customers
     left join rfm
         on customers.customer_id = rfm.customer_id
@@ -64,6 +86,12 @@ final as (
         on customers.customer_id = engagement.customer_id
     left join favourite
         on customers.customer_id = favourite.customer_id
+    left join churn
+        on customers.customer_id = churn.customer_id
+    left join clv
+        on customers.customer_id = clv.customer_id
+    left join clusters
+        on customers.customer_id = clusters.customer_id
 )
 
 select * from final

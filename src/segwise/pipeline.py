@@ -17,7 +17,7 @@ from segwise.pipeline_vars import dbt_vars, default_as_of
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.segments import compile_project
 from segwise.settings import Settings
-from segwise.transform.dbt import DbtError, build
+from segwise.transform.dbt import PREDICTIONS, DbtError, build
 from segwise.validate.gate import ValidationResult, validate
 from segwise.warehouse import exclusive, publish
 
@@ -57,23 +57,48 @@ def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = 
 
 
 def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> int:
+    """Build the marts, score them, build what reads the scores (the segment views)."""
     segments = compile_project(settings.project_dir)
     say(f"compiled {len(segments)} segment definitions")
-    say("dbt build (models, seeds, data tests, unit tests)")
     run_id = uuid.uuid4().hex[:12]
+    ok = 0
+    for phase in ("marts", "segments"):
+        if phase == "segments":
+            step_score(settings, say)
+        ok += _build_phase(settings, dataset, as_of, say, run_id, phase, ok)
+    as_of_text = as_of.isoformat() if as_of else None
+    record_build(settings, run_id, dataset, as_of_text, ok, 0)
+    say(f"  {ok} nodes passed")
+    return ok
+
+
+def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say, run_id: str,
+                 phase: str, ok_before: int) -> int:
+    """``dbt build`` of everything before the scoring step (``marts``: it excludes what
+    reads the predictions) or of what reads it (``segments``)."""
+    what = "everything the scoring step reads" if phase == "marts" else \
+        "what reads the scores: profile, segments, activation"
+    say(f"dbt build — {what} (models, seeds, data tests, unit tests)")
+    select, exclude = (None, PREDICTIONS) if phase == "marts" else (PREDICTIONS, None)
     as_of_text = as_of.isoformat() if as_of else None
     try:
-        result = build(settings, dbt_vars(as_of, dataset))
+        result = build(settings, dbt_vars(as_of, dataset), select=select, exclude=exclude)
     except DbtError as exc:  # a failed build closes the gate until a good build + validation
         # for the segments built from what failed (for all of them if that is unknown)
         touched = failed_relations(load_manifest(settings), exc.failed_ids)
-        record_build(settings, run_id, dataset, as_of_text, 0, max(1, exc.failed_nodes),
-                     touched)
+        record_build(settings, run_id, dataset, as_of_text, ok_before,
+                     max(1, exc.failed_nodes), touched)
         raise
-    ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
-    record_build(settings, run_id, dataset, as_of_text, ok, len(result.failures))
-    say(f"  {ok} nodes passed")
-    return ok
+    return sum(1 for r in result.results if r.get("status") in ("success", "pass"))
+
+
+def step_score(settings: Settings, say: Say = print) -> list[dict]:
+    """The scoring step (churn, CLV, clusters) on the marts just built."""
+    from segwise.predict.score import score
+
+    say("scoring: churn propensity, CLV (BG/NBD + Gamma-Gamma), clusters")
+    with exclusive(settings):
+        return score(settings, say)
 
 
 def step_publish(settings: Settings, say: Say = print) -> None:
@@ -178,4 +203,5 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     return summary
 
 
-__all__ = ["DbtError", "run", "step_build", "step_export", "step_load", "step_validate"]
+__all__ = ["DbtError", "run", "step_build", "step_export", "step_load", "step_score",
+           "step_validate"]

@@ -107,6 +107,13 @@ OPS_DDL = [
     """create table if not exists ops.load_rejections (
         load_id varchar, path varchar, raw_table varchar, row_number bigint, reason varchar,
         payload varchar, rejected_at timestamp)""",
+    # the scoring step (segwise.predict): one row per model run — what it was trained on,
+    # its version (hash of code + parameters), metrics and where its model card is
+    """create table if not exists ops.model_runs (
+        run_id varchar, model varchar, status varchar, detail varchar, version_hash varchar,
+        trained_at timestamp, as_of_date date, training_window_start date,
+        training_window_end date, features_json varchar, params_json varchar,
+        metrics_json varchar, rows_trained bigint, rows_scored bigint, card_path varchar)""",
     # erasure (segwise forget): only a SHA-256 of the normalised address is kept
     """create table if not exists ops.erasure_requests (
         request_id varchar, email_sha256 varchar, requested_at timestamp, reason varchar)""",

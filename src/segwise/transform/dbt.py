@@ -92,8 +92,18 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     return result
 
 
-def build(settings: Settings, dbt_vars: dict | None = None, echo: bool = False) -> DbtResult:
-    return run_dbt(settings, ["build"], dbt_vars=dbt_vars, echo=echo)
+# the scoring step's tables: what is built before scoring excludes everything downstream
+PREDICTIONS = "source:segwise_predictions+"
+
+
+def build(settings: Settings, dbt_vars: dict | None = None, echo: bool = False,
+          select: str | None = None, exclude: str | None = None) -> DbtResult:
+    args = ["build"]
+    if select:
+        args += ["--select", select]
+    if exclude:
+        args += ["--exclude", exclude]
+    return run_dbt(settings, args, dbt_vars=dbt_vars, echo=echo)
 
 
 def source_freshness(settings: Settings) -> list[dict]:
