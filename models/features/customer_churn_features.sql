@@ -6,6 +6,8 @@
 --   score = as-of      (no label: the future).
 -- At the score cutoff the RFM columns equal customer_rfm's (a singular test checks it).
 {%- set horizon = var('churn_horizon_days') | int %}
+{%- set train_cutoffs = var('churn_train_cutoffs') | int %}
+{%- set spacing = var('churn_train_spacing_days') | int %}
 with orders as (
     select * from {{ ref('fct_orders') }}
 ),
@@ -18,8 +20,10 @@ cutoffs as (
     select 'score' as split, {{ segwise.as_of_date() }} as cutoff_date
     union all
     select 'test' as split, cast({{ dbt.dateadd('day', -horizon, segwise.as_of_date()) }} as date) as cutoff_date
+    {%- for j in range(train_cutoffs) %}
     union all
-    select 'train' as split, cast({{ dbt.dateadd('day', -2 * horizon, segwise.as_of_date()) }} as date) as cutoff_date
+    select 'train' as split, cast({{ dbt.dateadd('day', -2 * horizon - j * spacing, segwise.as_of_date()) }} as date) as cutoff_date
+    {%- endfor %}
 ),
 
 order_days as (
@@ -57,9 +61,12 @@ order_history as (
         count(*) as purchase_days,
         sum(order_days.day_orders) as orders_count,
         sum(order_days.day_amount) as monetary_total,
+        sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -30, 'cutoffs.cutoff_date') }} as date) then 1 else 0 end) as purchase_days_30d,
         sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date) then 1 else 0 end) as purchase_days_90d,
+        sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -180, 'cutoffs.cutoff_date') }} as date) then 1 else 0 end) as purchase_days_180d,
         sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -365, 'cutoffs.cutoff_date') }} as date) then 1 else 0 end) as purchase_days_365d,
-        sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date) then order_days.day_amount else 0 end) as monetary_90d
+        sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date) then order_days.day_amount else 0 end) as monetary_90d,
+        sum(case when order_days.order_date > cast({{ dbt.dateadd('day', -365, 'cutoffs.cutoff_date') }} as date) then order_days.day_amount else 0 end) as monetary_365d
     from cutoffs
     inner join order_days
         on order_days.order_date <= cutoffs.cutoff_date
@@ -68,7 +75,7 @@ order_history as (
 
 engagement_history as (
     select
-        cutoffs.split,
+        cutoffs.cutoff_date,
         activity_days.customer_id,
         sum(activity_days.email_sends) as email_sends_90d,
         sum(activity_days.email_opens) as email_opens_90d,
@@ -79,12 +86,12 @@ engagement_history as (
     inner join activity_days
         on activity_days.activity_date <= cutoffs.cutoff_date
         and activity_days.activity_date > cast({{ dbt.dateadd('day', -90, 'cutoffs.cutoff_date') }} as date)
-    group by cutoffs.split, activity_days.customer_id
+    group by cutoffs.cutoff_date, activity_days.customer_id
 ),
 
 future_orders as (
     select
-        cutoffs.split,
+        cutoffs.cutoff_date,
         order_days.customer_id,
         count(*) as purchase_days_after
     from cutoffs
@@ -92,12 +99,12 @@ future_orders as (
         on order_days.order_date > cutoffs.cutoff_date
         and order_days.order_date <= cast({{ dbt.dateadd('day', horizon, 'cutoffs.cutoff_date') }} as date)
     where cutoffs.split <> 'score'
-    group by cutoffs.split, order_days.customer_id
+    group by cutoffs.cutoff_date, order_days.customer_id
 ),
 
 final as (
     select
-        {{ dbt.concat(['order_history.split', "':'", 'order_history.customer_id']) }} as churn_feature_id,
+        {{ dbt.concat(['cast(order_history.cutoff_date as ' ~ dbt.type_string() ~ ')', "':'", 'order_history.customer_id']) }} as churn_feature_id,
         order_history.split,
         order_history.cutoff_date,
         order_history.customer_id,
@@ -107,9 +114,12 @@ final as (
         cast(order_history.orders_count as {{ dbt.type_bigint() }}) as orders_count,
         cast(order_history.monetary_total as {{ segwise.type_double() }}) as monetary_total,
         cast(order_history.monetary_total / order_history.purchase_days as {{ segwise.type_double() }}) as monetary_per_purchase_day,
+        cast(order_history.purchase_days_30d as {{ dbt.type_bigint() }}) as purchase_days_30d,
         cast(order_history.purchase_days_90d as {{ dbt.type_bigint() }}) as purchase_days_90d,
+        cast(order_history.purchase_days_180d as {{ dbt.type_bigint() }}) as purchase_days_180d,
         cast(order_history.purchase_days_365d as {{ dbt.type_bigint() }}) as purchase_days_365d,
         cast(order_history.monetary_90d as {{ segwise.type_double() }}) as monetary_90d,
+        cast(order_history.monetary_365d as {{ segwise.type_double() }}) as monetary_365d,
         cast(coalesce(engagement_history.email_sends_90d, 0) as {{ dbt.type_bigint() }}) as email_sends_90d,
         cast(coalesce(engagement_history.email_opens_90d, 0) as {{ dbt.type_bigint() }}) as email_opens_90d,
         cast(coalesce(engagement_history.email_clicks_90d, 0) as {{ dbt.type_bigint() }}) as email_clicks_90d,
@@ -125,10 +135,10 @@ final as (
         end as purchase_days_after
     from order_history
     left join engagement_history
-        on order_history.split = engagement_history.split
+        on order_history.cutoff_date = engagement_history.cutoff_date
         and order_history.customer_id = engagement_history.customer_id
     left join future_orders
-        on order_history.split = future_orders.split
+        on order_history.cutoff_date = future_orders.cutoff_date
         and order_history.customer_id = future_orders.customer_id
 )
 

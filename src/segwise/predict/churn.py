@@ -2,18 +2,23 @@
 horizon H after the as-of date.
 
 Trained and evaluated on the point-in-time rows of ``features.customer_churn_features``
-(train cutoff as-of − 2H, test cutoff as-of − H, labels from the H days after each):
+(train cutoffs from as-of − 2H back, test cutoff as-of − H, labels from the H days after
+each — so every training label ends before the test cutoff):
 
-* two candidates, fitted on the train cutoff — gradient boosting
+* two candidates, fitted on the train cutoffs — gradient boosting
   (``HistGradientBoostingClassifier``) and a logistic regression on log-scaled,
   standardised features — and the recency-only baseline (a logistic regression on
-  log recency), all evaluated on the test cutoff: ROC-AUC, PR-AUC, Brier score;
-* the better candidate by test ROC-AUC is calibrated (isotonic when the train cutoff has
-  at least 1,000 customers, else Platt) by cross-validation on the train cutoff, and its
-  calibration is measured on the test cutoff (Brier score and expected calibration error
-  before and after, and a 10-bin calibration table);
-* the scoring model is the same recipe refitted on the test cutoff (the newest labelled
-  rows) and scores the customers at the as-of date.
+  log recency);
+* the test cutoff's customers are split at random (seeded) into a *calibration* half and
+  an *evaluation* half. The candidate with the higher ROC-AUC on the calibration half is
+  calibrated there (isotonic from 1,000 customers, else Platt): a base rate that moves
+  between cutoffs (seasons) is then corrected by data from the newest period, not by the
+  training period's;
+* every figure reported — ROC-AUC, PR-AUC, Brier score, expected calibration error, the
+  10-bin calibration table — is measured on the evaluation half, which took part in
+  nothing;
+* the scoring model is the chosen recipe refitted on all labelled rows, calibrated by
+  cross-validation on the test cutoff's rows, and scores the customers at the as-of date.
 
 Deterministic: every estimator and fold split has a fixed seed.
 """
@@ -29,17 +34,21 @@ from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 SEED = 7
-FEATURES = [
+# columns of features.customer_churn_features
+COLUMNS = [
     "recency_days", "tenure_days", "purchase_days", "orders_count", "monetary_total",
-    "monetary_per_purchase_day", "purchase_days_90d", "purchase_days_365d", "monetary_90d",
+    "monetary_per_purchase_day", "purchase_days_30d", "purchase_days_90d",
+    "purchase_days_180d", "purchase_days_365d", "monetary_90d", "monetary_365d",
     "email_sends_90d", "email_opens_90d", "email_clicks_90d", "web_views_90d",
     "cart_adds_90d",
 ]
+# derived here: the customer's mean gap between purchase days, and recency in those gaps
+DERIVED = ["mean_gap_days", "recency_in_gaps"]
+FEATURES = COLUMNS + DERIVED
 # features read from a source other than orders (see covered_features)
 SOURCE_FEATURES = {
     "email": ["email_sends_90d", "email_opens_90d", "email_clicks_90d"],
@@ -70,12 +79,6 @@ def candidates() -> dict[str, object]:
 def recency_baseline():
     return make_pipeline(FunctionTransformer(_log1p), StandardScaler(),
                          LogisticRegression(max_iter=2000, random_state=SEED))
-
-
-def calibrated(estimator, rows: int) -> CalibratedClassifierCV:
-    method = "isotonic" if rows >= 1000 else "sigmoid"
-    return CalibratedClassifierCV(clone(estimator), method=method,
-                                  cv=StratifiedKFold(3, shuffle=True, random_state=SEED))
 
 
 def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> list[dict]:
@@ -154,48 +157,76 @@ def covered_features(frame: pd.DataFrame, ratio: float = 0.25) -> tuple[
     return [f for f in FEATURES if f not in dropped], dropped
 
 
+def derive(frame: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns as floats, plus DERIVED."""
+    out = frame.copy()
+    out[COLUMNS] = out[COLUMNS].astype("float64").fillna(0.0)
+    gaps = out["purchase_days"] - 1
+    out["mean_gap_days"] = np.where(gaps > 0, out["tenure_days"] / gaps.clip(lower=1),
+                                    out["tenure_days"] + out["recency_days"])
+    out["recency_in_gaps"] = out["recency_days"] / out["mean_gap_days"].clip(lower=1)
+    return out
+
+
+def _proba(model, x: np.ndarray) -> np.ndarray:
+    return model.predict_proba(x)[:, 1]
+
+
 def fit(frame: pd.DataFrame, features: list[str] | None = None) -> ChurnModel:
     """Train, evaluate, calibrate and score (see the module docstring)."""
+    from sklearn.frozen import FrozenEstimator
+
     features = list(features or FEATURES)
-    frame = frame.copy()
-    frame[FEATURES] = frame[FEATURES].astype("float64").fillna(0.0)
+    frame = derive(frame)
     train, y_train = _labelled(frame, "train")
     test, y_test = _labelled(frame, "test")
     score = frame[frame["split"] == "score"]
-    x_train, x_test = train[features].to_numpy(), test[features].to_numpy()
+    halves = np.random.default_rng(SEED).random(len(test)) < 0.5
+    if min(y_test[halves].sum(), (1 - y_test[halves]).sum(), y_test[~halves].sum(),
+           (1 - y_test[~halves]).sum()) < 5:
+        raise NotEnoughHistory("the test cutoff's halves need 5 customers of each outcome")
+    x_train = train[features].to_numpy()
+    x_cal, y_cal = test[features].to_numpy()[halves], y_test[halves]
+    x_eval, y_eval = test[features].to_numpy()[~halves], y_test[~halves]
 
     evaluation: dict[str, dict[str, float]] = {}
-    fitted = {}
+    fitted, on_calibration = {}, {}
     for name, estimator in candidates().items():
-        model = clone(estimator).fit(x_train, y_train)
-        fitted[name] = model
-        evaluation[name] = metrics(y_test, model.predict_proba(x_test)[:, 1])
+        fitted[name] = clone(estimator).fit(x_train, y_train)
+        on_calibration[name] = float(roc_auc_score(y_cal, _proba(fitted[name], x_cal)))
+        evaluation[name] = metrics(y_eval, _proba(fitted[name], x_eval))
     base = recency_baseline().fit(train[["recency_days"]].to_numpy(), y_train)
     evaluation["recency_only_baseline"] = metrics(
-        y_test, base.predict_proba(test[["recency_days"]].to_numpy())[:, 1])
-    chosen = max(fitted, key=lambda n: evaluation[n]["roc_auc"])
+        y_eval, _proba(base, test[["recency_days"]].to_numpy()[~halves]))
+    chosen = max(fitted, key=lambda n: on_calibration[n])
 
-    cal = calibrated(candidates()[chosen], len(train)).fit(x_train, y_train)
-    p_raw = fitted[chosen].predict_proba(x_test)[:, 1]
-    p_cal = cal.predict_proba(x_test)[:, 1]
+    method = "isotonic" if len(y_cal) >= 1000 else "sigmoid"
+    cal = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method)
+    cal.fit(x_cal, y_cal)
+    p_raw, p_cal = _proba(fitted[chosen], x_eval), _proba(cal, x_eval)
     calibration = {
-        "method": cal.method, "uncalibrated": metrics(y_test, p_raw),
-        "calibrated": metrics(y_test, p_cal),
-        "table_uncalibrated": calibration_table(y_test, p_raw),
-        "table_calibrated": calibration_table(y_test, p_cal),
+        "method": method, "uncalibrated": metrics(y_eval, p_raw),
+        "calibrated": metrics(y_eval, p_cal),
+        "table_uncalibrated": calibration_table(y_eval, p_raw),
+        "table_calibrated": calibration_table(y_eval, p_cal),
     }
     evaluation[f"{chosen}_calibrated"] = calibration["calibrated"]
 
-    # the scoring model: the same recipe on the newest labelled rows
-    final = calibrated(candidates()[chosen], len(test)).fit(x_test, y_test)
-    probabilities = final.predict_proba(score[features].to_numpy())[:, 1] if len(score) \
-        else np.array([])
+    # the scoring model: the chosen recipe on every labelled row, calibrated on the newest
+    labelled = pd.concat([train, test])
+    model = clone(candidates()[chosen]).fit(labelled[features].to_numpy(),
+                                            np.concatenate([y_train, y_test]))
+    final = CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(
+        test[features].to_numpy(), y_test)
+    probabilities = _proba(final, score[features].to_numpy()) if len(score) else np.array([])
     scores = pd.DataFrame({"customer_id": score["customer_id"].to_numpy(),
                            "churn_probability": probabilities})
-    cutoffs = {s: str(pd.Timestamp(frame.loc[frame["split"] == s, "cutoff_date"].iloc[0]).date())
+    cutoffs = {s: ", ".join(sorted({str(pd.Timestamp(d).date()) for d in
+                                    frame.loc[frame["split"] == s, "cutoff_date"]}))
                for s in ("train", "test", "score") if (frame["split"] == s).any()}
     return ChurnModel(chosen, evaluation, calibration, scores,
-                      {"train": len(train), "test": len(test), "score": len(score)}, cutoffs,
+                      {"train": len(train), "test": len(test), "calibration": int(halves.sum()),
+                       "evaluation": int((~halves).sum()), "score": len(score)}, cutoffs,
                       {"train": float(y_train.mean()), "test": float(y_test.mean())})
 
 

@@ -74,8 +74,9 @@ def _churn(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFr
                            "band_medium": config.churn_band_medium,
                            "candidates": {n: str(e) for n, e in churn.candidates().items()},
                            "seed": churn.SEED})
-    frame = read_frame(con, "select * from features.customer_churn_features")
-    frame[churn.FEATURES] = frame[churn.FEATURES].astype("float64").fillna(0.0)
+    frame = read_frame(con, "select * from features.customer_churn_features",
+                       order=["cutoff_date", "customer_id"])
+    frame = churn.derive(frame)
     run.features, dropped = churn.covered_features(frame)
     run.params["features_dropped"] = dropped
     model = churn.fit(frame, run.features)
@@ -87,7 +88,7 @@ def _churn(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFr
                    "calibration": {k: v for k, v in model.calibration.items()},
                    "base_rates": model.base_rates, "cutoffs": model.cutoffs}
     run.rows_trained, run.rows_scored = model.rows["train"] + model.rows["test"], len(scores)
-    run.window = (date.fromisoformat(model.cutoffs["train"]), as_of)
+    run.window = (date.fromisoformat(model.cutoffs["train"].split(", ")[0]), as_of)
     run.body = cards.churn_body(model, config, dropped)
     out = scores.assign(as_of_date=as_of)[["customer_id", "as_of_date", "churn_probability",
                                            "churn_risk_band"]]
@@ -97,9 +98,10 @@ def _churn(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFr
 def _clv_backtest(con, horizon_days: int) -> dict | None:
     """BG/NBD calibrated at the test cutoff (as-of − H) predicts purchase days in the H
     days up to the as-of date, against the naive repeat-rate baseline."""
-    frame = read_frame(con, "select cutoff_date, recency_days, tenure_days, purchase_days, "
+    frame = read_frame(con, "select customer_id, cutoff_date, recency_days, tenure_days, "
+                            "purchase_days, "
                             "purchase_days_after from features.customer_churn_features "
-                            "where split = 'test'")
+                            "where split = 'test'", order=["customer_id"])
     if len(frame) < 10:
         return None
     x = frame["purchase_days"].to_numpy(float) - 1
@@ -120,7 +122,7 @@ def _clv(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFram
                            "interval": "90% delta method on log CLV"})
     frame = read_frame(con, "select customer_id, first_order_date, frequency_repeat, "
                             "recency_btyd_days, tenure_days, monetary_avg_repeat "
-                            "from marts.customer_rfm")
+                            "from marts.customer_rfm", order=["customer_id"])
     model = clv.fit(frame)
     model.backtest = _clv_backtest(con, config.churn_horizon_days)
     run.metrics = {"bgnbd": {**model.bgnbd.params, "log_likelihood": model.bgnbd.log_likelihood},
@@ -160,7 +162,7 @@ def _clusters(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.Dat
                             "rfm.orders_count, rfm.monetary_total, e.email_opens_90d, "
                             "e.email_clicks_90d, e.web_sessions_90d from marts.customer_rfm rfm "
                             "left join marts.customer_engagement e "
-                            "on rfm.customer_id = e.customer_id")
+                            "on rfm.customer_id = e.customer_id", order=["customer_id"])
     previous = _previous_clusters(con)
     result = clusters.fit(frame, config.cluster_method, config.cluster_k_min,
                           config.cluster_k_max, previous)

@@ -46,13 +46,17 @@ def replace_table(con, project_dir: Path, table: str, frame: pd.DataFrame) -> in
     return len(frame)
 
 
-def read_frame(con, sql: str, params: list | None = None) -> pd.DataFrame:
-    """A query's rows as a frame, numbers as floats (PostgreSQL answers numeric as Decimal)."""
-    frame = con.execute(sql, params).df() if params else con.execute(sql).df()
+def read_frame(con, sql: str, order: list[str] | None = None) -> pd.DataFrame:
+    """A query's rows as a frame, numbers as floats (PostgreSQL answers numeric as Decimal),
+    sorted here by ``order`` (code-point order: the same on every engine, whatever its
+    collation — the models see their rows in one order everywhere)."""
+    frame = con.execute(sql).df()
     for column in frame.columns:
         if frame[column].dtype == object and len(frame) and frame[column].map(
                 lambda v: v.__class__.__name__ == "Decimal").any():
             frame[column] = frame[column].astype("float64")
+    if order:
+        frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
     return frame
 
 
