@@ -42,6 +42,23 @@ def test_project_definitions_are_valid_and_compiled_models_up_to_date():
             f"{seg.name}: run `segwise segments compile`")
 
 
+def test_a_rule_on_a_score_no_model_produces_fails_with_the_scores_that_exist(tmp_path):
+    msg = _error(tmp_path, _segment("trait: upsell_probability\nop: '>='\nvalue: 0.7\n"))
+    assert "defs.yml: segment 'bad_one' at rule.trait" in msg
+    assert "unknown trait 'upsell_probability': no model produces it" in msg
+    assert "churn_probability" in msg and "cluster_label" in msg
+
+
+def test_rules_on_the_scores_that_exist_are_valid(tmp_path):
+    from segwise.segments.spec import SCORE_TRAITS, load_traits
+
+    traits = load_traits(ROOT)
+    assert set(SCORE_TRAITS) <= set(traits)  # every score is a customer_profile column
+    segs = _load(tmp_path, _segment("all:\n  - {trait: churn_probability, op: '>=', value: 0.7}"
+                                    "\n  - {trait: cluster_label, op: '=', value: Loyal}\n"))
+    assert segs[0].name == "bad_one"
+
+
 def test_unknown_column(tmp_path):
     msg = _error(tmp_path, _segment("trait: orderz\nop: '>'\nvalue: 1\n"))
     assert "defs.yml: segment 'bad_one' at rule.trait" in msg

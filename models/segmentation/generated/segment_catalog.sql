@@ -18,6 +18,8 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     union all
     select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 0.0, '50e34e7ddaa7', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
+    select 'loyal_high_spenders_persona', concat('The discovered persona ', chr(39), 'Loyal high spenders', chr(39), ' (K-means on RFM and engagement, stable cluster ids) that is still likely alive (P(alive) at least 0.5) — for a loyalty campaign.'), 'growth-team', 35, 1, 0.0, 'd6f1f3e9fc98', 'segments/predictive.yml', 'file'
+    union all
     select 'recent_buyers_opening_not_clicking', 'Purchased within 30 days, opened at least 3 of the last 5 emails and clicked none — interested, but the emails do not convert.', 'crm-team', 55, 1, 0.0, '52540cdd466b', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'recent_purchasers_30d', 'Customers with at least one valid order in the last 30 days.', 'growth-team', 50, 1, 0.0, 'edb90e7bdd61', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
@@ -25,6 +27,8 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     select 'repeat_buyers_30d', 'Customers with at least two valid orders in the last 30 days.', 'growth-team', 45, 1, 0.0, 'ffddd6e553c0', 'segments/purchase.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'trade_accounts', concat('Trade (B2B) accounts: the CRM', chr(39), 's custom attribute is_wholesale is true.'), 'growth-team', 60, 1, 0.0, 'be36c0522558', 'segments/profile.yml', 'file'
+    union all
+    select 'valuable_churn_risks', 'High predicted value at high risk of leaving: predicted CLV (365 days) at least 200 and churn probability at least 0.7 — worth a win-back offer before they go.', 'growth-team', 15, 1, 0.0, '0be00eb96ba9', 'segments/predictive.yml', 'file'
     union all
     select 'vip_customers', 'Top spenders who buy often: m_score 5 and f_score at least 4.', 'growth-team', 10, 1, 0.0, 'ea14d09a5336', 'segments/value.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
 )

@@ -82,6 +82,8 @@ with declared (segment_name, destination, sync_mode, max_removal_pct, max_size_c
     union all
     select 'inactive_90d', 'sendgrid', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
     union all
+    select 'loyal_high_spenders_persona', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
+    union all
     select 'recent_buyers_opening_not_clicking', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
     union all
     select 'recent_buyers_opening_not_clicking', 'mailchimp', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
@@ -113,6 +115,8 @@ with declared (segment_name, destination, sync_mode, max_removal_pct, max_size_c
     select 'repeat_buyers_30d', 'sendgrid', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
     union all
     select 'trade_accounts', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
+    union all
+    select 'valuable_churn_risks', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
     union all
     select 'vip_customers', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
     union all

@@ -27,6 +27,9 @@ with memberships as (
     from {{ ref('inactive_90d') }}
     union all
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    from {{ ref('loyal_high_spenders_persona') }}
+    union all
+    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
     from {{ ref('recent_buyers_opening_not_clicking') }}
     union all
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
@@ -37,6 +40,9 @@ with memberships as (
     union all
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
     from {{ ref('trade_accounts') }}
+    union all
+    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    from {{ ref('valuable_churn_risks') }}
     union all
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
     from {{ ref('vip_customers') }}

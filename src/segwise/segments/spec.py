@@ -229,6 +229,24 @@ def _walk_refs(node: Condition):
 
 
 # ---------------------------------------------------------------- trait catalogue
+# the traits the scoring step provides (segwise.predict; columns of customer_profile)
+SCORE_TRAITS = ("churn_probability", "churn_risk_band", "expected_orders_90d", "p_alive",
+                "predicted_clv_365d", "predicted_clv_365d_lower",
+                "predicted_clv_365d_upper", "cluster_id", "cluster_label")
+SCORE_WORDS = ("probab", "propens", "score", "clv", "cluster", "predict", "alive", "risk",
+               "churn", "persona", "upsell", "ltv")
+
+
+def _score_hint(name: str) -> str:
+    """For a name that reads like a model score: which scores exist (a rule can only use a
+    score a model writes; a new model's score becomes a trait when it lands in
+    customer_profile)."""
+    if not any(w in name.lower() for w in SCORE_WORDS):
+        return ""
+    return (": no model produces it — the scoring step provides "
+            + ", ".join(SCORE_TRAITS))
+
+
 def trait_kind(data_type: str) -> str:
     t = data_type.lower()
     if t.startswith(NUMERIC_TYPES):
@@ -367,7 +385,7 @@ class _Parser:
         self.keys(node, path, {"trait", "op", "value"}, {"trait", "op"})
         column = node["trait"]
         if column not in self.traits:
-            raise self.fail(path, f"unknown trait {column!r} (known: "
+            raise self.fail(path, f"unknown trait {column!r}{_score_hint(column)} (known: "
                                   f"{', '.join(sorted(self.traits))})")
         kind = self.traits[column]
         op = str(node["op"]).strip().lower()
