@@ -34,7 +34,8 @@ SEGMENTS = sorted(s.name for s in definitions(project_root()))
 # time its generated files landed, and ids hashed from those
 RUN_CLOCK = {"computed_at", "built_at", "synced_at", "valid_from", "valid_to",
              "dbt_updated_at", "dbt_valid_from", "changed_at", "observed_at", "snapshot_at",
-             "loaded_at", "_loaded_at", "quarantined_at", "membership_period_id", "size_id"}
+             "loaded_at", "_loaded_at", "quarantined_at", "membership_period_id", "size_id",
+             "model_run_id"}
 # a quarantined row's raw values as text, for people: each engine spells a double its own
 # way (DuckDB 89.0, PostgreSQL 89)
 TEXT_OF_RAW = {"payload"}
@@ -104,10 +105,14 @@ def test_the_whole_run_passes_on_postgres_and_writes_no_duckdb_file(both):
     assert not [p for p in pg_dir.rglob("*") if ".duckdb" in p.name]
     ops = set(relations(pg, "ops"))
     assert {"build_runs", "validation_runs", "sync_runs", "destination_ledger",
-            "destination_suppressions", "sync_rejections"} <= ops
+            "destination_suppressions", "sync_rejections", "model_runs"} <= ops
+    statuses = query(pg, "select model, status from ops.model_runs")
+    assert set(statuses["model"]) == {"churn", "clv", "clusters"}
+    assert set(statuses["status"]) == {"ok"}
 
 
-@pytest.mark.parametrize("schema", ["marts", "segmentation", "quarantine"])
+@pytest.mark.parametrize("schema", ["marts", "features", "predictions", "segmentation",
+                                    "quarantine"])
 def test_every_table_of_a_schema_is_identical(both, schema):
     duck, pg, _, _ = both
     names = relations(duck, schema)
