@@ -1,9 +1,12 @@
 """
 ### segwise_daily
 
-Daily segment refresh: **load** (or take what has landed) → **dbt build** (models, seeds,
-data tests, unit tests) → **validate** (Great Expectations gate, Data Docs) → **export**
-segment membership and diffs.
+Daily segment refresh: **load** (or take what has landed) → **build_marts** (dbt build of
+everything the models read) → **score** (churn, CLV, clusters into the `predictions`
+schema; model cards) → **build_segments** (dbt build of the profile, segment views and
+activation feed on the new scores) → **validate** (Great Expectations gate, Data Docs) →
+**export** segment membership and diffs. Each dbt build runs models, seeds, data tests and
+unit tests; until `build_segments` completes, export and sync refuse.
 
 A failing validation fails the `validate` task, so `export` never runs on bad data. When
 validation passes, the `segwise://segments/validated` asset is updated (the ESP sync DAG
@@ -75,11 +78,25 @@ def segwise_daily():
             return load_task(params or {}, logical_date)
 
     @task
-    def build(loaded: dict) -> dict:
-        from segwise.airflow_tasks import build_task, fail_fast
+    def build_marts(loaded: dict) -> dict:
+        from segwise.airflow_tasks import build_marts_task, fail_fast
 
         with fail_fast():
-            return build_task(loaded)
+            return build_marts_task(loaded)
+
+    @task
+    def score(built: dict) -> dict:
+        from segwise.airflow_tasks import fail_fast, score_task
+
+        with fail_fast():
+            return score_task(built)
+
+    @task
+    def build_segments(scored: dict) -> dict:
+        from segwise.airflow_tasks import build_segments_task, fail_fast
+
+        with fail_fast():
+            return build_segments_task(scored)
 
     @task(outlets=[SEGMENTS_VALIDATED])
     def validate(built: dict) -> dict:
@@ -98,7 +115,7 @@ def segwise_daily():
 
         return export_task(validated)
 
-    export(validate(build(load())))
+    export(validate(build_segments(score(build_marts(load())))))
 
 
 segwise_daily()

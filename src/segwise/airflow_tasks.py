@@ -8,7 +8,14 @@ from contextlib import contextmanager
 from datetime import date, datetime
 
 from segwise.errors import ConfigurationError
-from segwise.pipeline import step_build, step_export, step_load, step_validate
+from segwise.pipeline import (
+    step_build_marts,
+    step_build_segments,
+    step_export,
+    step_load,
+    step_score,
+    step_validate,
+)
 from segwise.pipeline_vars import default_as_of
 from segwise.settings import Settings
 
@@ -48,10 +55,24 @@ def load_task(params: dict, logical_date: datetime | None = None) -> dict:
     return {"dataset": dataset, "as_of": as_of.isoformat() if as_of else None, "rows": rows}
 
 
-def build_task(loaded: dict) -> dict:
-    as_of = date.fromisoformat(loaded["as_of"]) if loaded.get("as_of") else None
-    nodes = step_build(Settings.from_env(), loaded["dataset"], as_of)
+def _loaded_as_of(loaded: dict) -> date | None:
+    return date.fromisoformat(loaded["as_of"]) if loaded.get("as_of") else None
+
+
+def build_marts_task(loaded: dict) -> dict:
+    nodes = step_build_marts(Settings.from_env(), loaded["dataset"], _loaded_as_of(loaded))
     return {**loaded, "dbt_nodes_passed": nodes}
+
+
+def score_task(built: dict) -> dict:
+    runs = step_score(Settings.from_env())
+    return {**built, "models": {r["model"]: r["status"] for r in runs}}
+
+
+def build_segments_task(scored: dict) -> dict:
+    nodes = step_build_segments(Settings.from_env(), scored["dataset"], _loaded_as_of(scored),
+                                ok_before=int(scored.get("dbt_nodes_passed", 0)))
+    return {**scored, "dbt_nodes_passed": nodes}
 
 
 class ValidationFailed(RuntimeError):

@@ -47,46 +47,59 @@ def _load(settings: Settings, dataset: str, customers: int, seed: int,
 
 def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print,
                publish_for_readers: bool = True) -> int:
-    """``dbt build``; when it succeeds, readers get the new state (``run`` publishes once,
-    at its end, instead)."""
+    """Build the marts, score them, build what reads the scores (the segment views); when
+    it succeeds, readers get the new state (``run`` publishes once, at its end, instead).
+    The Airflow DAG runs the three as tasks of their own."""
     with exclusive(settings):
-        ok = _build(settings, dataset, as_of, say)
+        ok = step_build_marts(settings, dataset, as_of, say)
+        step_score(settings, say)
+        return step_build_segments(settings, dataset, as_of, say, ok, publish_for_readers)
+
+
+def step_build_marts(settings: Settings, dataset: str, as_of: date | None,
+                     say: Say = print) -> int:
+    """``dbt build`` of everything the scoring step reads (it excludes what reads the
+    predictions)."""
+    with exclusive(settings):
+        segments = compile_project(settings.project_dir)
+        say(f"compiled {len(segments)} segment definitions")
+        ok = _build_phase(settings, dataset, as_of, say, "marts", 0)
+        # not complete until the segment views are rebuilt on the new scores: recorded as
+        # one failing node of unknown relations, the gate stays closed in between
+        record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 1, None)
+        return ok
+
+
+def step_build_segments(settings: Settings, dataset: str, as_of: date | None,
+                        say: Say = print, ok_before: int = 0,
+                        publish_for_readers: bool = True) -> int:
+    """``dbt build`` of what reads the scores (profile, segments, activation); records the
+    complete build."""
+    with exclusive(settings):
+        ok = ok_before + _build_phase(settings, dataset, as_of, say, "segments", ok_before)
+        record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 0)
+        say(f"  {ok} nodes passed")
         if publish_for_readers:
             step_publish(settings, say)
         return ok
 
 
-def _build(settings: Settings, dataset: str, as_of: date | None, say: Say) -> int:
-    """Build the marts, score them, build what reads the scores (the segment views)."""
-    segments = compile_project(settings.project_dir)
-    say(f"compiled {len(segments)} segment definitions")
-    run_id = uuid.uuid4().hex[:12]
-    ok = 0
-    for phase in ("marts", "segments"):
-        if phase == "segments":
-            step_score(settings, say)
-        ok += _build_phase(settings, dataset, as_of, say, run_id, phase, ok)
-    as_of_text = as_of.isoformat() if as_of else None
-    record_build(settings, run_id, dataset, as_of_text, ok, 0)
-    say(f"  {ok} nodes passed")
-    return ok
+def _text(as_of: date | None) -> str | None:
+    return as_of.isoformat() if as_of else None
 
 
-def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say, run_id: str,
+def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say,
                  phase: str, ok_before: int) -> int:
-    """``dbt build`` of everything before the scoring step (``marts``: it excludes what
-    reads the predictions) or of what reads it (``segments``)."""
     what = "everything the scoring step reads" if phase == "marts" else \
         "what reads the scores: profile, segments, activation"
     say(f"dbt build — {what} (models, seeds, data tests, unit tests)")
     select, exclude = (None, PREDICTIONS) if phase == "marts" else (PREDICTIONS, None)
-    as_of_text = as_of.isoformat() if as_of else None
     try:
         result = build(settings, dbt_vars(as_of, dataset), select=select, exclude=exclude)
     except DbtError as exc:  # a failed build closes the gate until a good build + validation
         # for the segments built from what failed (for all of them if that is unknown)
         touched = failed_relations(load_manifest(settings), exc.failed_ids)
-        record_build(settings, run_id, dataset, as_of_text, ok_before,
+        record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok_before,
                      max(1, exc.failed_nodes), touched)
         raise
     return sum(1 for r in result.results if r.get("status") in ("success", "pass"))
@@ -203,5 +216,5 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     return summary
 
 
-__all__ = ["DbtError", "run", "step_build", "step_export", "step_load", "step_score",
-           "step_validate"]
+__all__ = ["DbtError", "run", "step_build", "step_export", "step_build_marts",
+           "step_build_segments", "step_load", "step_score", "step_validate"]

@@ -191,3 +191,22 @@ def test_freshness_is_measured_from_the_end_of_the_as_of_day(demo_copy):
     step_build(demo_copy, "generated", DEMO_AS_OF + timedelta(days=10), say=lambda _: None)
     (stale,) = [o for o in validate(demo_copy).outcomes if o.batch == "shop.orders"]
     assert stale.success is False and "before the end of the as-of day" in stale.detail
+
+
+def test_export_refuses_between_the_marts_and_the_segments_built_on_new_scores(demo_copy):
+    """The DAG builds in three tasks (marts → score → segments): after the first, the
+    segment views are still the old ones, so nothing may leave until the last is done."""
+    from segwise.pipeline import step_build_marts, step_build_segments, step_score
+
+    step_build_marts(demo_copy, "generated", DEMO_AS_OF, say=lambda _m: None)
+    validate(demo_copy)
+    with pytest.raises(GateClosed, match="failing node"):
+        export(demo_copy)
+    runs = step_score(demo_copy, say=lambda _m: None)
+    assert {r["model"]: r["status"] for r in runs} == {"churn": "ok", "clv": "ok",
+                                                      "clusters": "ok"}
+    with pytest.raises(GateClosed):
+        export(demo_copy)
+    step_build_segments(demo_copy, "generated", DEMO_AS_OF, say=lambda _m: None)
+    assert validate(demo_copy).success
+    assert export(demo_copy).reports
