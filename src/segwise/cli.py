@@ -114,7 +114,8 @@ def build_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD")] = None,
     dataset: Annotated[str, typer.Option(help="selects the source timezone")] = "generated",
 ) -> None:
-    """Run dbt build (models, seeds, data and unit tests)."""
+    """Run dbt build (models, seeds, data and unit tests): the marts, the scoring step
+    (churn, CLV, clusters), then the profile, segment views and activation feed."""
     from segwise.pipeline import step_build
     from segwise.transform.dbt import DbtError
 
@@ -122,6 +123,27 @@ def build_cmd(
         step_build(Settings.from_env(), dataset, _date(as_of), _say)
     except DbtError as exc:
         _fail(str(exc))
+
+
+@app.command("score")
+def score_cmd(
+    as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD (the "
+                                              "one the marts were built at)")] = None,
+    dataset: Annotated[str, typer.Option(help="selects the source timezone")] = "generated",
+) -> None:
+    """Re-run the scoring step on the marts as built (e.g. after changing cluster_method),
+    then rebuild what reads the scores; model cards in <output>/model_cards/."""
+    from segwise.pipeline import step_build_segments, step_score
+    from segwise.transform.dbt import DbtError
+
+    settings = Settings.from_env()
+    try:
+        runs = step_score(settings, _say)
+        step_build_segments(settings, dataset, _date(as_of), _say)
+    except DbtError as exc:
+        _fail(str(exc))
+    for r in runs:
+        console.print(f"{r['model']:9} {r['status']:8} {r['card_path']}")
 
 
 @app.command("validate")

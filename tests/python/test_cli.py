@@ -217,3 +217,27 @@ def _tables(db: Path) -> set[str]:
             "select schema_name, table_name from duckdb_tables()").fetchall()}
     finally:
         con.close()
+
+
+def test_score_rescores_the_same_marts_into_the_same_clusters(demo_copy):
+    """`segwise score` re-runs the models on the marts as built and rebuilds what reads
+    them: on unchanged data every customer keeps its cluster (ARI 1 against the first run)."""
+    import json
+
+    from conftest import DEMO_AS_OF, query
+
+    res = _run(["score", "--as-of", DEMO_AS_OF.isoformat()],
+               {"SEGWISE_DUCKDB_PATH": str(demo_copy.duckdb_path),
+                "SEGWISE_OUTPUT_DIR": str(demo_copy.output_dir)})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert [line.split()[:2] for line in res.stdout.splitlines() if line.strip()][-3:] == [
+        ["churn", "ok"], ["clv", "ok"], ["clusters", "ok"]]
+    runs = query(demo_copy, "select model, metrics_json from ops.model_runs "
+                            "where model = 'clusters' order by trained_at")
+    assert len(runs) == 2
+    drift = json.loads(runs["metrics_json"].iloc[1])["drift"]
+    assert drift["adjusted_rand_index"] == 1.0 and set(drift["jaccard"].values()) == {1.0}
+    built = query(demo_copy, "select count(*) as n from marts.customer_profile p join "
+                             "predictions.customer_clusters c on p.customer_id = c.customer_id "
+                             "and p.cluster_id = c.cluster_id")
+    assert built["n"][0] == len(query(demo_copy, "select * from predictions.customer_clusters"))

@@ -130,3 +130,30 @@ def test_holdout_is_the_documented_salted_hash(demo):
     assert 0 < df["is_holdout"].sum() < len(df)
     treatment = members(settings, "cart_abandoners_treatment")
     assert treatment == set(df[~df["is_holdout"]]["customer_id"])
+
+
+def test_the_run_scores_every_model_and_reports_it_with_its_card(demo):
+    """The scoring step ran inside the run: three model runs recorded, their cards beside
+    the report, the report naming each, and the scores usable as traits."""
+    settings, summary = demo
+    assert {m["model"]: m["status"] for m in summary.models} == {
+        "churn": "ok", "clv": "ok", "clusters": "ok"}
+    report = (settings.output_dir / "run_report.md").read_text()
+    assert "## Models (scoring step)" in report
+    for m in summary.models:
+        card = settings.output_dir / "model_cards" / f"{m['model']}.md"
+        assert m["card"] == str(card) and card.exists()
+        text = card.read_text()
+        assert text.startswith(f"# Model card — {m['model']}")
+        assert "## Limitations" in text and "## Features" in text
+        assert m["headline"] in report
+    runs = query(settings, "select model, version_hash, features_json, params_json, "
+                           "metrics_json, rows_trained, rows_scored, training_window_start, "
+                           "training_window_end from ops.model_runs")
+    assert len(runs) == 3 and runs["version_hash"].str.len().eq(64).all()
+    assert (runs["rows_scored"] > 0).all() and runs["training_window_start"].notna().all()
+    profile = query(settings, "select count(churn_probability) as churn, count(cluster_label) "
+                              "as clusters, count(predicted_clv_365d) as clv, "
+                              "count(orders_count) as buyers from marts.customer_profile "
+                              "where orders_count > 0")
+    assert profile.iloc[0].nunique() == 1  # every buyer has every score

@@ -57,6 +57,10 @@ MINIBATCH_ABOVE = 200_000
 KEEP_K_WITHIN = 0.02
 
 
+class TooFewCustomers(ValueError):
+    """Not enough customers (or no varying feature) to form the clusters asked for."""
+
+
 @dataclass
 class Previous:
     """What the last run left: its k, centroids (log features, unscaled), ids, assignments."""
@@ -120,7 +124,7 @@ def _fit_kmeans(z: np.ndarray, k_range: range, previous_init: np.ndarray | None,
         labels_by_k[k], centres_by_k[k] = model.labels_, model.cluster_centers_
         scores[k] = _silhouette(z, model.labels_, idx)
     if not scores:
-        raise ValueError(f"too few customers ({len(z)}) for {k_range.start} clusters")
+        raise TooFewCustomers(f"too few customers ({len(z)}) for {k_range.start} clusters")
     best = max(scores, key=lambda k: (scores[k], -k))
     if previous_k in scores and previous_init is not None \
             and scores[previous_k] >= scores[best] - KEEP_K_WITHIN:
@@ -157,7 +161,7 @@ def _fit_dbscan(z: np.ndarray):
     model = DBSCAN(eps=max(eps, 1e-6), min_samples=min_samples).fit(zs)
     core = model.core_sample_indices_
     if len(core) == 0:
-        raise ValueError("DBSCAN found no core samples")
+        raise TooFewCustomers("DBSCAN found no core samples")
     nn = NearestNeighbors(n_neighbors=1).fit(zs[core])
     d, j = nn.kneighbors(z)
     labels = np.where(d[:, 0] <= eps, model.labels_[core][j[:, 0]], -1)
@@ -245,7 +249,7 @@ def fit(frame: pd.DataFrame, method: str = "kmeans", k_min: int = 3, k_max: int 
     frame = frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
     logged, used = _transform(frame)
     if not used:
-        raise ValueError("no clustering feature varies across customers")
+        raise TooFewCustomers("no clustering feature varies across customers")
     mean, std = logged.mean().to_numpy(), logged.std(ddof=0).to_numpy()
     z = (logged.to_numpy() - mean) / std
     same_space = previous is not None and previous.features == used

@@ -25,7 +25,7 @@ import pandas as pd
 
 from segwise.ops import utcnow
 from segwise.predict import btyd, cards, churn, clusters, clv
-from segwise.predict.tables import ModelSettings, read_frame, replace_table
+from segwise.predict.tables import ModelSettings, contract, read_frame, replace_table
 from segwise.settings import Settings
 from segwise.warehouse import connect, ensure_ops, table_exists
 
@@ -188,11 +188,10 @@ MODELS = {
     "clv": (_clv, "customer_clv", [clv, btyd]),
     "clusters": (_clusters, "customer_clusters", [clusters]),
 }
-EXPECTED = (churn.NotEnoughHistory, btyd.FitError, ValueError)
+EXPECTED = (churn.NotEnoughHistory, btyd.FitError, clusters.TooFewCustomers)
 
 
-def _record(con, run_id: str, run: ModelRun, as_of: date, card: Path | None,
-            modules: list) -> dict:
+def _record(con, run_id: str, run: ModelRun, as_of: date, card: Path, modules: list) -> dict:
     row = {"run_id": run_id, "model": run.model, "status": run.status, "detail": run.detail,
            "version_hash": version_hash(modules, {k: v for k, v in run.params.items()
                                                   if k != "state"}),
@@ -202,7 +201,7 @@ def _record(con, run_id: str, run: ModelRun, as_of: date, card: Path | None,
            "params_json": json.dumps(run.params, default=str),
            "metrics_json": json.dumps(run.metrics, default=_json_default),
            "rows_trained": int(run.rows_trained), "rows_scored": int(run.rows_scored),
-           "card_path": str(card) if card else None}
+           "card_path": str(card)}
     con.insert_frame("ops.model_runs", pd.DataFrame([row]))
     return row
 
@@ -232,17 +231,14 @@ def score(settings: Settings, say: Say = print, models: tuple[str, ...] = tuple(
                 run, out = ModelRun(name, status="failed",
                                     detail=f"{type(exc).__name__}: {exc}"), None
             if out is None:
-                from segwise.predict.tables import contract
-
                 out = pd.DataFrame(columns=[c for c, _ in contract(settings.project_dir)[table]])
             else:
                 out = out.assign(model_run_id=run_id)
             replace_table(con, settings.project_dir, table, out)
-            row = _record(con, run_id, run, as_of, None, modules)
-            card = cards.write(settings.output_dir / CARDS_DIR, row, run.body)
-            con.execute("update ops.model_runs set card_path = ? where run_id = ? and model = ?",
-                        [str(card), run_id, name])
-            recorded.append({**row, "card_path": str(card)})
+            card = settings.output_dir / CARDS_DIR / f"{name}.md"
+            row = _record(con, run_id, run, as_of, card, modules)
+            cards.write(card.parent, row, run.body)
+            recorded.append(row)
             say(f"  {name}: {run.status}" + (f" — {run.detail}" if run.detail else
                                              f", {run.rows_scored:,} customers scored"))
     return recorded

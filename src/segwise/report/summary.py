@@ -8,7 +8,7 @@ from pathlib import Path
 
 from segwise.ops import list_segments
 from segwise.settings import Settings
-from segwise.warehouse import connect
+from segwise.warehouse import connect, table_exists
 
 
 @dataclass
@@ -27,6 +27,8 @@ class RunSummary:
     exports: list[dict] = field(default_factory=list)
     export_refused: str | None = None
     syncs: list[dict] = field(default_factory=list)
+    # the scoring step's latest run per model: status, headline metric, model card
+    models: list[dict] = field(default_factory=list)
     report_path: str | None = None
 
 
@@ -35,10 +37,44 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
         summary.quarantined = [tuple(r) for r in con.execute(
             "select source_table, reason, rows_quarantined from quarantine.quarantine_summary "
             "order by source_table, reason").fetchall()]
+        summary.models = latest_model_runs(con)
         names = list_segments(con)
         summary.segment_sizes = {
             n: con.execute(f'select count(*) from segments."{n}"').fetchall()[0][0] for n in names
         }
+
+
+def latest_model_runs(con) -> list[dict]:
+    """The newest ops.model_runs row per model, with a one-line headline."""
+    if not table_exists(con, "ops", "model_runs"):
+        return []
+    rows = con.execute(
+        "select model, status, detail, rows_scored, metrics_json, card_path from ("
+        "select *, row_number() over (partition by model order by trained_at desc) as n "
+        "from ops.model_runs) as r where n = 1 order by model").fetchall()
+    return [{"model": m, "status": st, "detail": d, "rows_scored": n,
+             "headline": _headline(m, json.loads(mj or "{}")), "card": card}
+            for m, st, d, n, mj, card in rows]
+
+
+def _headline(model: str, metrics: dict) -> str:
+    if model == "churn" and metrics.get("chosen"):
+        got = metrics["test"].get(f"{metrics['chosen']}_calibrated", {})
+        base = metrics["test"].get("recency_only_baseline", {})
+        return (f"{metrics['chosen']}: ROC-AUC {got.get('roc_auc', 0):.3f} (recency only "
+                f"{base.get('roc_auc', 0):.3f}), Brier {got.get('brier', 0):.3f}")
+    if model == "clv" and metrics.get("bgnbd"):
+        back = metrics.get("backtest") or {}
+        text = "BG/NBD " + ", ".join(f"{k} {metrics['bgnbd'][k]:.3f}"
+                                      for k in ("r", "alpha", "a", "b"))
+        if back:
+            text += f"; backtest MAE {back['mae_model']:.3f} (naive {back['mae_naive']:.3f})"
+        return text
+    if model == "clusters" and metrics.get("k"):
+        ari = (metrics.get("drift") or {}).get("adjusted_rand_index")
+        return f"k = {metrics['k']}" + (f", ARI vs previous run {ari:.3f}" if ari is not None
+                                        else "")
+    return ""
 
 
 def write_report(summary: RunSummary, out_dir: Path) -> Path:
@@ -55,6 +91,12 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
               + (f" (not applicable: {summary.segments_not_applicable[s]})"
                  if s in summary.segments_not_applicable else "") + " |"
               for s, n in summary.segment_sizes.items()]
+    if summary.models:
+        lines += ["", "## Models (scoring step)", "", "| model | status | customers | headline "
+                  "| model card |", "|---|---|---:|---|---|"]
+        lines += [f"| {m['model']} | {m['status']} | {m['rows_scored'] or 0:,} | "
+                  f"{m['headline'] or m['detail'] or ''} | {m['card'] or ''} |"
+                  for m in summary.models]
     verdict = {True: "passed", False: "FAILED", None: "not run"}[summary.validation_success]
     lines += ["", f"## Validation: {verdict}", ""]
     lines += [f"- failed: {f}" for f in summary.validation_failures]
