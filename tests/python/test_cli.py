@@ -224,8 +224,13 @@ def test_score_rescores_the_same_marts_into_the_same_clusters(demo_copy):
     them: on unchanged data every customer keeps its cluster (ARI 1 against the first run)."""
     import json
 
+    import pandas as pd
+
     from conftest import DEMO_AS_OF, query
 
+    scores = "select * exclude (model_run_id) from predictions.customer_churn_scores " \
+             "order by customer_id"
+    before = query(demo_copy, scores)
     res = _run(["score", "--as-of", DEMO_AS_OF.isoformat()],
                {"SEGWISE_DUCKDB_PATH": str(demo_copy.duckdb_path),
                 "SEGWISE_OUTPUT_DIR": str(demo_copy.output_dir)})
@@ -237,6 +242,7 @@ def test_score_rescores_the_same_marts_into_the_same_clusters(demo_copy):
     assert len(runs) == 2
     drift = json.loads(runs["metrics_json"].iloc[1])["drift"]
     assert drift["adjusted_rand_index"] == 1.0 and set(drift["jaccard"].values()) == {1.0}
+    pd.testing.assert_frame_equal(query(demo_copy, scores), before)  # fixed seeds
     built = query(demo_copy, "select count(*) as n from marts.customer_profile p join "
                              "predictions.customer_clusters c on p.customer_id = c.customer_id "
                              "and p.cluster_id = c.cluster_id")
