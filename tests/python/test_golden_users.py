@@ -208,7 +208,7 @@ def test_language_features_on_golden_users(golden, tmp_path):
     assert got["kw_in"] == {c for c, t in tier.items() if t in ("gold", "silver")}
     assert got["kw_between_days_ago"] == {
         c["id"] for c in customers
-        if any(5 <= o.get("days_ago", 0) + o.get("hours_ago", 0) / 24 < 25
+        if any(5 < o.get("days_ago", 0) + o.get("hours_ago", 0) / 24 <= 25
                for o in c.get("orders", []))}
     assert got["kw_minutes"] == {"g_cart_too_fresh"}
     assert got["kw_where_books"] == {"g_silver_viewer"}
