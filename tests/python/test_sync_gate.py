@@ -37,7 +37,7 @@ def test_lineage_of_a_segment_comes_from_the_manifest(wh):
     assert upstream_relations(None, VIP) is None
     test_id = next(uid for uid, n in manifest["nodes"].items()
                    if n["resource_type"] == "test"
-                   and "model.segwise.customer_rfm" in n["depends_on"]["nodes"])
+                   and n["depends_on"]["nodes"] == ["model.segwise.customer_rfm"])
     assert failed_relations(manifest, [test_id]) == ["marts.customer_rfm"]
     assert failed_relations(manifest, ["test.segwise.gone"]) is None
 
