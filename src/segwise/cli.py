@@ -241,6 +241,14 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     console.print(s)
     for name, why in summary.segments_not_applicable.items():
         console.print(f"  n/a: {name} cannot apply to this data ({why})")
+    if summary.models:
+        m = Table(title="models (scoring step; cards in output/model_cards)")
+        for col in ("model", "status", "customers", "headline"):
+            m.add_column(col, justify="right" if col == "customers" else "left")
+        for r in summary.models:
+            m.add_row(r["model"], r["status"], f"{r['rows_scored'] or 0:,}",
+                      r["headline"] or r["detail"] or "")
+        console.print(m)
     verdict = "[green]passed[/green]" if summary.validation_success else "[red]FAILED[/red]"
     console.print(f"validation: {verdict}")
     for f in summary.validation_failures:

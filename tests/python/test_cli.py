@@ -65,6 +65,10 @@ def test_a_landed_run_builds_on_the_raw_tables_and_loads_nothing(demo, tmp_path)
         "SEGWISE_DUCKDB_PATH": str(db), "SEGWISE_OUTPUT_DIR": str(tmp_path / "out")})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "raw.web_events has not landed: created empty" in res.stdout
+    table = res.stdout[res.stdout.index("models (scoring step"):]
+    for model in ("churn", "clv", "clusters"):  # each scored, named in the summary
+        assert any([c.strip() for c in line.split("│")[1:3]] == [model, "ok"]
+                   for line in table.splitlines()), table[:1500]
     assert not (db.parent / "raw").exists()  # nothing generated
     con = duckdb.connect(str(db), read_only=True)
     try:
