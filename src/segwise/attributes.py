@@ -20,9 +20,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from segwise.errors import ConfigurationError
+from segwise.settings import project_vars
 
 # the declared type -> the trait kind the segment parser checks values against
 TYPES = {"text": "string", "number": "numeric", "boolean": "boolean"}
@@ -48,8 +47,7 @@ def declared_attributes(project_dir: Path) -> dict[str, Attribute]:
     """The attributes declared in ``project_dir/dbt_project.yml`` (in declaration order),
     checked like the dbt macro checks them."""
     path = project_dir / "dbt_project.yml"
-    doc = yaml.safe_load(path.read_text()) or {}
-    declared = (doc.get("vars") or {}).get("custom_attributes") or {}
+    declared = project_vars(project_dir).get("custom_attributes") or {}
     where = f"{path}: vars.custom_attributes"
     if not isinstance(declared, dict):
         raise AttributeDeclarationError(f"{where}: must map attribute names to types")

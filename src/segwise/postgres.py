@@ -157,14 +157,20 @@ class PgConnection:
         return f"select * from ({query}) as q order by md5(q::text) limit {int(rows)}"
 
     def to_parquet(self, query: str, path) -> None:
-        frame = self.execute(query).df()
-        for column in frame.columns:  # numeric arrives as Decimal: analyse it as a number
-            if frame[column].map(lambda v: isinstance(v, Decimal)).any():
-                frame[column] = frame[column].astype("float64")
-        frame.to_parquet(path, index=False)
+        numbers_as_floats(self.execute(query).df()).to_parquet(path, index=False)
 
     def close(self) -> None:
         self.raw.close()
+
+
+def numbers_as_floats(frame: pd.DataFrame) -> pd.DataFrame:
+    """``numeric`` columns arrive from psycopg2 as Decimal objects: as floats, so they are
+    analysed as numbers (a no-op for DuckDB's frames)."""
+    for column in frame.columns:
+        if frame[column].dtype == object and frame[column].map(
+                lambda v: isinstance(v, Decimal)).any():
+            frame[column] = frame[column].astype("float64")
+    return frame
 
 
 def _adapt(value: Any) -> Any:

@@ -19,6 +19,14 @@ def project_root() -> Path:
     return Path.cwd()
 
 
+def project_vars(project_dir: Path) -> dict:
+    """The dbt vars declared in ``project_dir/dbt_project.yml``."""
+    import yaml
+
+    doc = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    return doc.get("vars") or {}
+
+
 def default_shared_data(root: Path) -> Path:
     """``shared/data`` in the nearest folder above the checkout that has one — the
     documented ``../shared/data`` for a checkout beside it, and the same folder for a

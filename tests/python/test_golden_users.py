@@ -104,20 +104,24 @@ def _declared_predictions(settings, docs: list[dict], as_of: date) -> None:
     """Golden users' declared scores into the predictions tables (the few golden customers
     are too few to train on: the scoring step skipped), then rebuild what reads them."""
     from segwise.pipeline_vars import dbt_vars
-    from segwise.predict.tables import contract, replace_table
+    from segwise.predict.churn import risk_band
+    from segwise.predict.tables import ModelSettings, contract, replace_table
     from segwise.transform.dbt import PREDICTIONS, build
 
     declared = [(c["id"], c["predictions"]) for d in docs for c in d["customers"]
                 if c.get("predictions")]
     columns = contract(settings.project_dir)
+    bands = ModelSettings.from_project(settings.project_dir)
     with connect(settings.duckdb_path) as con:
         for table, cols in columns.items():
             names = [c for c, _ in cols]
             rows = [{"customer_id": cid, "as_of_date": as_of, "model_run_id": "golden",
                      **{k: v for k, v in p.items() if k in names}} for cid, p in declared]
             frame = pd.DataFrame(rows).reindex(columns=names)
-            if "churn_risk_band" in names:
-                frame["churn_risk_band"] = "high"
+            if "churn_risk_band" in names:  # the band of the declared probability
+                frame["churn_risk_band"] = risk_band(frame["churn_probability"],
+                                                     bands.churn_band_high,
+                                                     bands.churn_band_medium)
             if "cluster_id" in names:
                 frame["cluster_id"] = 1
             replace_table(con, settings.project_dir, table, frame)

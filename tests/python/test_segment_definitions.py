@@ -50,10 +50,10 @@ def test_a_rule_on_a_score_no_model_produces_fails_with_the_scores_that_exist(tm
 
 
 def test_rules_on_the_scores_that_exist_are_valid(tmp_path):
-    from segwise.segments.spec import SCORE_TRAITS, load_traits
+    from segwise.segments.spec import load_traits, score_traits
 
     traits = load_traits(ROOT)
-    assert set(SCORE_TRAITS) <= set(traits)  # every score is a customer_profile column
+    assert set(score_traits()) <= set(traits)  # every score is a customer_profile column
     segs = _load(tmp_path, _segment("all:\n  - {trait: churn_probability, op: '>=', value: 0.7}"
                                     "\n  - {trait: cluster_label, op: '=', value: Loyal}\n"))
     assert segs[0].name == "bad_one"

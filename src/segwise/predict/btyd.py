@@ -15,7 +15,7 @@ this is not ``lifetimes`` or ``pymc-marketing`` (both measured against it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,18 @@ def _covariance(nll, log_params: np.ndarray) -> np.ndarray | None:
     return (cov + cov.T) / 2
 
 
+def _draws(model, n: int, seed: int) -> list:
+    """Parameter sets drawn from the MLE's asymptotic normal (log scale); none without a
+    covariance."""
+    if model.log_cov is None:
+        return []
+    names = list(model.params)
+    mean = np.log([model.params[k] for k in names])
+    rng = np.random.default_rng(seed)
+    return [replace(model, **dict(zip(names, np.exp(p), strict=True)))
+            for p in rng.multivariate_normal(mean, model.log_cov, size=n)]
+
+
 @dataclass(frozen=True)
 class BetaGeo:
     """A fitted BG/NBD model: r, alpha (purchase rate Gamma), a, b (dropout Beta)."""
@@ -102,13 +114,7 @@ class BetaGeo:
             1 - (alpha / (alpha + t)) ** r * special.hyp2f1(r, b, a + b - 1, z))
 
     def draws(self, n: int, seed: int) -> list[BetaGeo]:
-        """Parameter sets drawn from the MLE's asymptotic normal (log scale)."""
-        if self.log_cov is None:
-            return []
-        rng = np.random.default_rng(seed)
-        mean = np.log([self.r, self.alpha, self.a, self.b])
-        return [BetaGeo(*np.exp(p), self.log_likelihood, self.customers)
-                for p in rng.multivariate_normal(mean, self.log_cov, size=n)]
+        return _draws(self, n, seed)
 
 
 def _odds_dead(r, alpha, a, b, x, t_x, T) -> np.ndarray:
@@ -187,12 +193,7 @@ class GammaGamma:
         return np.where(x > 0, cond, self.population_mean)
 
     def draws(self, n: int, seed: int) -> list[GammaGamma]:
-        if self.log_cov is None:
-            return []
-        rng = np.random.default_rng(seed)
-        mean = np.log([self.p, self.q, self.gamma])
-        return [GammaGamma(*np.exp(v), self.log_likelihood, self.customers)
-                for v in rng.multivariate_normal(mean, self.log_cov, size=n)]
+        return _draws(self, n, seed)
 
 
 def _gg_nll(log_params: np.ndarray, x, m, w) -> float:

@@ -24,10 +24,9 @@ def _metrics_rows(evaluation: dict[str, dict[str, float]]) -> list[dict]:
     return [{"model": name, **vals} for name, vals in evaluation.items()]
 
 
-def write(out_dir: Path, run: dict, body: str) -> Path:
+def write(path: Path, run: dict, body: str) -> Path:
     """``run``: the ops.model_runs row as a dict; ``body``: model-specific sections."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{run['model']}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
     features = json.loads(run.get("features_json") or "[]")
     text = (
         f"# Model card — {run['model']}\n\n"
@@ -43,7 +42,7 @@ def write(out_dir: Path, run: dict, body: str) -> Path:
     return path
 
 
-def churn_body(model, settings, dropped: dict[str, str] | None = None) -> str:
+def churn_body(model, config, dropped: dict[str, str] | None = None) -> str:
     cal = model.calibration
     left_out = "".join(f"- `{f}`: {why}\n" for f, why in (dropped or {}).items())
     return (
@@ -54,8 +53,8 @@ def churn_body(model, settings, dropped: dict[str, str] | None = None) -> str:
         f"({model.rows['test']} customers, churn rate {model.base_rates['test']:.3f}, split "
         f"at random into {model.rows['calibration']} for choosing and calibrating and "
         f"{model.rows['evaluation']} for every figure below); label: no valid order within "
-        f"{settings.churn_horizon_days} days after the cutoff. The scoring model is the "
-        f"chosen recipe refitted on all labelled rows, calibrated on the test cutoff, and "
+        f"{config.churn_horizon_days} days after the cutoff. The scoring model is the "
+        f"ranking model these figures describe, calibrated on the whole test cutoff; it "
         f"scores the {model.rows['score']} customers at {model.cutoffs.get('score')}.\n\n"
         + ("Features left out (their source does not cover every cutoff):\n\n"
            + left_out + "\n" if left_out else "")
@@ -69,7 +68,7 @@ def churn_body(model, settings, dropped: dict[str, str] | None = None) -> str:
         f"{cal['calibrated']['ece']:.4f}.\n\n"
         + _table(cal["table_calibrated"], ["bin", "rows", "mean_predicted", "observed_rate"])
         + "\n## Risk bands\n\n"
-        f"high: p >= {settings.churn_band_high}; medium: p >= {settings.churn_band_medium}; "
+        f"high: p >= {config.churn_band_high}; medium: p >= {config.churn_band_medium}; "
         "else low.\n\n"
         "## Limitations\n\n"
         "- Customers without a valid order are not scored (churn needs a purchase history).\n"

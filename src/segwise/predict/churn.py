@@ -17,8 +17,9 @@ each — so every training label ends before the test cutoff):
 * every figure reported — ROC-AUC, PR-AUC, Brier score, expected calibration error, the
   10-bin calibration table — is measured on the evaluation half, which took part in
   nothing;
-* the scoring model is the chosen recipe refitted on all labelled rows, calibrated by
-  cross-validation on the test cutoff's rows, and scores the customers at the as-of date.
+* the scoring model is the ranking model those figures describe, calibrated on the whole
+  test cutoff (both halves: the newest labelled period, unseen by its training); it
+  scores the customers at the as-of date.
 
 Deterministic: every estimator and fold split has a fixed seed.
 """
@@ -141,7 +142,8 @@ def covered_features(frame: pd.DataFrame, ratio: float = 0.25) -> tuple[
     is behaviour, and every score would shift."""
     dropped = {}
     for source, columns in SOURCE_FEATURES.items():
-        per_split = frame.groupby("split")[columns].mean().sum(axis=1)
+        values = frame[columns].astype("float64").fillna(0.0)
+        per_split = values.groupby(frame["split"]).mean().sum(axis=1)
         score = float(per_split.get("score", 0.0))
         if score <= 0:
             dropped.update({c: f"no {source} activity at the score cutoff" for c in columns})
@@ -212,11 +214,9 @@ def fit(frame: pd.DataFrame, features: list[str] | None = None) -> ChurnModel:
     }
     evaluation[f"{chosen}_calibrated"] = calibration["calibrated"]
 
-    # the scoring model: the chosen recipe on every labelled row, calibrated on the newest
-    labelled = pd.concat([train, test])
-    model = clone(candidates()[chosen]).fit(labelled[features].to_numpy(),
-                                            np.concatenate([y_train, y_test]))
-    final = CalibratedClassifierCV(FrozenEstimator(model), method=method).fit(
+    # the scoring model: the ranking model just evaluated, calibrated on the whole test
+    # cutoff (the newest labelled period, which its training never saw)
+    final = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method).fit(
         test[features].to_numpy(), y_test)
     probabilities = _proba(final, score[features].to_numpy()) if len(score) else np.array([])
     scores = pd.DataFrame({"customer_id": score["customer_id"].to_numpy(),

@@ -74,7 +74,7 @@ class Previous:
 
 @dataclass
 class Clustering:
-    method: str
+    method: str  # kmeans | ward | dbscan with its eps and min_samples
     k: int
     features: list[str]
     assignments: pd.DataFrame  # customer_id, cluster_id, cluster_label
@@ -169,7 +169,10 @@ def _fit_dbscan(z: np.ndarray):
     remap = {c: i for i, c in enumerate(found)}
     labels = np.array([remap.get(c, -1) for c in labels])
     centres = np.vstack([z[labels == c].mean(axis=0) for c in range(len(found))])
-    return len(found), labels, centres, {"eps": eps, "min_samples": min_samples}
+    clustered = idx[labels[idx] >= 0]  # the silhouette of what it found, noise left out
+    score = _silhouette(z, labels, clustered) if len(clustered) else -1.0
+    return len(found), labels, centres, {len(found): score}, \
+        f"dbscan (eps {eps:.3f}, min_samples {min_samples})"
 
 
 def _stable_ids(centres_z: np.ndarray, previous_z: np.ndarray | None,
@@ -261,7 +264,7 @@ def fit(frame: pd.DataFrame, method: str = "kmeans", k_min: int = 3, k_max: int 
     elif method == "ward":
         k, labels, centres, scores = _fit_ward(z, k_range)
     else:
-        k, labels, centres, scores = _fit_dbscan(z)
+        k, labels, centres, scores, method = _fit_dbscan(z)
     sizes = np.bincount(labels[labels >= 0], minlength=k)
     spend = centres[:, used.index("monetary_total")] if "monetary_total" in used else -sizes
     ids = _stable_ids(centres, previous_z, previous.ids if same_space else None, spend)
@@ -276,6 +279,5 @@ def fit(frame: pd.DataFrame, method: str = "kmeans", k_min: int = 3, k_max: int 
     centroids.insert(0, "cluster_label", names)
     centroids.insert(0, "cluster_id", ids)
     return Clustering(method, k, used, assignments, centroids.sort_values("cluster_id"),
-                      centres_log, ids, {int(a): float(b) for a, b in scores.items()
-                                         if isinstance(a, (int, np.integer))},
+                      centres_log, ids, {int(a): float(b) for a, b in scores.items()},
                       drift(previous, assignments, ids, centres, previous_z))

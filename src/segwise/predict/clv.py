@@ -11,7 +11,7 @@ customer will actually spend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -55,9 +55,7 @@ def _log_sd(bg: BetaGeo, gg: GammaGamma, d: dict[str, np.ndarray], days: float,
         names = list(model.params)
         grads = []
         for name in names:
-            values = dict(model.params)
-            values[name] = float(np.exp(np.log(values[name]) + step))
-            bumped = type(model)(**values, log_likelihood=0.0, customers=0)
+            bumped = replace(model, **{name: float(np.exp(np.log(model.params[name]) + step))})
             pair = (bumped, gg) if model is bg else (bg, bumped)
             grads.append((np.log(np.maximum(_clv(*pair, d, days), 1e-300)) - log_base) / step)
         g = np.vstack(grads)  # params × customers

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +28,7 @@ from segwise.ops import utcnow
 from segwise.predict import btyd, cards, churn, clusters, clv
 from segwise.predict.tables import ModelSettings, contract, read_frame, replace_table
 from segwise.settings import Settings
-from segwise.warehouse import connect, ensure_ops, table_exists
+from segwise.warehouse import connect, ensure_ops
 
 Say = Callable[[str], None]
 CARDS_DIR = "model_cards"
@@ -55,6 +56,33 @@ def version_hash(modules: list, params: dict) -> str:
     return h.hexdigest()
 
 
+class Inputs:
+    """What the models read, each relation scanned once per scoring run however many
+    models use it (rows in one engine-independent order)."""
+
+    def __init__(self, con) -> None:
+        self.con = con
+
+    @cached_property
+    def features(self) -> pd.DataFrame:
+        return read_frame(self.con, "select * from features.customer_churn_features",
+                          order=["cutoff_date", "customer_id"])
+
+    @cached_property
+    def customers(self) -> pd.DataFrame:
+        """customer_rfm with the engagement columns the clusters use."""
+        return read_frame(self.con, "select rfm.*, e.email_opens_90d, e.email_clicks_90d, "
+                                    "e.web_sessions_90d from marts.customer_rfm rfm "
+                                    "left join marts.customer_engagement e "
+                                    "on rfm.customer_id = e.customer_id", order=["customer_id"])
+
+
+def _window(frame: pd.DataFrame, as_of: date) -> tuple[date | None, date]:
+    """From the first purchase of anyone in ``frame`` to the as-of date."""
+    first = pd.to_datetime(frame["first_order_date"]).min() if len(frame) else None
+    return (first.date() if first is not None and not pd.isna(first) else None, as_of)
+
+
 def _as_of(con) -> date:
     rows = con.execute("select max(cutoff_date) from features.customer_churn_features "
                        "where split = 'score'").fetchall()
@@ -67,16 +95,14 @@ def _as_of(con) -> date:
     return pd.Timestamp(value).date()
 
 
-def _churn(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFrame]:
+def _churn(inputs: Inputs, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFrame]:
     run = ModelRun("churn",
                    params={"horizon_days": config.churn_horizon_days,
                            "band_high": config.churn_band_high,
                            "band_medium": config.churn_band_medium,
                            "candidates": {n: str(e) for n, e in churn.candidates().items()},
                            "seed": churn.SEED})
-    frame = read_frame(con, "select * from features.customer_churn_features",
-                       order=["cutoff_date", "customer_id"])
-    frame = churn.derive(frame)
+    frame = inputs.features
     run.features, dropped = churn.covered_features(frame)
     run.params["features_dropped"] = dropped
     model = churn.fit(frame, run.features)
@@ -95,13 +121,10 @@ def _churn(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFr
     return run, out
 
 
-def _clv_backtest(con, horizon_days: int) -> dict | None:
+def _clv_backtest(inputs: Inputs, horizon_days: int) -> dict | None:
     """BG/NBD calibrated at the test cutoff (as-of − H) predicts purchase days in the H
     days up to the as-of date, against the naive repeat-rate baseline."""
-    frame = read_frame(con, "select customer_id, cutoff_date, recency_days, tenure_days, "
-                            "purchase_days, "
-                            "purchase_days_after from features.customer_churn_features "
-                            "where split = 'test'", order=["customer_id"])
+    frame = inputs.features[inputs.features["split"] == "test"]
     if len(frame) < 10:
         return None
     x = frame["purchase_days"].to_numpy(float) - 1
@@ -115,24 +138,21 @@ def _clv_backtest(con, horizon_days: int) -> dict | None:
     return {"calibration_end": str(pd.Timestamp(frame["cutoff_date"].iloc[0]).date()), **out}
 
 
-def _clv(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFrame]:
+def _clv(inputs: Inputs, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFrame]:
     run = ModelRun("clv", features=["frequency_repeat", "recency_btyd_days", "tenure_days",
                                     "monetary_avg_repeat"],
                    params={"time_unit_days": clv.WEEK, "horizons_days": [90, 365],
                            "interval": "90% delta method on log CLV"})
-    frame = read_frame(con, "select customer_id, first_order_date, frequency_repeat, "
-                            "recency_btyd_days, tenure_days, monetary_avg_repeat "
-                            "from marts.customer_rfm", order=["customer_id"])
+    frame = inputs.customers
     model = clv.fit(frame)
-    model.backtest = _clv_backtest(con, config.churn_horizon_days)
+    model.backtest = _clv_backtest(inputs, config.churn_horizon_days)
     run.metrics = {"bgnbd": {**model.bgnbd.params, "log_likelihood": model.bgnbd.log_likelihood},
                    "gamma_gamma": {**model.gamma_gamma.params,
                                    "log_likelihood": model.gamma_gamma.log_likelihood},
                    "spend_frequency_correlation": model.spend_frequency_correlation,
                    "backtest": model.backtest}
     run.rows_trained = run.rows_scored = len(frame)
-    first = pd.to_datetime(frame["first_order_date"]).min() if len(frame) else None
-    run.window = (first.date() if first is not None and not pd.isna(first) else None, as_of)
+    run.window = _window(frame, as_of)
     run.body = cards.clv_body(model)
     out = model.scores.assign(as_of_date=as_of)
     return run, out[["customer_id", "as_of_date", "expected_orders_90d", "p_alive",
@@ -149,21 +169,17 @@ def _previous_clusters(con) -> clusters.Previous | None:
     state = params.get("state")
     if not state:
         return None
-    assigned = read_frame(con, "select customer_id, cluster_id from predictions.customer_clusters") \
-        if table_exists(con, "predictions", "customer_clusters") else pd.DataFrame()
+    assigned = read_frame(con, "select customer_id, cluster_id from predictions.customer_clusters")
     series = assigned.set_index("customer_id")["cluster_id"].astype(int) if len(assigned) \
         else None
     return clusters.Previous(state["k"], state["features"], np.array(state["centroids_log"]),
                              state["ids"], series)
 
 
-def _clusters(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.DataFrame]:
-    frame = read_frame(con, "select rfm.customer_id, rfm.first_order_date, rfm.recency_days, "
-                            "rfm.orders_count, rfm.monetary_total, e.email_opens_90d, "
-                            "e.email_clicks_90d, e.web_sessions_90d from marts.customer_rfm rfm "
-                            "left join marts.customer_engagement e "
-                            "on rfm.customer_id = e.customer_id", order=["customer_id"])
-    previous = _previous_clusters(con)
+def _clusters(inputs: Inputs, config: ModelSettings,
+              as_of: date) -> tuple[ModelRun, pd.DataFrame]:
+    frame = inputs.customers
+    previous = _previous_clusters(inputs.con)
     result = clusters.fit(frame, config.cluster_method, config.cluster_k_min,
                           config.cluster_k_max, previous)
     run = ModelRun("clusters", features=result.features,
@@ -176,8 +192,7 @@ def _clusters(con, config: ModelSettings, as_of: date) -> tuple[ModelRun, pd.Dat
                    "sizes": {str(r["cluster_id"]): int(r["size"])
                              for r in result.centroids.to_dict("records")}}
     run.rows_trained = run.rows_scored = len(frame)
-    first = pd.to_datetime(frame["first_order_date"]).min() if len(frame) else None
-    run.window = (first.date() if first is not None and not pd.isna(first) else None, as_of)
+    run.window = _window(frame, as_of)
     run.body = cards.clusters_body(result)
     out = result.assignments.assign(as_of_date=as_of)
     return run, out[["customer_id", "as_of_date", "cluster_id", "cluster_label"]]
@@ -221,10 +236,11 @@ def score(settings: Settings, say: Say = print, models: tuple[str, ...] = tuple(
     with connect(settings) as con:
         ensure_ops(con)
         as_of = _as_of(con)
+        inputs = Inputs(con)
         for name in models:
             build, table, modules = MODELS[name]
             try:
-                run, out = build(con, config, as_of)
+                run, out = build(inputs, config, as_of)
             except EXPECTED as exc:
                 run, out = ModelRun(name, status="skipped", detail=str(exc)), None
             except Exception as exc:  # noqa: BLE001 - recorded; the other models still run
@@ -237,7 +253,7 @@ def score(settings: Settings, say: Say = print, models: tuple[str, ...] = tuple(
             replace_table(con, settings.project_dir, table, out)
             card = settings.output_dir / CARDS_DIR / f"{name}.md"
             row = _record(con, run_id, run, as_of, card, modules)
-            cards.write(card.parent, row, run.body)
+            cards.write(card, row, run.body)
             recorded.append(row)
             say(f"  {name}: {run.status}" + (f" — {run.detail}" if run.detail else
                                              f", {run.rows_scored:,} customers scored"))

@@ -5,17 +5,21 @@ project's settings for the models (dbt vars in ``dbt_project.yml``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
 from segwise.errors import ConfigurationError
+from segwise.postgres import numbers_as_floats
+from segwise.settings import project_vars
 
 SOURCES_YAML = Path("models/staging/segwise_predictions/_segwise_predictions__sources.yml")
 SCHEMA = "predictions"
 
 
+@lru_cache(maxsize=8)
 def contract(project_dir: Path) -> dict[str, list[tuple[str, str]]]:
     """table -> [(column, data_type)], in declared order."""
     doc = yaml.safe_load((project_dir / SOURCES_YAML).read_text())
@@ -24,17 +28,25 @@ def contract(project_dir: Path) -> dict[str, list[tuple[str, str]]]:
             for t in source["tables"]}
 
 
+# columns every predictions table has that are bookkeeping, not a score
+BOOKKEEPING = ("customer_id", "as_of_date", "model_run_id")
+
+
+def score_columns(project_dir: Path) -> list[str]:
+    """The scores the models write (each one a customer_profile trait), in contract order."""
+    return [c for cols in contract(project_dir).values() for c, _ in cols
+            if c not in BOOKKEEPING]
+
+
 def replace_table(con, project_dir: Path, table: str, frame: pd.DataFrame) -> int:
     """Replace ``predictions.<table>`` with ``frame`` in one transaction (readers see the
-    old rows or the new ones). The frame must have exactly the contract's columns."""
+    old rows or the new ones). The frame must have exactly the contract's columns; the
+    table exists (dbt's on-run-start hook ``create_prediction_sources`` creates it)."""
     columns = contract(project_dir)[table]
     names = [c for c, _ in columns]
     if list(frame.columns) != names:
         raise ConfigurationError(f"predictions.{table}: columns {list(frame.columns)} are not "
                                  f"the contract's {names}")
-    con.execute(f"create schema if not exists {SCHEMA}")
-    con.execute(f"create table if not exists {SCHEMA}.{table} ("
-                + ", ".join(f"{c} {t}" for c, t in columns) + ")")
     con.execute("begin transaction")
     try:
         con.execute(f"delete from {SCHEMA}.{table}")
@@ -50,11 +62,7 @@ def read_frame(con, sql: str, order: list[str] | None = None) -> pd.DataFrame:
     """A query's rows as a frame, numbers as floats (PostgreSQL answers numeric as Decimal),
     sorted here by ``order`` (code-point order: the same on every engine, whatever its
     collation — the models see their rows in one order everywhere)."""
-    frame = con.execute(sql).df()
-    for column in frame.columns:
-        if frame[column].dtype == object and len(frame) and frame[column].map(
-                lambda v: v.__class__.__name__ == "Decimal").any():
-            frame[column] = frame[column].astype("float64")
+    frame = numbers_as_floats(con.execute(sql).df())
     if order:
         frame = frame.sort_values(order, kind="stable").reset_index(drop=True)
     return frame
@@ -71,8 +79,7 @@ class ModelSettings:
 
     @classmethod
     def from_project(cls, project_dir: Path, overrides: dict | None = None) -> ModelSettings:
-        doc = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
-        found = {**(doc.get("vars") or {}), **(overrides or {})}
+        found = {**project_vars(project_dir), **(overrides or {})}
         values = {f: found[f] for f in cls.__dataclass_fields__ if f in found}
         out = cls(**values)
         if out.cluster_method not in ("kmeans", "ward", "dbscan"):

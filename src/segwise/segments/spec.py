@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from segwise import strict_yaml
+from segwise.settings import project_root
 
 # \A…\Z, not ^…$: "$" also matches before a trailing newline ("tnl\n")
 NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
@@ -229,12 +230,16 @@ def _walk_refs(node: Condition):
 
 
 # ---------------------------------------------------------------- trait catalogue
-# the traits the scoring step provides (segwise.predict; columns of customer_profile)
-SCORE_TRAITS = ("churn_probability", "churn_risk_band", "expected_orders_90d", "p_alive",
-                "predicted_clv_365d", "predicted_clv_365d_lower",
-                "predicted_clv_365d_upper", "cluster_id", "cluster_label")
+# a name that reads like a model score gets told which scores exist
 SCORE_WORDS = ("probab", "propens", "score", "clv", "cluster", "predict", "alive", "risk",
                "churn", "persona", "upsell", "ltv")
+
+
+def score_traits() -> list[str]:
+    """The traits the scoring step provides (the predictions contract's score columns)."""
+    from segwise.predict.tables import score_columns
+
+    return score_columns(project_root())
 
 
 def _score_hint(name: str) -> str:
@@ -243,8 +248,7 @@ def _score_hint(name: str) -> str:
     customer_profile)."""
     if not any(w in name.lower() for w in SCORE_WORDS):
         return ""
-    return (": no model produces it — the scoring step provides "
-            + ", ".join(SCORE_TRAITS))
+    return ": no model produces it — the scoring step provides " + ", ".join(score_traits())
 
 
 def trait_kind(data_type: str) -> str:
