@@ -181,6 +181,58 @@ def test_calibration_table_and_error_are_computed_as_documented():
     assert ece == pytest.approx((0.05 + 0.15 + 2 * 0.05 + 2 * 0.15 + 2 * 0.05) / 8)
 
 
+def _churn_frame(seed: int = 3, n: int = 2400) -> pd.DataFrame:
+    """Customers whose churn depends on recency and frequency by a known logistic law;
+    the test cutoff's base rate is shifted (a season), so raw probabilities are off."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for split, shift in (("train", 0.0), ("test", 1.0), ("score", 0.0)):
+        recency = rng.gamma(2.0, 40.0, n)
+        days = rng.poisson(3.0, n) + 1
+        logit = -1.0 + 0.02 * recency - 0.4 * days + shift
+        frame = pd.DataFrame({c: 0.0 for c in churn.COLUMNS}, index=range(n))
+        frame["recency_days"], frame["purchase_days"] = recency, days
+        frame["tenure_days"] = recency + rng.gamma(2.0, 60.0, n)
+        frame["orders_count"] = days
+        frame["split"], frame["customer_id"] = split, [f"{split}{i}" for i in range(n)]
+        frame["cutoff_date"] = pd.Timestamp({"train": "2020-01-01", "test": "2020-04-01",
+                                             "score": "2020-07-01"}[split])
+        frame["churned"] = (None if split == "score"
+                            else rng.random(n) < 1 / (1 + np.exp(-logit)))
+        parts.append(frame)
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_churn_figures_cover_the_whole_test_cutoff_and_calibration_is_out_of_fold():
+    from sklearn.base import clone
+    from sklearn.metrics import roc_auc_score
+
+    frame = _churn_frame()
+    model = churn.fit(frame)
+    test = churn.derive(frame[frame["split"] == "test"])
+    train = churn.derive(frame[frame["split"] == "train"])
+    y = test["churned"].astype(int).to_numpy()
+    # every candidate's figure is its ranking of all test customers, recomputed here
+    for name, estimator in churn.candidates().items():
+        fitted = clone(estimator).fit(train[churn.FEATURES].to_numpy(),
+                                      train["churned"].astype(int).to_numpy())
+        expected = roc_auc_score(y, fitted.predict_proba(test[churn.FEATURES].to_numpy())[:, 1])
+        assert model.evaluation[name]["roc_auc"] == pytest.approx(expected)
+    cal = model.calibration
+    assert sum(r["rows"] for r in cal["table_calibrated"]) == len(test)
+    assert model.rows["first_half"] + model.rows["second_half"] == len(test)
+    # the shifted base rate is corrected by the newest period, measured out of fold
+    assert cal["calibrated"]["ece"] < cal["uncalibrated"]["ece"] / 2
+    assert cal["calibrated"]["brier"] < cal["uncalibrated"]["brier"]
+    assert model.evaluation[model.chosen]["roc_auc"] > model.evaluation[
+        "recency_only_baseline"]["roc_auc"]
+    # deterministic, and the scores are probabilities for every score-cutoff customer
+    again = churn.fit(frame)
+    assert again.scores.equals(model.scores)
+    assert len(model.scores) == (frame["split"] == "score").sum()
+    assert model.scores["churn_probability"].between(0, 1).all()
+
+
 # ------------------------------------------------------------------ clusters
 @pytest.fixture(scope="module")
 def cluster_frame(demo):

@@ -165,8 +165,8 @@ def test_cdnow_churn_model_beats_recency_and_is_calibrated(cdnow):
     m = _model_run(settings, "churn")
     chosen = m["test"][f"{m['chosen']}_calibrated"]
     baseline = m["test"]["recency_only_baseline"]
-    assert chosen["roc_auc"] >= 0.75  # measured 0.831
-    assert chosen["roc_auc"] > baseline["roc_auc"]  # measured 0.827
+    assert chosen["roc_auc"] >= 0.75  # measured 0.834 (whole test cutoff, cross-fitted)
+    assert chosen["roc_auc"] > baseline["roc_auc"]  # measured 0.828
     assert chosen["brier"] < baseline["brier"]
     cal = m["calibration"]
     assert cal["calibrated"]["ece"] < cal["uncalibrated"]["ece"]
@@ -186,7 +186,10 @@ def test_online_retail_churn_model_beats_recency_and_is_calibrated(online_retail
     m = _model_run(settings, "churn")
     chosen = m["test"][f"{m['chosen']}_calibrated"]
     baseline = m["test"]["recency_only_baseline"]
-    # measured 0.737 against the baseline's 0.676: the 0.75 is not reached yet
+    # measured on the whole test cutoff (2011-09-10, horizon = the September–December peak
+    # season): 0.734 calibrated (ranking 0.738) against the baseline's 0.683 — the
+    # issue's 0.75 is not reached at this split (scripts/churn_time_splits.py shows the
+    # earlier splits)
     assert chosen["roc_auc"] >= 0.72
     assert chosen["roc_auc"] > baseline["roc_auc"] + 0.03
     cal = m["calibration"]

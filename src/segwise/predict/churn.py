@@ -9,17 +9,18 @@ each — so every training label ends before the test cutoff):
   (``HistGradientBoostingClassifier``) and a logistic regression on log-scaled,
   standardised features — and the recency-only baseline (a logistic regression on
   log recency);
-* the test cutoff's customers are split at random (seeded) into a *calibration* half and
-  an *evaluation* half. The candidate with the higher ROC-AUC on the calibration half is
-  calibrated there (isotonic from 1,000 customers, else Platt): a base rate that moves
-  between cutoffs (seasons) is then corrected by data from the newest period, not by the
-  training period's;
-* every figure reported — ROC-AUC, PR-AUC, Brier score, expected calibration error, the
-  10-bin calibration table — is measured on the evaluation half, which took part in
-  nothing;
+* every candidate's ranking figures (ROC-AUC, PR-AUC, Brier score, expected calibration
+  error) are measured on the whole test cutoff, which its training never saw;
+* the test cutoff's customers are split at random (seeded) into two halves. The
+  candidate with the higher ROC-AUC on the first half is chosen; calibration (isotonic
+  from 1,000 customers per half, else Platt) is proved by cross-fitting: a calibrator
+  fitted on each half predicts the other, and the pooled out-of-fold probabilities —
+  every test customer once, never by a calibrator that saw them — give the calibrated
+  figures and the 10-bin calibration table beside the uncalibrated ones. A base rate
+  that moves between cutoffs (seasons) is then corrected by the newest period's data,
+  not by the training period's;
 * the scoring model is the ranking model those figures describe, calibrated on the whole
-  test cutoff (both halves: the newest labelled period, unseen by its training); it
-  scores the customers at the as-of date.
+  test cutoff; it scores the customers at the as-of date.
 
 Deterministic: every estimator and fold split has a fixed seed.
 """
@@ -187,37 +188,39 @@ def fit(frame: pd.DataFrame, features: list[str] | None = None) -> ChurnModel:
     if min(y_test[halves].sum(), (1 - y_test[halves]).sum(), y_test[~halves].sum(),
            (1 - y_test[~halves]).sum()) < 5:
         raise NotEnoughHistory("the test cutoff's halves need 5 customers of each outcome")
-    x_train = train[features].to_numpy()
-    x_cal, y_cal = test[features].to_numpy()[halves], y_test[halves]
-    x_eval, y_eval = test[features].to_numpy()[~halves], y_test[~halves]
+    x_train, x_test = train[features].to_numpy(), test[features].to_numpy()
 
     evaluation: dict[str, dict[str, float]] = {}
-    fitted, on_calibration = {}, {}
+    fitted, on_first_half = {}, {}
     for name, estimator in candidates().items():
         fitted[name] = clone(estimator).fit(x_train, y_train)
-        on_calibration[name] = float(roc_auc_score(y_cal, _proba(fitted[name], x_cal)))
-        evaluation[name] = metrics(y_eval, _proba(fitted[name], x_eval))
+        p = _proba(fitted[name], x_test)
+        on_first_half[name] = float(roc_auc_score(y_test[halves], p[halves]))
+        evaluation[name] = metrics(y_test, p)
     base = recency_baseline().fit(train[["recency_days"]].to_numpy(), y_train)
     evaluation["recency_only_baseline"] = metrics(
-        y_eval, _proba(base, test[["recency_days"]].to_numpy()[~halves]))
-    chosen = max(fitted, key=lambda n: on_calibration[n])
+        y_test, _proba(base, test[["recency_days"]].to_numpy()))
+    chosen = max(fitted, key=lambda n: on_first_half[n])
 
-    method = "isotonic" if len(y_cal) >= 1000 else "sigmoid"
-    cal = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method)
-    cal.fit(x_cal, y_cal)
-    p_raw, p_cal = _proba(fitted[chosen], x_eval), _proba(cal, x_eval)
+    method = "isotonic" if min(halves.sum(), (~halves).sum()) >= 1000 else "sigmoid"
+    p_raw = _proba(fitted[chosen], x_test)
+    p_cal = np.empty_like(p_raw)
+    for fold in (halves, ~halves):  # fit on one half, predict the other
+        cal = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method)
+        cal.fit(x_test[fold], y_test[fold])
+        p_cal[~fold] = _proba(cal, x_test[~fold])
     calibration = {
-        "method": method, "uncalibrated": metrics(y_eval, p_raw),
-        "calibrated": metrics(y_eval, p_cal),
-        "table_uncalibrated": calibration_table(y_eval, p_raw),
-        "table_calibrated": calibration_table(y_eval, p_cal),
+        "method": method, "uncalibrated": metrics(y_test, p_raw),
+        "calibrated": metrics(y_test, p_cal),
+        "table_uncalibrated": calibration_table(y_test, p_raw),
+        "table_calibrated": calibration_table(y_test, p_cal),
     }
     evaluation[f"{chosen}_calibrated"] = calibration["calibrated"]
 
     # the scoring model: the ranking model just evaluated, calibrated on the whole test
     # cutoff (the newest labelled period, which its training never saw)
     final = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method).fit(
-        test[features].to_numpy(), y_test)
+        x_test, y_test)
     probabilities = _proba(final, score[features].to_numpy()) if len(score) else np.array([])
     scores = pd.DataFrame({"customer_id": score["customer_id"].to_numpy(),
                            "churn_probability": probabilities})
@@ -225,8 +228,8 @@ def fit(frame: pd.DataFrame, features: list[str] | None = None) -> ChurnModel:
                                     frame.loc[frame["split"] == s, "cutoff_date"]}))
                for s in ("train", "test", "score") if (frame["split"] == s).any()}
     return ChurnModel(chosen, evaluation, calibration, scores,
-                      {"train": len(train), "test": len(test), "calibration": int(halves.sum()),
-                       "evaluation": int((~halves).sum()), "score": len(score)}, cutoffs,
+                      {"train": len(train), "test": len(test), "first_half": int(halves.sum()),
+                       "second_half": int((~halves).sum()), "score": len(score)}, cutoffs,
                       {"train": float(y_train.mean()), "test": float(y_test.mean())})
 
 
