@@ -1,58 +1,123 @@
-"""Benchmark: generate N customers (default 1,000,000), load them into DuckDB and run
-dbt build; print rows, wall time per step and peak memory. Not a test: it prints figures.
+"""Benchmark: generate N customers (default 1,000,000), load them, build, and run the two
+peers beside the build — printed side by side with the ratios. Not a test: it prints
+figures.
 
-    .venv/bin/python scripts/benchmark_generate.py --customers 1000000 [--skip-build]
+    .venv/bin/python scripts/benchmark_generate.py --customers 1000000 [--workdir DIR]
+
+Steps, each in its own process so its wall time, CPU time and peak memory (the resident
+set of the process and all its children, sampled every 0.1 s) are its own:
+
+* generate and load (``segwise load``-equivalent of the generator's Parquet files);
+* the full build: ``segwise build`` (dbt build of the marts, the scoring step, dbt build
+  of the profile, segments and activation — models, seeds, data and unit tests);
+* the single-query limit: scripts/peers/limit.sql, one DuckDB statement computing the
+  marts' RFM and engagement figures and three segments straight from raw, under the same
+  DuckDB memory limit and threads as the build;
+* the pandas peer: scripts/peer_pandas.py, the same figures in pandas from the Parquet files.
+
+A test (tests/python/test_benchmark_peers.py) checks both peers compute what the marts
+compute. The incremental trigger refresh is not measured yet.
 """
 
 from __future__ import annotations
 
 import argparse
-import resource
+import os
+import platform
+import subprocess
+import sys
 import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from segwise.generate import generate
-from segwise.load import load_generated
-from segwise.pipeline import step_build
-from segwise.settings import Settings
+import psutil
+
+HERE = Path(__file__).resolve().parent
+AS_OF = date(2026, 6, 30)
 
 
-def peak_rss_mb() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(own, children) / 1024
+@dataclass
+class Step:
+    name: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    output: str
+
+
+def measured(name: str, cmd: list[str], env: dict[str, str]) -> Step:
+    """Run ``cmd``; its wall time, CPU time (it and its children) and peak RSS (the sum
+    over its process tree, sampled)."""
+    before = os.times()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    root = psutil.Process(proc.pid)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [root, *root.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    after = os.times()
+    output = proc.stdout.read()
+    if proc.returncode != 0:
+        raise SystemExit(f"{name} failed ({proc.returncode}):\n{output[-4000:]}")
+    cpu = (after.children_user - before.children_user) + (after.children_system
+                                                          - before.children_system)
+    return Step(name, wall, cpu, peak / 2**20, output)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--dirty-rate", type=float, default=0.0)
-    parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="segwise-bench-"))
-    settings = replace(Settings.from_env(), duckdb_path=work / "segwise.duckdb",
-                       output_dir=work / "output")
-    as_of = date(2026, 6, 30)
+    work.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SEGWISE_DUCKDB_PATH=str(work / "segwise.duckdb"),
+               SEGWISE_OUTPUT_DIR=str(work / "output"), DBT_SEND_ANONYMOUS_USAGE_STATS="False")
+    py = sys.executable
+    from segwise.settings import Settings
+    from segwise.warehouse import duckdb_config
 
-    t0 = time.perf_counter()
-    res = generate(settings.raw_dir, customers=args.customers, seed=1, as_of=as_of,
-                   dirty_rate=args.dirty_rate)
-    t_gen = time.perf_counter() - t0
-    print(f"generate   {t_gen:8.1f} s   peak RSS {peak_rss_mb():8.0f} MB")
-    for table, rows in res.rows.items():
-        print(f"  {table:16} {rows:>14,}")
-    t0 = time.perf_counter()
-    load_generated(settings)
-    print(f"load       {time.perf_counter() - t0:8.1f} s   peak RSS {peak_rss_mb():8.0f} MB")
-    if not args.skip_build:
-        t0 = time.perf_counter()
-        step_build(settings, "generated", as_of, say=lambda m: None)
-        print(f"dbt build  {time.perf_counter() - t0:8.1f} s   peak RSS (incl. dbt) "
-              f"{peak_rss_mb():8.0f} MB")
+    config = duckdb_config(Settings.from_env())
+    steps = [
+        measured("generate + load", [py, "-c", (
+            "import sys; from datetime import date; from segwise.settings import Settings; "
+            "from segwise.generate import generate; from segwise.load import load_generated; "
+            "s = Settings.from_env(); "
+            f"generate(s.raw_dir, customers={args.customers}, seed=1, as_of=date.fromisoformat('{AS_OF}')); "
+            "load_generated(s)")], env),
+        measured("full build (segwise build)", [py, "-m", "segwise.cli", "build",
+                                                "--as-of", AS_OF.isoformat()], env),
+        measured("single-query limit", [py, "-c", (
+            f"import sys; sys.path.insert(0, {str(HERE)!r}); import peer_duckdb; "
+            "from datetime import date; from pathlib import Path; "
+            f"print(peer_duckdb.run(Path({str(work / 'segwise.duckdb')!r}), "
+            f"date.fromisoformat('{AS_OF}'), Path({str(work / 'peer_limit.duckdb')!r}), "
+            f"memory_limit={config['memory_limit']!r}, threads={config['threads']}))")], env),
+        measured("pandas peer", [py, str(HERE / "peer_pandas.py"), str(work / "raw"),
+                                 "--as-of", AS_OF.isoformat()], env),
+    ]
+    by = {s.name: s for s in steps}
+    build = by["full build (segwise build)"]
+    limit, pandas_peer = by["single-query limit"], by["pandas peer"]
+    print(f"{args.customers:,} customers; machine: "
+          f"{psutil.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GB RAM, "
+          f"{platform.processor() or platform.machine()}; DuckDB memory_limit "
+          f"{config['memory_limit']}, threads {config['threads']}")
+    print(f"{'step':<30}{'wall s':>9}{'CPU s':>9}{'peak RSS MB':>13}")
+    for s in steps:
+        print(f"{s.name:<30}{s.wall_s:>9.1f}{s.cpu_s:>9.1f}{s.peak_rss_mb:>13.0f}")
+    print(f"build / single-query limit   {build.wall_s / limit.wall_s:9.2f}  (target <= 3)")
+    print(f"pandas peer / build          {pandas_peer.wall_s / build.wall_s:9.2f}  (target >= 3)")
+    print("trigger refresh / full build      not yet measured")
     print(f"workdir: {work}")
 
 

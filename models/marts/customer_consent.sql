@@ -18,7 +18,7 @@ with contacts as (
 ),
 
 email_events as (
-    select * from {{ ref('base_email__events') }}
+    select * from {{ ref('base_email__events_typed') }}
 ),
 
 customers as (

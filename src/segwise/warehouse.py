@@ -242,6 +242,27 @@ def _duckdb_file(target: Settings | Path | str) -> Path:
     return Path(getattr(target, "duckdb_path", target))
 
 
+# DuckDB's resources, set deliberately (profiles.yml sets the same for dbt): a memory
+# limit it spills to temp_directory beyond instead of growing, a thread count, and no
+# insertion order to keep (nothing segwise reads depends on it; every read sorts)
+DUCKDB_DEFAULTS = {"memory_limit": "3GB", "threads": "2"}
+
+
+def duckdb_config(target: Settings | Path | str | None = None) -> dict[str, Any]:
+    """The DuckDB settings of every connection segwise opens on the warehouse:
+    ``SEGWISE_DUCKDB_MEMORY_LIMIT`` (default 3GB), ``SEGWISE_DUCKDB_THREADS`` (2),
+    ``preserve_insertion_order`` off, ``temp_directory`` ``<warehouse file>.tmp``."""
+    env = {**os.environ, **(getattr(target, "extra_env", None) or {})}
+    config: dict[str, Any] = {
+        "memory_limit": env.get("SEGWISE_DUCKDB_MEMORY_LIMIT") or DUCKDB_DEFAULTS["memory_limit"],
+        "threads": int(env.get("SEGWISE_DUCKDB_THREADS") or DUCKDB_DEFAULTS["threads"]),
+        "preserve_insertion_order": False,
+    }
+    if target is not None:
+        config["temp_directory"] = f"{_duckdb_file(target)}.tmp"
+    return config
+
+
 @contextmanager
 def connect(target: Settings | Path | str, read_only: bool = False) -> Iterator[Any]:
     """A connection to the warehouse ``target`` names: settings (their engine), or the path
@@ -255,7 +276,8 @@ def connect(target: Settings | Path | str, read_only: bool = False) -> Iterator[
         return
     path = _duckdb_file(target)
     path.parent.mkdir(parents=True, exist_ok=True)
-    con = DuckConnection(duckdb.connect(str(path), read_only=read_only))
+    con = DuckConnection(duckdb.connect(str(path), read_only=read_only,
+                                        config=duckdb_config(target)))
     try:
         yield con
     finally:

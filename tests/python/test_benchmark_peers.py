@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import DEMO_AS_OF, query
 from segwise.settings import project_root
+
+from conftest import DEMO_AS_OF, query
 
 SEGMENTS = ["recent_purchasers_30d", "repeat_buyers_30d", "cart_abandoners_24h"]
 

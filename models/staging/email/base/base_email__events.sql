@@ -1,40 +1,6 @@
 -- One row per raw email event: cleaned columns plus the reason it is rejected (or null).
-with source as (
-    select * from {{ source('email', 'email_events') }}
-),
-
-synonyms as (
-    select * from {{ ref('email_event_type_synonyms') }}
-),
-
-cleaned as (
-    select
-        {{ segwise.clean_id('email_event_id') }} as email_event_id,
-        {{ segwise.clean_id('campaign_id') }} as campaign_id,
-        {{ segwise.clean_id('customer_id') }} as customer_id,
-        {{ segwise.clean_code('email') }} as email,
-        {{ segwise.clean_code('event_type') }} as event_type,
-        {{ segwise.to_utc('occurred_at') }} as occurred_at,
-        _loaded_at,
-        {{ segwise.raw_payload(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at']) }} as _raw_payload
-    from source
-),
-
-typed as (
-    -- ESPs spell types differently (spamreport, Unsubscribed, hard_bounce): the seed maps
-    -- them, so a withdrawal is a withdrawal whatever its spelling
-    select
-        cleaned.email_event_id,
-        cleaned.campaign_id,
-        cleaned.customer_id,
-        cleaned.email,
-        coalesce(synonyms.event_type, cleaned.event_type) as event_type,
-        cleaned.occurred_at,
-        cleaned._loaded_at,
-        cleaned._raw_payload
-    from cleaned
-    left join synonyms
-        on replace(replace(cleaned.event_type, ' ', '_'), '-', '_') = synonyms.raw_event_type
+with typed as (
+    select * from {{ ref('base_email__events_typed') }}
 ),
 
 row_checks as (
@@ -72,7 +38,8 @@ final as (
         event_type,
         occurred_at,
         _loaded_at,
-        _raw_payload,
+        -- the raw row is kept for rejected rows only (quarantine_rows reads it)
+        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'], prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'

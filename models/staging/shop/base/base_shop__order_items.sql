@@ -27,7 +27,7 @@ cleaned as (
         {{ segwise.range_checked('quantity', -var('max_quantity'), var('max_quantity'), dbt.type_int()) }},
         {{ segwise.range_checked('unit_price', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         _loaded_at,
-        {{ segwise.raw_payload(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }} as _raw_payload
+        {{ segwise.raw_columns(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }}
     from source
 ),
 
@@ -66,7 +66,8 @@ final as (
         quantity,
         unit_price,
         _loaded_at,
-        _raw_payload,
+        -- the raw row is kept for rejected rows only (quarantine_rows reads it)
+        case when _row_reason is not null or _item_rank > 1 then {{ segwise.raw_payload(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price'], prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _item_rank > 1 then 'duplicate_order_item'

@@ -14,7 +14,7 @@ cleaned as (
         {{ segwise.range_checked('order_total', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         upper({{ segwise.clean_text('country') }}) as country,
         _loaded_at,
-        {{ segwise.raw_payload(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }} as _raw_payload
+        {{ segwise.raw_columns(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }}
     from source
 ),
 
@@ -55,7 +55,8 @@ final as (
         order_total,
         country,
         _loaded_at,
-        _raw_payload,
+        -- the raw row is kept for rejected rows only (quarantine_rows reads it)
+        case when _row_reason is not null or _order_rank > 1 then {{ segwise.raw_payload(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total'], prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _order_rank > 1 then 'duplicate_order'

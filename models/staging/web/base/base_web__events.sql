@@ -17,7 +17,7 @@ cleaned as (
         {{ segwise.range_checked('scroll_depth_pct', 0, 100, dbt.type_float()) }},
         {{ segwise.clean_id('order_id') }} as order_id,
         _loaded_at,
-        {{ segwise.raw_payload(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category']) }} as _raw_payload
+        {{ segwise.raw_columns(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category']) }}
     from source
 ),
 
@@ -63,7 +63,8 @@ final as (
         scroll_depth_pct,
         order_id,
         _loaded_at,
-        _raw_payload,
+        -- the raw row is kept for rejected rows only (quarantine_rows reads it)
+        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category'], prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'
