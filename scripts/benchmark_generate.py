@@ -89,7 +89,7 @@ def main() -> None:
     config = duckdb_config(Settings.from_env())
     steps = [
         measured("generate + load", [py, "-c", (
-            "import sys; from datetime import date; from segwise.settings import Settings; "
+            "from datetime import date; from segwise.settings import Settings; "
             "from segwise.generate import generate; from segwise.load import load_generated; "
             "s = Settings.from_env(); "
             f"generate(s.raw_dir, customers={args.customers}, seed=1, as_of=date.fromisoformat('{AS_OF}')); "

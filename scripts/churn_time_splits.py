@@ -14,13 +14,13 @@ model and how much is the date. Not a test: it prints figures.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 from segwise.pipeline import run
+from segwise.report.summary import latest_model_runs
 from segwise.settings import Settings
 from segwise.warehouse import connect
 
@@ -30,11 +30,11 @@ DEFAULT_AS_OF = {"online_retail": ["2011-10-09", "2011-11-09", "2011-12-09"],
 
 def churn_metrics(settings: Settings) -> dict:
     with connect(settings) as con:
-        row = con.execute("select status, detail, metrics_json from ops.model_runs where "
-                          "model = 'churn' order by trained_at desc limit 1").fetchone()
-    if row[0] != "ok":
-        raise SystemExit(f"churn model {row[0]}: {row[1]}")
-    return json.loads(row[2])
+        runs = {r["model"]: r for r in latest_model_runs(con)}
+    churn = runs.get("churn")
+    if churn is None or churn["status"] != "ok":
+        raise SystemExit(f"churn model: {churn and churn['status']}: {churn and churn['detail']}")
+    return churn["metrics"]
 
 
 def main() -> None:

@@ -120,12 +120,13 @@ def test_online_retail_rfm_counts_only_valid_purchases(online_retail, shared_dat
 
 # ------------------------------------------------------------------ predictions
 def _model_run(settings, model: str) -> dict:
-    import json
+    from segwise.report.summary import latest_model_runs
+    from segwise.warehouse import connect
 
-    row = query(settings, "select status, detail, metrics_json from ops.model_runs where "
-                          f"model = '{model}' order by trained_at desc limit 1").iloc[0]
-    assert row["status"] == "ok", row["detail"]
-    return json.loads(row["metrics_json"])
+    with connect(settings, read_only=True) as con:
+        run = {r["model"]: r for r in latest_model_runs(con)}[model]
+    assert run["status"] == "ok", run["detail"]
+    return run["metrics"]
 
 
 def _cdnow_orders(shared_data) -> pd.DataFrame:

@@ -191,19 +191,18 @@ def fit(frame: pd.DataFrame, features: list[str] | None = None) -> ChurnModel:
     x_train, x_test = train[features].to_numpy(), test[features].to_numpy()
 
     evaluation: dict[str, dict[str, float]] = {}
-    fitted, on_first_half = {}, {}
+    fitted, on_test = {}, {}
     for name, estimator in candidates().items():
         fitted[name] = clone(estimator).fit(x_train, y_train)
-        p = _proba(fitted[name], x_test)
-        on_first_half[name] = float(roc_auc_score(y_test[halves], p[halves]))
-        evaluation[name] = metrics(y_test, p)
+        on_test[name] = _proba(fitted[name], x_test)
+        evaluation[name] = metrics(y_test, on_test[name])
     base = recency_baseline().fit(train[["recency_days"]].to_numpy(), y_train)
     evaluation["recency_only_baseline"] = metrics(
         y_test, _proba(base, test[["recency_days"]].to_numpy()))
-    chosen = max(fitted, key=lambda n: on_first_half[n])
+    chosen = max(fitted, key=lambda n: roc_auc_score(y_test[halves], on_test[n][halves]))
 
     method = "isotonic" if min(halves.sum(), (~halves).sum()) >= 1000 else "sigmoid"
-    p_raw = _proba(fitted[chosen], x_test)
+    p_raw = on_test[chosen]
     p_cal = np.empty_like(p_raw)
     for fold in (halves, ~halves):  # fit on one half, predict the other
         cal = CalibratedClassifierCV(FrozenEstimator(fitted[chosen]), method=method)

@@ -45,16 +45,19 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
 
 
 def latest_model_runs(con) -> list[dict]:
-    """The newest ops.model_runs row per model, with a one-line headline."""
+    """The newest ops.model_runs row per model: its metrics and a one-line headline."""
     if not table_exists(con, "ops", "model_runs"):
         return []
     rows = con.execute(
         "select model, status, detail, rows_scored, metrics_json, card_path from ("
         "select *, row_number() over (partition by model order by trained_at desc) as n "
         "from ops.model_runs) as r where n = 1 order by model").fetchall()
-    return [{"model": m, "status": st, "detail": d, "rows_scored": n,
-             "headline": _headline(m, json.loads(mj or "{}")), "card": card}
-            for m, st, d, n, mj, card in rows]
+    out = []
+    for m, st, d, n, mj, card in rows:
+        metrics = json.loads(mj or "{}")
+        out.append({"model": m, "status": st, "detail": d, "rows_scored": n,
+                    "metrics": metrics, "headline": _headline(m, metrics), "card": card})
+    return out
 
 
 def _headline(model: str, metrics: dict) -> str:

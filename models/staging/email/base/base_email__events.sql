@@ -1,4 +1,5 @@
 -- One row per raw email event: cleaned columns plus the reason it is rejected (or null).
+{%- set raw = ['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'] %}  {#- the raw columns a rejected row's payload shows #}
 with typed as (
     select * from {{ ref('base_email__events_typed') }}
 ),
@@ -39,7 +40,7 @@ final as (
         occurred_at,
         _loaded_at,
         -- the raw row is kept for rejected rows only (quarantine_rows reads it)
-        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'], prefix='_raw__') }} end as _raw_payload,
+        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(raw, prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'

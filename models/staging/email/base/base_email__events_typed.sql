@@ -1,6 +1,7 @@
 -- One row per raw email event, cleaned and typed (ESP spellings mapped), nothing judged
 -- yet: a view, so customer_consent reads every withdrawal the moment it lands, and
 -- base_email__events (a table) judges and dedupes the same rows once per build.
+{%- set raw = ['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('email', 'email_events') }}
 ),
@@ -18,7 +19,7 @@ cleaned as (
         {{ segwise.clean_code('event_type') }} as event_type,
         {{ segwise.to_utc('occurred_at') }} as occurred_at,
         _loaded_at,
-        {{ segwise.raw_columns(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at']) }}
+        {{ segwise.raw_columns(raw) }}
     from source
 ),
 
@@ -33,7 +34,7 @@ typed as (
         coalesce(synonyms.event_type, cleaned.event_type) as event_type,
         cleaned.occurred_at,
         cleaned._loaded_at,
-        {{ segwise.raw_columns(['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'], 'cleaned') }}
+        {{ segwise.raw_columns(raw, 'cleaned') }}
     from cleaned
     left join synonyms
         on replace(replace(cleaned.event_type, ' ', '_'), '-', '_') = synonyms.raw_event_type

@@ -2,6 +2,7 @@
 -- A line inherits its order's rejection (a line of a cancelled or customer-less invoice is
 -- not a purchase); a line whose order does not exist at all is an orphan. The join stays
 -- inside the shop source: it checks referential integrity, it adds no business logic.
+{%- set raw = ['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('shop', 'order_items') }}
 ),
@@ -27,7 +28,7 @@ cleaned as (
         {{ segwise.range_checked('quantity', -var('max_quantity'), var('max_quantity'), dbt.type_int()) }},
         {{ segwise.range_checked('unit_price', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         _loaded_at,
-        {{ segwise.raw_columns(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price']) }}
+        {{ segwise.raw_columns(raw) }}
     from source
 ),
 
@@ -67,7 +68,7 @@ final as (
         unit_price,
         _loaded_at,
         -- the raw row is kept for rejected rows only (quarantine_rows reads it)
-        case when _row_reason is not null or _item_rank > 1 then {{ segwise.raw_payload(['order_item_id', 'order_id', 'product_id', 'quantity', 'unit_price'], prefix='_raw__') }} end as _raw_payload,
+        case when _row_reason is not null or _item_rank > 1 then {{ segwise.raw_payload(raw, prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _item_rank > 1 then 'duplicate_order_item'

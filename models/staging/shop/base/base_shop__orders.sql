@@ -1,5 +1,6 @@
 -- One row per raw order: cleaned columns plus the reason it is rejected (or null).
 -- Reasons are checked in a fixed order; a row gets the first that applies.
+{%- set raw = ['order_id', 'customer_id', 'ordered_at', 'status', 'order_total'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('shop', 'orders') }}
 ),
@@ -14,7 +15,7 @@ cleaned as (
         {{ segwise.range_checked('order_total', -var('max_amount'), var('max_amount'), dbt.type_numeric()) }},
         upper({{ segwise.clean_text('country') }}) as country,
         _loaded_at,
-        {{ segwise.raw_columns(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total']) }}
+        {{ segwise.raw_columns(raw) }}
     from source
 ),
 
@@ -56,7 +57,7 @@ final as (
         country,
         _loaded_at,
         -- the raw row is kept for rejected rows only (quarantine_rows reads it)
-        case when _row_reason is not null or _order_rank > 1 then {{ segwise.raw_payload(['order_id', 'customer_id', 'ordered_at', 'status', 'order_total'], prefix='_raw__') }} end as _raw_payload,
+        case when _row_reason is not null or _order_rank > 1 then {{ segwise.raw_payload(raw, prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _order_rank > 1 then 'duplicate_order'

@@ -1,4 +1,5 @@
 -- One row per raw web event: cleaned columns plus the reason it is rejected (or null).
+{%- set raw = ['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('web', 'web_events') }}
 ),
@@ -17,7 +18,7 @@ cleaned as (
         {{ segwise.range_checked('scroll_depth_pct', 0, 100, dbt.type_float()) }},
         {{ segwise.clean_id('order_id') }} as order_id,
         _loaded_at,
-        {{ segwise.raw_columns(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category']) }}
+        {{ segwise.raw_columns(raw) }}
     from source
 ),
 
@@ -64,7 +65,7 @@ final as (
         order_id,
         _loaded_at,
         -- the raw row is kept for rejected rows only (quarantine_rows reads it)
-        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category'], prefix='_raw__') }} end as _raw_payload,
+        case when _row_reason is not null or _event_rank > 1 then {{ segwise.raw_payload(raw, prefix='_raw__') }} end as _raw_payload,
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'
