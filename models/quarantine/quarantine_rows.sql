@@ -27,7 +27,7 @@ numbered as (
         *,
         row_number() over (
             partition by source_table, record_key
-            order by reason, payload
+            order by reason, payload, loaded_at
         ) as _n
     from rejected
 ),

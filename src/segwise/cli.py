@@ -113,14 +113,18 @@ def load_cmd(
 def build_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD")] = None,
     dataset: Annotated[str, typer.Option(help="selects the source timezone")] = "generated",
+    full_refresh: Annotated[bool, typer.Option(
+        "--full-refresh", help="rebuild the incremental event models from raw (after "
+        "changing the event vocabularies, bounds or source time zone)")] = False,
 ) -> None:
     """Run dbt build (models, seeds, data and unit tests): the marts, the scoring step
-    (churn, CLV, clusters), then the profile, segment views and activation feed."""
+    (churn, CLV, clusters), then the profile, segment views and activation feed. The event
+    base models are incremental: a build judges only the raw rows landed since the last."""
     from segwise.pipeline import step_build
     from segwise.transform.dbt import DbtError
 
     try:
-        step_build(Settings.from_env(), dataset, _date(as_of), _say)
+        step_build(Settings.from_env(), dataset, _date(as_of), _say, full_refresh=full_refresh)
     except DbtError as exc:
         _fail(str(exc))
 

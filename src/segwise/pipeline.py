@@ -46,24 +46,26 @@ def _load(settings: Settings, dataset: str, customers: int, seed: int,
 
 
 def step_build(settings: Settings, dataset: str, as_of: date | None, say: Say = print,
-               publish_for_readers: bool = True) -> int:
+               publish_for_readers: bool = True, full_refresh: bool = False) -> int:
     """Build the marts, score them, build what reads the scores (the segment views); when
     it succeeds, readers get the new state (``run`` publishes once, at its end, instead).
-    The Airflow DAG runs the three as tasks of their own."""
+    The Airflow DAG runs the three as tasks of their own. ``full_refresh``: the incremental
+    event models are rebuilt from raw."""
     with exclusive(settings):
-        ok = step_build_marts(settings, dataset, as_of, say)
+        ok = step_build_marts(settings, dataset, as_of, say, full_refresh)
         step_score(settings, say)
         return step_build_segments(settings, dataset, as_of, say, ok, publish_for_readers)
 
 
 def step_build_marts(settings: Settings, dataset: str, as_of: date | None,
-                     say: Say = print) -> int:
+                     say: Say = print, full_refresh: bool = False) -> int:
     """``dbt build`` of everything the scoring step reads (it excludes what reads the
-    predictions)."""
+    predictions). ``full_refresh`` rebuilds its incremental models (the event base models)
+    from raw; the segments' history, built after scoring, is never refreshed away."""
     with exclusive(settings):
         segments = compile_project(settings.project_dir)
         say(f"compiled {len(segments)} segment definitions")
-        ok = _build_phase(settings, dataset, as_of, say, "marts", 0)
+        ok = _build_phase(settings, dataset, as_of, say, "marts", 0, full_refresh)
         # not complete until the segment views are rebuilt on the new scores: recorded as
         # one failing node of unknown relations, the gate stays closed in between
         record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 1, None)
@@ -89,13 +91,14 @@ def _text(as_of: date | None) -> str | None:
 
 
 def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say,
-                 phase: str, ok_before: int) -> int:
+                 phase: str, ok_before: int, full_refresh: bool = False) -> int:
     what = "everything the scoring step reads" if phase == "marts" else \
         "what reads the scores: profile, segments, activation"
     say(f"dbt build — {what} (models, seeds, data tests, unit tests)")
     select, exclude = (None, PREDICTIONS) if phase == "marts" else (PREDICTIONS, None)
     try:
-        result = build(settings, dbt_vars(as_of, dataset), select=select, exclude=exclude)
+        result = build(settings, dbt_vars(as_of, dataset), select=select, exclude=exclude,
+                       full_refresh=full_refresh)
     except DbtError as exc:  # a failed build closes the gate until a good build + validation
         # for the segments built from what failed (for all of them if that is unknown)
         touched = failed_relations(load_manifest(settings), exc.failed_ids)

@@ -10,8 +10,7 @@ import sys
 import time
 import uuid
 from dataclasses import replace
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date
 
 import pytest
 
@@ -22,6 +21,7 @@ from segwise.settings import project_root
 from segwise.warehouse import WarehouseBusy, connect, exclusive
 
 from conftest import make_settings, query, quiet
+from equivalence import RUN_CLOCK, relations, rows
 
 pytestmark = pytest.mark.xdist_group("postgres")
 
@@ -30,12 +30,6 @@ SEEDS = {"recent_purchasers_30d", "repeat_buyers_30d", "cart_abandoners_24h",
          "browsed_not_bought_48h", "highly_engaged_recent_buyers", "inactive_90d",
          "vip_customers", "at_risk_high_value"}
 SEGMENTS = sorted(s.name for s in definitions(project_root()))
-# columns stamped with each run's own clock (the engines ran one after the other) or the
-# time its generated files landed, and ids hashed from those
-RUN_CLOCK = {"computed_at", "built_at", "synced_at", "valid_from", "valid_to",
-             "dbt_updated_at", "dbt_valid_from", "changed_at", "observed_at", "snapshot_at",
-             "loaded_at", "_loaded_at", "quarantined_at", "membership_period_id", "size_id",
-             "model_run_id"}
 # a quarantined row's raw values as text, for people: each engine spells a double its own
 # way (DuckDB 89.0, PostgreSQL 89)
 TEXT_OF_RAW = {"payload"}
@@ -62,36 +56,6 @@ def both(tmp_path_factory):
         yield duck, pg, summaries, pg_dir
     finally:
         drop_database(db)
-
-
-def plain(value):
-    """One value as both engines' drivers should agree on it."""
-    if value is None:
-        return None
-    if isinstance(value, float | Decimal):
-        return None if value != value else round(float(value), 6)
-    if isinstance(value, datetime):  # DuckDB's dates reach pandas as midnight timestamps
-        value = value.replace(tzinfo=None)
-        return value.date().isoformat() if value == datetime.combine(
-            value.date(), datetime.min.time()) else value.isoformat(sep=" ")
-    if hasattr(value, "item"):  # numpy scalars
-        return plain(value.item())
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def rows(settings, relation: str, skip: set[str] = frozenset()) -> tuple[list, list]:
-    frame = query(settings, f"select * from {relation}")
-    cols = sorted(c for c in frame.columns if c not in skip)
-    values = [tuple(plain(v) for v in r) for r in frame[cols].astype(object)
-              .where(frame[cols].notna(), None).itertuples(index=False, name=None)]
-    return cols, sorted(values, key=repr)
-
-
-def relations(settings, schema: str) -> list[str]:
-    return query(settings, "select table_name from information_schema.tables where "
-                 f"table_schema = '{schema}' order by 1")["table_name"].tolist()
 
 
 def test_the_whole_run_passes_on_postgres_and_writes_no_duckdb_file(both):

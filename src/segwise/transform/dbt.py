@@ -97,8 +97,10 @@ PREDICTIONS = "source:segwise_predictions+"
 
 
 def build(settings: Settings, dbt_vars: dict | None = None, echo: bool = False,
-          select: str | None = None, exclude: str | None = None) -> DbtResult:
-    args = ["build"]
+          select: str | None = None, exclude: str | None = None,
+          full_refresh: bool = False) -> DbtResult:
+    """``dbt build``; ``full_refresh`` rebuilds the incremental models from scratch."""
+    args = ["build", *(["--full-refresh"] if full_refresh else [])]
     if select:
         args += ["--select", select]
     if exclude:

@@ -1,7 +1,10 @@
 -- One row per raw email event: cleaned columns plus the reason it is rejected (or null).
-{%- set raw = ['email_event_id', 'campaign_id', 'customer_id', 'event_type', 'occurred_at'] %}  {#- the raw columns a rejected row's payload shows #}
+-- Incremental (macros/incremental_events.sql): a run judges only what landed since.
+{{ config(materialized='incremental', unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('email_event_id', source('email', 'email_events')) }}") }}
+{%- set raw = segwise.email_event_raw_columns() %}
 with typed as (
-    select * from {{ ref('base_email__events_typed') }}
+    -- what base_email__events_typed holds, of the rows this run judges
+    {{ segwise.email_events_typed(segwise.rejudged_rows('email_event_id', source('email', 'email_events'))) | indent(4) }}
 ),
 
 row_checks as (
@@ -44,7 +47,9 @@ final as (
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'
-        end as _quarantine_reason
+        end as _quarantine_reason,
+        {{ segwise.event_row_key('email_event_id', segwise.raw_payload(raw, prefix='_raw__')) }} as _row_key,
+        {{ segwise.raw_key('email_event_id') }} as _raw_key
     from ranked
 )
 

@@ -1,7 +1,10 @@
 -- One row per raw web event: cleaned columns plus the reason it is rejected (or null).
+-- Incremental (macros/incremental_events.sql): a run judges only what landed since.
+{{ config(materialized='incremental', unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('event_id', source('web', 'web_events')) }}") }}
 {%- set raw = ['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('web', 'web_events') }}
+    {{- segwise.rejudged_rows('event_id', source('web', 'web_events')) }}
 ),
 
 cleaned as (
@@ -69,7 +72,9 @@ final as (
         case
             when _row_reason is not null then _row_reason
             when _event_rank > 1 then 'duplicate_event'
-        end as _quarantine_reason
+        end as _quarantine_reason,
+        {{ segwise.event_row_key('event_id', segwise.raw_payload(raw, prefix='_raw__')) }} as _row_key,
+        {{ segwise.raw_key('event_id') }} as _raw_key
     from ranked
 )
 
