@@ -21,26 +21,21 @@ of yesterday, where the generator's data ends).
 Params: `dataset` — `landed` (default: build on the raw tables your loaders landed;
 nothing is loaded or generated), or the demo opt-ins `generated` (the demo generator,
 with `customers`, `seed`, `dirty_rate`), `cdnow`, `online_retail` (real data sets);
-`as_of` (YYYY-MM-DD, overrides the logical date). A configuration error (a bad param,
-nothing landed, a missing key) fails the task at once, without retries.
+`as_of` (YYYY-MM-DD, overrides the logical date); `full_refresh` (rebuild the incremental
+event models from raw instead of judging only what landed since the last build; always
+so after a demo or data-set load, which replaces raw). A configuration error (a bad
+param, nothing landed, a missing key) fails the task at once, without retries.
 Each task calls one function of the `segwise` package; nothing heavy runs at parse time.
 """
 
 from __future__ import annotations
 
-import logging
-
 import pendulum
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, task
 
+from segwise.dag_support import notify_failure
+
 SEGMENTS_VALIDATED = Asset("segwise://segments/validated")
-log = logging.getLogger(__name__)
-
-
-def _notify_failure(context: dict) -> None:
-    ti = context.get("task_instance")
-    log.error("segwise_daily failed in task %s (run %s)", getattr(ti, "task_id", "?"),
-              context.get("run_id"))
 
 
 @dag(
@@ -57,7 +52,7 @@ def _notify_failure(context: dict) -> None:
         "retry_delay": pendulum.duration(minutes=2),
         "retry_exponential_backoff": True,
         "execution_timeout": pendulum.duration(hours=2),
-        "on_failure_callback": _notify_failure,
+        "on_failure_callback": notify_failure("segwise_daily"),
     },
     params={
         "dataset": Param("landed", enum=["landed", "generated", "cdnow", "online_retail"],
@@ -67,6 +62,8 @@ def _notify_failure(context: dict) -> None:
         "as_of": Param(None, type=["null", "string"], format="date",
                        description="YYYY-MM-DD; empty: the run's logical date"),
         "dirty_rate": Param(0.0, type="number", minimum=0, maximum=0.5),
+        "full_refresh": Param(False, type="boolean",
+                              description="rebuild the incremental event models from raw"),
     },
 )
 def segwise_daily():

@@ -22,20 +22,12 @@ add_only to override for this run), `dry_run`, `force` (override blocking guards
 
 from __future__ import annotations
 
-import logging
-
 import pendulum
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Asset, dag, task
+
+from segwise.dag_support import PROVIDERS, notify_failure, sync_params
 
 SEGMENTS_VALIDATED = Asset("segwise://segments/validated")
-PROVIDERS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
-log = logging.getLogger(__name__)
-
-
-def _notify_failure(context: dict) -> None:
-    ti = context.get("task_instance")
-    log.error("segwise_sync failed in task %s (run %s)", getattr(ti, "task_id", "?"),
-              context.get("run_id"))
 
 
 @dag(
@@ -51,16 +43,9 @@ def _notify_failure(context: dict) -> None:
         "retry_delay": pendulum.duration(minutes=5),
         "retry_exponential_backoff": True,
         "execution_timeout": pendulum.duration(hours=2),
-        "on_failure_callback": _notify_failure,
+        "on_failure_callback": notify_failure("segwise_sync"),
     },
-    params={
-        "destinations": Param(list(PROVIDERS), type="array",
-                              items={"type": "string", "enum": list(PROVIDERS)}),
-        "mode": Param("declared", enum=["declared", "upsert", "mirror", "add_only"]),
-        "dry_run": Param(False, type="boolean"),
-        "force": Param(False, type="boolean"),
-        "sandbox": Param(False, type="boolean"),
-    },
+    params=sync_params(),
 )
 def segwise_sync():
     for provider in PROVIDERS:

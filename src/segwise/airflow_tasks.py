@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 
 from segwise.errors import ConfigurationError
+from segwise.load import LANDED
 from segwise.pipeline import (
     step_build_marts,
     step_build_segments,
@@ -52,7 +53,9 @@ def load_task(params: dict, logical_date: datetime | None = None) -> dict:
     as_of = _as_of(params, logical_date)
     rows = step_load(settings, dataset, int(params.get("customers", 5000)),
                      int(params.get("seed", 42)), as_of, float(params.get("dirty_rate", 0.0)))
-    return {"dataset": dataset, "as_of": as_of.isoformat() if as_of else None, "rows": rows}
+    return {"dataset": dataset, "as_of": as_of.isoformat() if as_of else None, "rows": rows,
+            # a demo or data set load replaced raw whole: the incremental models start afresh
+            "full_refresh": bool(params.get("full_refresh")) or dataset != LANDED}
 
 
 def _loaded_as_of(loaded: dict) -> date | None:
@@ -60,7 +63,8 @@ def _loaded_as_of(loaded: dict) -> date | None:
 
 
 def build_marts_task(loaded: dict) -> dict:
-    nodes = step_build_marts(Settings.from_env(), loaded["dataset"], _loaded_as_of(loaded))
+    nodes = step_build_marts(Settings.from_env(), loaded["dataset"], _loaded_as_of(loaded),
+                             full_refresh=bool(loaded.get("full_refresh")))
     return {**loaded, "dbt_nodes_passed": nodes}
 
 
@@ -126,19 +130,40 @@ def _connection_env(destination: str) -> None:
         os.environ[f"{prefix}_LIST_ID"] = str(extra["list_id"])
 
 
-def sync_task(destination: str, params: dict) -> dict:
-    """Sync every segment that lists ``destination`` (an Airflow task per provider)."""
+def refresh_task(params: dict) -> dict:
+    """The trigger refresh (segwise_triggers): events landed since the last build → the
+    selected segments and their bookkeeping; then the gate validates them."""
+    from segwise.pipeline import step_refresh
+
+    settings = Settings.from_env()
+    raw = (params.get("as_of") or "").strip()
+    with fail_fast():
+        try:
+            as_of = date.fromisoformat(raw) if raw else None
+        except ValueError as exc:
+            raise ConfigurationError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from exc
+        names = step_refresh(settings, params.get("select", "tag:trigger"), as_of)
+    return {"segments": names, "as_of": raw or None}
+
+
+def sync_task(destination: str, params: dict, segments: list[str] | None = None) -> dict:
+    """Sync every segment that lists ``destination`` (an Airflow task per provider), or
+    only ``segments`` of them (a trigger refresh's)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
-    from segwise.sync.runner import sync_all
+    from segwise.sync.runner import listed_segments, sync_all
 
     if destination not in params.get("destinations", [destination]):
         raise AirflowSkipException(f"{destination} is not in this run's destinations")
+    if segments is not None:  # of those, the ones whose definitions list the destination
+        segments = listed_segments(Settings.from_env(), destination, segments)
+        if not segments:
+            raise AirflowSkipException(f"no refreshed segment lists {destination}")
     if not params.get("sandbox"):
         _connection_env(destination)
     mode = params.get("mode", "declared")
     with fail_fast():  # e.g. no API key for the provider: retrying can't help
-        results = sync_all(Settings.from_env(), destination,
+        results = sync_all(Settings.from_env(), destination, segments=segments,
                            mode=None if mode == "declared" else mode,
                            dry_run=bool(params.get("dry_run")),
                            force=bool(params.get("force")), sandbox=bool(params.get("sandbox")))

@@ -129,6 +129,37 @@ def build_cmd(
         _fail(str(exc))
 
 
+@app.command("refresh")
+def refresh_cmd(
+    select: Annotated[str, typer.Option(help="segments: tag:<tag> and/or names")] = "tag:trigger",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD "
+                                              "(default: now)")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="then validate and sync the refreshed "
+                                       "segments to the providers they list")] = False,
+    sandbox: Annotated[bool, typer.Option("--sandbox", help="sync into local sandboxes")] = False,
+) -> None:
+    """The trigger refresh (the segwise_triggers DAG): the events landed since the last
+    build, then only the selected segments and their bookkeeping; the marts stay as the
+    last build left them."""
+    from segwise.pipeline import step_refresh, step_validate
+    from segwise.sync.runner import DESTINATIONS, listed_segments, sync_all
+    from segwise.transform.dbt import DbtError
+
+    settings = Settings.from_env()
+    try:
+        names = step_refresh(settings, select, _date(as_of), _say)
+    except (DbtError, ValueError) as exc:
+        _fail(str(exc))
+    if not sync:
+        return
+    if not step_validate(settings, _say).success:
+        _fail("validation failed: nothing synced (segwise validate shows why)", code=2)
+    for destination in DESTINATIONS:
+        mine = listed_segments(settings, destination, names)
+        if mine:
+            sync_all(settings, destination, segments=mine, sandbox=sandbox, say=_say)
+
+
 @app.command("score")
 def score_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help="as-of date YYYY-MM-DD (the "

@@ -12,14 +12,14 @@ from datetime import date
 from segwise.generate import generate
 from segwise.lineage import failed_relations, load_manifest
 from segwise.load import LANDED, landed_counts, load_dataset, load_generated
-from segwise.ops import GateClosed, record_build
+from segwise.ops import GateClosed, last_build, record_build
 from segwise.pipeline_vars import dbt_vars, default_as_of
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.segments import compile_project
 from segwise.settings import Settings
 from segwise.transform.dbt import PREDICTIONS, DbtError, build
 from segwise.validate.gate import ValidationResult, validate
-from segwise.warehouse import exclusive, publish
+from segwise.warehouse import connect, exclusive, publish
 
 Say = Callable[[str], None]
 
@@ -189,7 +189,9 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     as_of = as_of or default_as_of(dataset)
     summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
     summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)
-    step_build(settings, dataset, as_of, say, publish_for_readers=False)
+    # a demo or data set load replaced raw whole: the incremental models start afresh
+    step_build(settings, dataset, as_of, say, publish_for_readers=False,
+               full_refresh=dataset != LANDED)
     collect_warehouse_facts(settings, summary)
     val = step_validate(settings, say)
     summary.validation_success = val.success
@@ -221,3 +223,61 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
 
 __all__ = ["DbtError", "run", "step_build", "step_export", "step_build_marts",
            "step_build_segments", "step_load", "step_score", "step_validate"]
+
+
+# what a trigger refresh rebuilds besides its segments: the event stream they read (the
+# incremental event models, the orders that end an abandoned cart, the identity map) and
+# the bookkeeping after segment_memberships (sizes, history, the activation feed)
+REFRESH_UPSTREAM = "+int_customer_events"
+REFRESH_DOWNSTREAM = "segment_memberships+"
+
+
+def refresh_segments(settings: Settings, select: str) -> list[str]:
+    """The segments ``select`` names: ``tag:<tag>`` and/or segment names, comma- or
+    space-separated (names come from the definitions, never from the caller's text)."""
+    from segwise.segments import definitions
+
+    known = definitions(settings.project_dir)
+    chosen: list[str] = []
+    for term in select.replace(",", " ").split():
+        if term.startswith("tag:"):
+            hit = [s.name for s in known if term[4:] in s.tags]
+        else:
+            hit = [s.name for s in known if s.name == term]
+        if not hit:
+            raise ValueError(f"--select {term!r} names no segment (segments/*.yml: tags and "
+                             "names)")
+        chosen += [h for h in hit if h not in chosen]
+    return chosen
+
+
+def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | None = None,
+                 say: Say = print) -> list[str]:
+    """A trigger refresh: take the events landed since the last build (the incremental
+    event models), rebuild the event stream, the selected segments and the bookkeeping
+    after segment_memberships — whose other segments keep the last build's rows. The
+    marts (profile, RFM, scores) stay as the last full build left them; readers' published
+    copy is not rewritten. Returns the segments refreshed."""
+
+    names = refresh_segments(settings, select)
+    with exclusive(settings):
+        with connect(settings, read_only=True) as con:
+            previous = last_build(con)
+        if previous is None:
+            raise ValueError("nothing built yet: a refresh updates a built warehouse "
+                             "(run segwise build first)")
+        dataset = previous[1]  # the same source time zone as the build it updates
+        say(f"refreshing {len(names)} segment(s): {', '.join(names)}")
+        variables = {**dbt_vars(as_of, dataset), "refresh_segments": names}
+        selection = " ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM])
+        try:
+            result = build(settings, variables, select=selection)
+        except DbtError as exc:
+            touched = failed_relations(load_manifest(settings), exc.failed_ids)
+            record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), 0,
+                         max(1, exc.failed_nodes), touched)
+            raise
+        ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
+        record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 0)
+        say(f"  {ok} nodes passed")
+        return names

@@ -8,6 +8,8 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     union all
     select 'cart_abandoners_24h', 'Customers who added to cart in the last 7 days and placed no order within 24 hours of that add (the 24 hours must have elapsed).', 'lifecycle-team', 30, 1, 10.0, '78b7153bd566', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
+    select 'cart_abandoners_30m', concat('Customers who added to cart in the last 24 hours and placed no order within 30 minutes of that add (the 30 minutes must have elapsed) — the seeds', chr(39), ' "cart abandoner within 30 minutes". A trigger: the segwise_triggers DAG (segwise refresh --select tag:trigger) keeps it fresh every 15 minutes.'), 'lifecycle-team', 31, 0, 10.0, '607c578fef25', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
+    union all
     select 'cart_abandoners_treatment', 'Cart abandoners who are not in the cart_abandoners_24h holdout (the ones to email).', 'lifecycle-team', 29, 1, 0.0, '6140ec8fd8f0', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'engaged_non_buyers_90d', 'High engagement but no purchase in the last 90 days.', 'crm-team', 60, 1, 0.0, 'eb978bc0b481', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'

@@ -400,9 +400,11 @@ def destinations_sql(segments: list[Segment]) -> str:
 
 
 def memberships_sql(segments: list[Segment]) -> str:
+    # a refresh (segwise refresh: var refresh_segments) evaluates only its segments' views
     parts = [
         "    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at\n"
         f"    from {{{{ ref('{seg.name}') }}}}"
+        f"{{{{ segwise.unless_refreshing({sql_literal(seg.name)}) }}}}"
         for seg in segments
     ]
     membership_id = ("{{ dbt.concat(['memberships.segment_name', \"'|'\", "
@@ -410,6 +412,10 @@ def memberships_sql(segments: list[Segment]) -> str:
     return "".join([
         GENERATED_HEADER.format(file="segments/*.yml"),
         "-- One row per customer and segment the customer is in (all segments).\n",
+        "-- Incremental by segment: a build replaces every row, a refresh (segwise refresh)\n"
+        "-- only its segments' rows (macros/refresh_segments.sql).\n",
+        "{{ config(materialized='incremental', incremental_strategy='append', "
+        "on_schema_change='fail', pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
         "with memberships as (\n",
         "\n    union all\n".join(parts),
         "\n),\n\n",

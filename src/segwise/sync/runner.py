@@ -265,6 +265,12 @@ class DestinationOutcome:
     error: str | None = None
 
 
+def listed_segments(settings: Settings, destination: str, among: list[str]) -> list[str]:
+    """Of the segments ``among``, those whose definitions list ``destination``."""
+    listed = {p.segment for p in sync_settings(settings, destination)}
+    return [s for s in among if s in listed]
+
+
 def sync_destinations(settings: Settings, names: tuple[str, ...] | list[str],
                       say: Callable[[str], None] = print, **options) -> list[DestinationOutcome]:
     """``sync_all`` for each destination in turn. A destination that gives up (its API

@@ -1,0 +1,28 @@
+{#- A refresh (`segwise refresh --select tag:trigger`, var refresh_segments: the segment
+    names) rebuilds the event models, the named segments and the bookkeeping after
+    segment_memberships; segment_memberships then replaces the rows of those segments only,
+    and every other segment keeps the rows of the last build. Without the var (every
+    build) it replaces all rows. -#}
+
+{% macro refreshing() -%}
+    {{ return(var('refresh_segments', none) or []) }}
+{%- endmacro %}
+
+{#- After a membership branch: no rows when a refresh leaves this segment as it is. -#}
+{% macro unless_refreshing(segment_name) -%}
+    {%- set names = segwise.refreshing() -%}
+    {%- if names and segment_name not in names %}
+    where 1 = 0
+    {%- endif -%}
+{%- endmacro %}
+
+{#- segment_memberships' pre-hook: forget the rows the run replaces. -#}
+{% macro forget_refreshed_memberships() -%}
+    {%- if is_incremental() -%}
+        {%- set names = segwise.refreshing() -%}
+        delete from {{ this }}
+        {%- if names %}
+        where segment_name in ('{{ names | join("', '") }}')
+        {%- endif -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,144 @@
+"""The trigger refresh: `segwise refresh --select tag:trigger` and the segwise_triggers DAG
+take newly landed events, rebuild only the trigger segments and their bookkeeping, and
+sync only those segments."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import date, datetime
+
+import duckdb
+import pytest
+
+from segwise.pipeline import refresh_segments, step_refresh
+from segwise.segments import definitions
+from segwise.settings import project_root
+
+from conftest import insert_raw, query, quiet
+from test_airflow_dag import AIRFLOW, _env
+
+AS_OF = date(2026, 6, 30)
+TRIGGERS = sorted(s.name for s in definitions(project_root()) if "trigger" in s.tags)
+ESPS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
+
+
+def land_cart_adds(path, customers: list[str], at: str = "2026-06-30 22:00:00") -> None:
+    """Add-to-cart events for ``customers`` at ``at``, landed now as a new load."""
+    con = duckdb.connect(str(path))
+    try:
+        insert_raw(con, "web_events", [
+            {"event_id": f"trigger-{c}", "customer_id": c, "anonymous_id": f"anon-{c}",
+             "event_type": "add_to_cart", "occurred_at": at, "product_id": "P0001",
+             "category": "sports"} for c in customers],
+            loaded_at=datetime.utcnow().isoformat(sep=" "))
+    finally:
+        con.close()
+
+
+def quiet_customers(settings, n: int) -> list[str]:
+    """Sendable customers with no order and no web event after 2026-06-29: a cart add
+    late on 2026-06-30 makes them 30-minute abandoners and nothing else changes."""
+    return query(settings, f"""
+        select distinct m.customer_id from activation.sync_esp_members as m
+        where m.is_sendable and m.customer_id not in (
+            select customer_id from intermediate.int_customer_events
+            where occurred_at >= timestamp '2026-06-29 00:00:00'
+                and customer_id is not null)
+        order by 1 limit {n}""")["customer_id"].tolist()
+
+
+def test_the_trigger_segments_are_the_tagged_ones(demo_copy):
+    assert "cart_abandoners_30m" in TRIGGERS
+    assert refresh_segments(demo_copy, "tag:trigger") == TRIGGERS
+    assert refresh_segments(demo_copy, "vip_customers, tag:trigger")[0] == "vip_customers"
+    with pytest.raises(ValueError, match="names no segment"):
+        refresh_segments(demo_copy, "tag:nope")
+    with pytest.raises(ValueError, match="names no segment"):
+        refresh_segments(demo_copy, "x'); drop table raw.orders; --")
+
+
+def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_copy):
+    wh = demo_copy
+    before = query(wh, "select segment_name, count(*) as n, max(computed_at) as at "
+                       "from segmentation.segment_memberships group by 1").set_index(
+        "segment_name")
+    members_before = query(wh, "select segment_name, customer_id, reason "
+                               "from segmentation.segment_memberships")
+    who = quiet_customers(wh, 6)
+    assert len(who) == 6
+    land_cart_adds(wh.duckdb_path, who)
+    assert step_refresh(wh, "tag:trigger", AS_OF, quiet) == TRIGGERS
+    after = query(wh, "select segment_name, count(*) as n, max(computed_at) as at "
+                      "from segmentation.segment_memberships group by 1").set_index(
+        "segment_name")
+    abandoners = set(query(wh, "select customer_id from segmentation.segment_memberships "
+                               "where segment_name = 'cart_abandoners_30m'")["customer_id"])
+    assert set(who) <= abandoners
+    assert after.loc["cart_abandoners_30m", "n"] >= before.loc["cart_abandoners_30m", "n"] + 6
+    # the trigger segments' rows are new, every other segment's rows are the last build's
+    for name in after.index:
+        if name in TRIGGERS:
+            assert after.loc[name, "at"] > before.loc[name, "at"], name
+        else:
+            assert after.loc[name, "at"] == before.loc[name, "at"], name
+    untouched = members_before[~members_before["segment_name"].isin(TRIGGERS)]
+    now = query(wh, "select segment_name, customer_id, reason from "
+                    "segmentation.segment_memberships")
+    now = now[~now["segment_name"].isin(TRIGGERS)]
+    key = ["segment_name", "customer_id"]
+    assert untouched.sort_values(key).values.tolist() == now.sort_values(key).values.tolist()
+    # the bookkeeping follows: sizes and the activation feed see the new members
+    size = query(wh, "select members from segmentation.segment_sizes "
+                     "where segment_name = 'cart_abandoners_30m'")["members"].iloc[0]
+    assert size == len(abandoners)
+    feed = set(query(wh, "select customer_id from activation.sync_esp_members "
+                         "where segment_name = 'cart_abandoners_30m'")["customer_id"])
+    holdout = set(query(wh, "select customer_id from segments.cart_abandoners_30m "
+                            "where is_holdout")["customer_id"])
+    assert feed == abandoners - holdout
+
+
+@pytest.mark.xdist_group("airflow")
+def test_segwise_triggers_dag_syncs_only_the_trigger_segments(tmp_path):
+    env = _env(tmp_path)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    daily = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
+         json.dumps({"dataset": "generated", "customers": 1200, "seed": 5,
+                     "as_of": AS_OF.isoformat()})],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert "state=success" in daily.stdout + daily.stderr, (daily.stdout + daily.stderr)[-3000:]
+    path = tmp_path / "wh" / "segwise.duckdb"
+    from dataclasses import replace
+
+    from segwise.settings import Settings
+
+    settings = replace(Settings.from_env(), duckdb_path=path, output_dir=tmp_path / "out")
+    who = quiet_customers(settings, 8)
+    land_cart_adds(path, who)
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_triggers", "-c",
+         json.dumps({"sandbox": True, "as_of": AS_OF.isoformat()})],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert "state=success" in out, out[-4000:]
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        synced = con.execute("select split_part(destination, ':', 1), segment_name, status "
+                             "from ops.sync_runs where destination not in "
+                             "('file', 'ad_audience')").fetchall()
+        ledger = con.execute("select destination, customer_id from ops.destination_ledger "
+                             "where segment_name = 'cart_abandoners_30m'").fetchall()
+        holdout = {r[0] for r in con.execute(
+            "select customer_id from segments.cart_abandoners_30m where is_holdout").fetchall()}
+    finally:
+        con.close()
+    assert {d for d, _, _ in synced} == set(ESPS)
+    assert {s for _, s, _ in synced} <= set(TRIGGERS)  # nothing but the trigger segments
+    assert {st for _, _, st in synced} == {"succeeded"}
+    expected = set(who) - holdout
+    assert expected
+    for esp in ESPS:
+        assert expected <= {c for d, c in ledger if d.startswith(esp)}, esp
+    assert not holdout & {c for _, c in ledger}
