@@ -76,7 +76,28 @@ def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     assert not (tmp_path / "out" / "exports").exists()
 
 
-def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_path):
+def _without_esp_keys(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if not (k.startswith("SEGWISE_") and k.split("_")[1]
+                                                 in ("MAILCHIMP", "KLAVIYO", "HUBSPOT",
+                                                     "SENDGRID"))}
+
+
+@pytest.fixture(scope="module")
+def daily_home(tmp_path_factory) -> Path:
+    """An Airflow home whose warehouse one segwise_daily run built (generated data, as of
+    2026-06-30): the sync DAGs' tests run on it, in order."""
+    home = tmp_path_factory.mktemp("airflow")
+    env = _without_esp_keys(_env(home))
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
+    daily = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
+         '{"dataset": "generated", "customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
+        env=env, capture_output=True, text=True, timeout=900)
+    assert "state=success" in daily.stdout + daily.stderr, (daily.stdout + daily.stderr)[-3000:]
+    return home
+
+
+def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(daily_home):
     """segwise_sync with one task per provider: Mailchimp through a real Airflow
     connection (AIRFLOW_CONN_SEGWISE_MAILCHIMP, no SEGWISE_* variables) whose key never
     reaches the logs; the other providers into their local sandboxes."""
@@ -87,17 +108,8 @@ def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_
     from segwise.sync.sandboxes.common import SandboxServer
     from segwise.sync.sandboxes.mailchimp import create_app
 
-    env = _env(tmp_path)
-    for name in list(env):
-        if name.startswith("SEGWISE_") and name.split("_")[1] in (
-                "MAILCHIMP", "KLAVIYO", "HUBSPOT", "SENDGRID"):
-            del env[name]
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    daily = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"dataset": "generated", "customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
-        env=env, capture_output=True, text=True, timeout=900)
-    assert "state=success" in daily.stdout + daily.stderr
+    tmp_path = daily_home
+    env = _without_esp_keys(_env(tmp_path))
     key = "airflow-conn-secret-5f3a9c-us21"
     with SandboxServer(create_app(key)) as server:
         env["AIRFLOW_CONN_SEGWISE_MAILCHIMP"] = json.dumps({
@@ -137,6 +149,52 @@ def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(tmp_
         assert (tmp_path / "wh" / "sandboxes" / f"{provider}.json").exists()
 
 
+def test_segwise_triggers_syncs_only_the_trigger_segments(daily_home):
+    """segwise_triggers after the daily run (and segwise_sync's): a cart add landed since
+    reaches all four sandboxes in cart_abandoners_30m, and no other segment syncs."""
+    import json
+    from dataclasses import replace
+    from datetime import date, datetime
+
+    from segwise.settings import Settings
+
+    from test_triggers import ESPS, TRIGGERS, land_cart_adds, quiet_customers
+
+    tmp_path = daily_home
+    env = _without_esp_keys(_env(tmp_path))
+    path = tmp_path / "wh" / "segwise.duckdb"
+    settings = replace(Settings.from_env(), duckdb_path=path, output_dir=tmp_path / "out")
+    who = quiet_customers(settings, 8)
+    land_cart_adds(path, who)
+    started = datetime.utcnow()
+    res = subprocess.run(
+        [AIRFLOW, "dags", "test", "segwise_triggers", "-c",
+         json.dumps({"sandbox": True, "as_of": date(2026, 6, 30).isoformat()})],
+        env=env, capture_output=True, text=True, timeout=900)
+    out = res.stdout + res.stderr
+    assert "state=success" in out, out[-4000:]
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        synced = con.execute("select split_part(destination, ':', 1), segment_name, status "
+                             "from ops.sync_runs where destination not in "
+                             "('file', 'ad_audience') and started_at >= ?",
+                             [started]).fetchall()
+        ledger = con.execute("select destination, customer_id from ops.destination_ledger "
+                             "where segment_name = 'cart_abandoners_30m'").fetchall()
+        holdout = {r[0] for r in con.execute(
+            "select customer_id from segments.cart_abandoners_30m where is_holdout").fetchall()}
+    finally:
+        con.close()
+    assert {d for d, _, _ in synced} == set(ESPS)
+    assert {s for _, s, _ in synced} <= set(TRIGGERS)  # nothing but the trigger segments
+    assert {st for _, _, st in synced} == {"succeeded"}
+    expected = set(who) - holdout
+    assert expected
+    for esp in ESPS:
+        assert expected <= {c for d, c in ledger if d.startswith(esp)}, esp
+    assert not holdout & {c for _, c in ledger}
+
+
 def test_every_dag_imports_without_errors_or_warnings(tmp_path):
     """What the scheduler's DAG processor sees: both DAGs, no import error, no warning."""
     code = ("import json, warnings; warnings.simplefilter('default')\n"
@@ -150,7 +208,7 @@ def test_every_dag_imports_without_errors_or_warnings(tmp_path):
     import json
 
     bag = json.loads(res.stdout.strip().splitlines()[-1])
-    assert bag["dags"] == ["segwise_daily", "segwise_sync"]
+    assert bag["dags"] == ["segwise_daily", "segwise_sync", "segwise_triggers"]
     assert bag["errors"] == {} and bag["warnings"] == {}
 
 
@@ -239,7 +297,7 @@ def test_airflow_standalone_starts_as_the_readme_says(tmp_path):
             dags = sorted(d["dag_id"] for d in httpx.get(
                 f"{base}/api/v2/dags", headers=auth, timeout=10).json()["dags"])
             time.sleep(2)
-        assert dags == ["segwise_daily", "segwise_sync"]
+        assert dags == ["segwise_daily", "segwise_sync", "segwise_triggers"]
         errors = httpx.get(f"{base}/api/v2/importErrors", headers=auth, timeout=10).json()
         assert errors["total_entries"] == 0, errors
     finally:

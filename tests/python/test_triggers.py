@@ -4,8 +4,6 @@ sync only those segments."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import date, datetime
 
 import duckdb
@@ -16,7 +14,6 @@ from segwise.segments import definitions
 from segwise.settings import project_root
 
 from conftest import insert_raw, query, quiet
-from test_airflow_dag import AIRFLOW, _env
 
 AS_OF = date(2026, 6, 30)
 TRIGGERS = sorted(s.name for s in definitions(project_root()) if "trigger" in s.tags)
@@ -97,48 +94,3 @@ def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_
     holdout = set(query(wh, "select customer_id from segments.cart_abandoners_30m "
                             "where is_holdout")["customer_id"])
     assert feed == abandoners - holdout
-
-
-@pytest.mark.xdist_group("airflow")
-def test_segwise_triggers_dag_syncs_only_the_trigger_segments(tmp_path):
-    env = _env(tmp_path)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    daily = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         json.dumps({"dataset": "generated", "customers": 1200, "seed": 5,
-                     "as_of": AS_OF.isoformat()})],
-        env=env, capture_output=True, text=True, timeout=900)
-    assert "state=success" in daily.stdout + daily.stderr, (daily.stdout + daily.stderr)[-3000:]
-    path = tmp_path / "wh" / "segwise.duckdb"
-    from dataclasses import replace
-
-    from segwise.settings import Settings
-
-    settings = replace(Settings.from_env(), duckdb_path=path, output_dir=tmp_path / "out")
-    who = quiet_customers(settings, 8)
-    land_cart_adds(path, who)
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_triggers", "-c",
-         json.dumps({"sandbox": True, "as_of": AS_OF.isoformat()})],
-        env=env, capture_output=True, text=True, timeout=900)
-    out = res.stdout + res.stderr
-    assert "state=success" in out, out[-4000:]
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        synced = con.execute("select split_part(destination, ':', 1), segment_name, status "
-                             "from ops.sync_runs where destination not in "
-                             "('file', 'ad_audience')").fetchall()
-        ledger = con.execute("select destination, customer_id from ops.destination_ledger "
-                             "where segment_name = 'cart_abandoners_30m'").fetchall()
-        holdout = {r[0] for r in con.execute(
-            "select customer_id from segments.cart_abandoners_30m where is_holdout").fetchall()}
-    finally:
-        con.close()
-    assert {d for d, _, _ in synced} == set(ESPS)
-    assert {s for _, s, _ in synced} <= set(TRIGGERS)  # nothing but the trigger segments
-    assert {st for _, _, st in synced} == {"succeeded"}
-    expected = set(who) - holdout
-    assert expected
-    for esp in ESPS:
-        assert expected <= {c for d, c in ledger if d.startswith(esp)}, esp
-    assert not holdout & {c for _, c in ledger}
