@@ -226,9 +226,10 @@ __all__ = ["DbtError", "run", "step_build", "step_export", "step_build_marts",
 
 
 # what a trigger refresh rebuilds besides its segments: the event stream they read (the
-# incremental event models, the orders that end an abandoned cart, the identity map) and
-# the bookkeeping after segment_memberships (sizes, history, the activation feed)
-REFRESH_UPSTREAM = "+int_customer_events"
+# incremental event models, the orders that end an abandoned cart, the identity map), the
+# quarantine (every landed row is staged or quarantined, a test checks) and the
+# bookkeeping after segment_memberships (sizes, history, the activation feed)
+REFRESH_UPSTREAM = "+int_customer_events quarantine_rows+"
 REFRESH_DOWNSTREAM = "segment_memberships+"
 
 

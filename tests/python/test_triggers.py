@@ -65,7 +65,18 @@ def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_
     who = quiet_customers(wh, 6)
     assert len(who) == 6
     land_cart_adds(wh.duckdb_path, who)
+    con = duckdb.connect(str(wh.duckdb_path))  # and a late copy of an event seen before
+    try:
+        con.execute("insert into raw.web_events select * replace (now()::timestamp as "
+                    "_loaded_at) from raw.web_events where event_id is not null "
+                    "order by event_id limit 1")
+    finally:
+        con.close()
+    quarantined = query(wh, "select count(*) as n from quarantine.quarantine_rows")["n"][0]
     assert step_refresh(wh, "tag:trigger", AS_OF, quiet) == TRIGGERS
+    # the copy is quarantined as a duplicate (raw = staged + quarantined, a dbt test)
+    assert query(wh, "select count(*) as n from quarantine.quarantine_rows")["n"][0] == \
+        quarantined + 1
     after = query(wh, "select segment_name, count(*) as n, max(computed_at) as at "
                       "from segmentation.segment_memberships group by 1").set_index(
         "segment_name")
