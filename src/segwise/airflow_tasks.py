@@ -33,15 +33,23 @@ def fail_fast() -> Iterator[None]:
         raise AirflowFailException(f"configuration error: {exc}") from exc
 
 
+def _param_date(params: dict) -> date | None:
+    """The param ``as_of`` as a date (None when empty)."""
+    raw = (params.get("as_of") or "").strip()
+    if not raw:
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError as exc:
+        raise ConfigurationError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from exc
+
+
 def _as_of(params: dict, logical_date: datetime | None) -> date | None:
     """The param ``as_of`` if given, else the run's logical date (the day its data
     interval covers), else the dataset's default (manual runs without a date)."""
-    raw = (params.get("as_of") or "").strip()
-    if raw:
-        try:
-            return date.fromisoformat(raw)
-        except ValueError as exc:
-            raise ConfigurationError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from exc
+    given = _param_date(params)
+    if given:
+        return given
     if logical_date is not None:
         return logical_date.date()
     return default_as_of(params.get("dataset", "landed"))
@@ -135,15 +143,10 @@ def refresh_task(params: dict) -> dict:
     selected segments and their bookkeeping; then the gate validates them."""
     from segwise.pipeline import step_refresh
 
-    settings = Settings.from_env()
-    raw = (params.get("as_of") or "").strip()
-    with fail_fast():
-        try:
-            as_of = date.fromisoformat(raw) if raw else None
-        except ValueError as exc:
-            raise ConfigurationError(f"as_of must be a date YYYY-MM-DD, got {raw!r}") from exc
-        names = step_refresh(settings, params.get("select", "tag:trigger"), as_of)
-    return {"segments": names, "as_of": raw or None}
+    with fail_fast():  # a bad as_of or select: retrying can't help
+        as_of = _param_date(params)  # empty: now (never the 15-minute run's logical date)
+        names = step_refresh(Settings.from_env(), params.get("select", "tag:trigger"), as_of)
+    return {"segments": names, "as_of": as_of.isoformat() if as_of else None}
 
 
 def sync_task(destination: str, params: dict, segments: list[str] | None = None) -> dict:

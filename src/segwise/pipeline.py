@@ -96,11 +96,18 @@ def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say,
         "what reads the scores: profile, segments, activation"
     say(f"dbt build — {what} (models, seeds, data tests, unit tests)")
     select, exclude = (None, PREDICTIONS) if phase == "marts" else (PREDICTIONS, None)
+    return _recorded_build(settings, dataset, as_of, dbt_vars(as_of, dataset), ok_before,
+                           select=select, exclude=exclude, full_refresh=full_refresh)
+
+
+def _recorded_build(settings: Settings, dataset: str, as_of: date | None, variables: dict,
+                    ok_before: int, **options) -> int:
+    """``dbt build``; the nodes that passed. A failure is recorded first: it closes the gate
+    until a good build and validation, for the segments built from what failed (for all
+    of them if that is unknown)."""
     try:
-        result = build(settings, dbt_vars(as_of, dataset), select=select, exclude=exclude,
-                       full_refresh=full_refresh)
-    except DbtError as exc:  # a failed build closes the gate until a good build + validation
-        # for the segments built from what failed (for all of them if that is unknown)
+        result = build(settings, variables, **options)
+    except DbtError as exc:
         touched = failed_relations(load_manifest(settings), exc.failed_ids)
         record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok_before,
                      max(1, exc.failed_nodes), touched)
@@ -221,8 +228,6 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     return summary
 
 
-__all__ = ["DbtError", "run", "step_build", "step_export", "step_build_marts",
-           "step_build_segments", "step_load", "step_score", "step_validate"]
 
 
 # what a trigger refresh rebuilds besides its segments: the event stream they read (the
@@ -259,7 +264,6 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
     after segment_memberships — whose other segments keep the last build's rows. The
     marts (profile, RFM, scores) stay as the last full build left them; readers' published
     copy is not rewritten. Returns the segments refreshed."""
-
     names = refresh_segments(settings, select)
     with exclusive(settings):
         with connect(settings, read_only=True) as con:
@@ -270,15 +274,13 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
         dataset = previous[1]  # the same source time zone as the build it updates
         say(f"refreshing {len(names)} segment(s): {', '.join(names)}")
         variables = {**dbt_vars(as_of, dataset), "refresh_segments": names}
-        selection = " ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM])
-        try:
-            result = build(settings, variables, select=selection)
-        except DbtError as exc:
-            touched = failed_relations(load_manifest(settings), exc.failed_ids)
-            record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), 0,
-                         max(1, exc.failed_nodes), touched)
-            raise
-        ok = sum(1 for r in result.results if r.get("status") in ("success", "pass"))
+        ok = _recorded_build(settings, dataset, as_of, variables, 0,
+                             select=" ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM]))
         record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 0)
         say(f"  {ok} nodes passed")
         return names
+
+
+__all__ = ["DbtError", "refresh_segments", "run", "step_build", "step_export",
+           "step_build_marts", "step_build_segments", "step_load", "step_refresh", "step_score",
+           "step_validate"]
