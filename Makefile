@@ -9,6 +9,9 @@ UV_VERSION := 0.13.9
 # downloads from GitHub; forcing wheels resolves dbt-core 1.12.0 (see DECISIONLOG.md).
 UV_FLAGS := --only-binary dbt-core-experimental-parser
 STAMP := $(VENV)/.installed
+# the Spark target's dbt lives in a virtualenv of its own (see requirements-spark.in)
+SPARK_VENV := .venv-spark
+SPARK_STAMP := $(SPARK_VENV)/.installed
 PYTEST_WORKERS ?= 2
 
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
@@ -16,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test install lint lock clean benchmark
+.PHONY: run test install spark-env lint lock clean benchmark
 
 install: $(STAMP)
 
@@ -27,10 +30,17 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --python $(BIN)/python --compile-bytecode --no-deps -e .
 	touch $(STAMP)
 
+spark-env: $(SPARK_STAMP)
+
+$(SPARK_STAMP): requirements-spark.lock $(STAMP)
+	test -x $(SPARK_VENV)/bin/python || $(PYTHON) -m venv $(SPARK_VENV)
+	$(BIN)/uv pip sync --python $(SPARK_VENV)/bin/python --compile-bytecode $(UV_FLAGS) requirements-spark.lock
+	touch $(SPARK_STAMP)
+
 run: install
 	$(BIN)/segwise run --sync-sandboxes
 
-test: install
+test: install spark-env
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/python
 
 lint: install
@@ -41,6 +51,7 @@ benchmark: install
 
 lock:
 	$(BIN)/uv pip compile requirements.in -o requirements.lock --python-version 3.11 $(UV_FLAGS)
+	$(BIN)/uv pip compile requirements-spark.in -o requirements-spark.lock --python-version 3.11 $(UV_FLAGS)
 
 clean:
-	rm -rf $(VENV) target dbt_packages logs warehouse
+	rm -rf $(VENV) $(SPARK_VENV) target dbt_packages logs warehouse

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', unique_key='size_id', on_schema_change='append_new_columns') }}
+{{ config(materialized=segwise.incremental_materialization(), unique_key='size_id', on_schema_change='append_new_columns') }}
 -- One row per segment per run: size, the change since the previous run, and an alert
 -- flag when it moved more than var('segment_size_alert_pct') percent.
 with sizes as (

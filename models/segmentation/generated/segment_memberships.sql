@@ -3,7 +3,7 @@
 -- One row per customer and segment the customer is in (all segments).
 -- Incremental by segment: a build replaces every row, a refresh (segwise refresh)
 -- only its segments' rows (macros/refresh_segments.sql).
-{{ config(materialized='incremental', incremental_strategy='append', on_schema_change='fail', pre_hook="{{ segwise.forget_refreshed_memberships() }}") }}
+{{ config(materialized=segwise.incremental_materialization(), incremental_strategy='append', on_schema_change='fail', pre_hook="{{ segwise.forget_refreshed_memberships() }}") }}
 with memberships as (
     select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
     from {{ ref('at_risk_high_value') }}{{ segwise.unless_refreshing('at_risk_high_value') }}

@@ -414,7 +414,7 @@ def memberships_sql(segments: list[Segment]) -> str:
         "-- One row per customer and segment the customer is in (all segments).\n",
         "-- Incremental by segment: a build replaces every row, a refresh (segwise refresh)\n"
         "-- only its segments' rows (macros/refresh_segments.sql).\n",
-        "{{ config(materialized='incremental', incremental_strategy='append', "
+        "{{ config(materialized=segwise.incremental_materialization(), incremental_strategy='append', "
         "on_schema_change='fail', pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
         "with memberships as (\n",
         "\n    union all\n".join(parts),

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from segwise.errors import ConfigurationError
 from segwise.settings import Settings
 
 
@@ -32,7 +33,20 @@ class DbtResult:
         return [r for r in self.results if r.get("status") in ("error", "fail", "runtime error")]
 
 
-def dbt_executable() -> str:
+class SparkEnvMissing(ConfigurationError):
+    """The Spark target's dbt is not installed."""
+
+
+def dbt_executable(settings: Settings | None = None) -> str:
+    """This environment's dbt; for the ``spark`` target, the one in the Spark virtualenv
+    (``SEGWISE_SPARK_DBT``, else ``<project>/.venv-spark/bin/dbt``: ``make spark-env``)."""
+    if settings is not None and settings.dbt_target == "spark":
+        spark = Path(os.environ.get("SEGWISE_SPARK_DBT")
+                     or settings.project_dir / ".venv-spark" / "bin" / "dbt")
+        if not spark.exists():
+            raise SparkEnvMissing(f"no dbt for the spark target at {spark}: run `make "
+                                  "spark-env` (or set SEGWISE_SPARK_DBT)")
+        return str(spark)
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"
 
@@ -41,6 +55,8 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         SEGWISE_DUCKDB_PATH=str(settings.duckdb_path),
+        SEGWISE_SPARK_DIR=os.environ.get("SEGWISE_SPARK_DIR",
+                                         str(settings.duckdb_path.parent / "spark")),
         SEGWISE_DBT_TARGET=settings.dbt_target,
         DBT_SEND_ANONYMOUS_USAGE_STATS="False",
         DO_NOT_TRACK="1",
@@ -59,7 +75,7 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     (unless ``check`` is false: the caller reads the artifacts itself)."""
     target_path = settings.duckdb_path.parent / "dbt_target"
     cmd = [
-        dbt_executable(),
+        dbt_executable(settings),
         *args,
         "--project-dir", str(settings.project_dir),
         "--profiles-dir", str(settings.project_dir),

@@ -1,6 +1,6 @@
 -- One row per raw email event: cleaned columns plus the reason it is rejected (or null).
 -- Incremental (macros/incremental_events.sql): a run judges only what landed since.
-{{ config(materialized='incremental', unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('email_event_id', source('email', 'email_events')) }}") }}
+{{ config(materialized=segwise.incremental_materialization(), unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('email_event_id', source('email', 'email_events')) }}") }}
 {%- set raw = segwise.email_event_raw_columns() %}
 with typed as (
     -- what base_email__events_typed holds, of the rows this run judges

@@ -1,6 +1,6 @@
 -- One row per raw web event: cleaned columns plus the reason it is rejected (or null).
 -- Incremental (macros/incremental_events.sql): a run judges only what landed since.
-{{ config(materialized='incremental', unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('event_id', source('web', 'web_events')) }}") }}
+{{ config(materialized=segwise.incremental_materialization(), unique_key='_row_key', incremental_strategy='delete+insert', on_schema_change='fail', pre_hook="{{ segwise.forget_changed_loads('event_id', source('web', 'web_events')) }}") }}
 {%- set raw = ['event_id', 'anonymous_id', 'customer_id', 'event_type', 'occurred_at', 'product_id', 'category'] %}  {#- the raw columns a rejected row's payload shows #}
 with source as (
     select * from {{ source('web', 'web_events') }}

@@ -1,0 +1,109 @@
+"""Spark as a dbt target (``SEGWISE_DBT_TARGET=spark``, profile ``spark``): the same models
+build on Spark. Tables move between DuckDB and Spark as Parquet through two dbt
+operations (macros/spark_parquet.sql), so the Spark connection is configured once, in
+profiles.yml — in-process (``method: session``) here, a Thrift or Databricks endpoint on a
+cluster.
+
+``copy_to_spark`` puts what a build reads (raw tables, the ops and prediction sources)
+from a DuckDB warehouse into Spark; ``copy_from_spark`` brings every relation of the
+given schemas back into a DuckDB file, where they can be compared or served."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import duckdb
+
+from segwise.raw_schema import RAW_TABLES, raw_relation
+from segwise.settings import Settings
+from segwise.transform.dbt import DbtResult, run_dbt
+
+# the sources a build reads besides the raw tables (written by segwise itself)
+SEGWISE_SOURCES = ("ops.destination_suppressions", "ops.erasure_requests",
+                   "predictions.customer_churn_scores", "predictions.customer_clv",
+                   "predictions.customer_clusters")
+
+
+def spark_settings(settings: Settings) -> Settings:
+    """The same project and folders with the ``spark`` dbt target."""
+    return replace(settings, dbt_target="spark")
+
+
+def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    schema, name = relation.split(".")
+    return bool(con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and "
+        "table_name = ?", [schema, name]).fetchall()[0][0])
+
+
+def source_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The build's inputs this DuckDB warehouse holds."""
+    wanted = [raw_relation(t) for t in RAW_TABLES] + list(SEGWISE_SOURCES)
+    return [r for r in wanted if _exists(con, r)]
+
+
+def copy_to_spark(settings: Settings, duckdb_path: Path, workdir: Path,
+                  relations: list[str] | None = None) -> list[str]:
+    """Replace the Spark tables of ``relations`` (default: every build input the DuckDB
+    file holds) with DuckDB's rows. Returns the relations copied."""
+    folder = workdir / "to_spark"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    tables: dict[str, str] = {}
+    with duckdb.connect(str(duckdb_path), read_only=True) as con:
+        for relation in relations if relations is not None else source_relations(con):
+            target = folder / relation
+            target.mkdir()
+            con.execute(f"copy (select * from {relation}) to '{target}/part-0.parquet' "
+                        "(format parquet)")
+            tables[relation] = str(target)
+    run_dbt(spark_settings(settings), ["run-operation", "spark_import_parquet",
+                                       "--args", json.dumps({"tables": tables})])
+    return list(tables)
+
+
+def copy_from_spark(settings: Settings, schemas: list[str], workdir: Path,
+                    duckdb_path: Path) -> list[str]:
+    """Every table and view of ``schemas`` on Spark, as tables of a new DuckDB file at
+    ``duckdb_path``. Returns the relations copied."""
+    folder = workdir / "from_spark"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    run_dbt(spark_settings(settings), ["run-operation", "spark_export_parquet", "--args",
+                                       json.dumps({"schemas": schemas,
+                                                   "directory": str(folder)})])
+    duckdb_path.unlink(missing_ok=True)
+    copied = []
+    with duckdb.connect(str(duckdb_path)) as con:
+        for part in sorted(p for p in folder.iterdir() if p.is_dir()):
+            schema, name = part.name.split(".")
+            con.execute(f"create schema if not exists {schema}")
+            if list(part.glob("*.parquet")):
+                files = f"read_parquet('{part}/*.parquet')"
+                # Spark's timestamps are instants: back to zone-less UTC, as built elsewhere
+                columns = [f'cast("{c}" as timestamp) as "{c}"' if kind.startswith(
+                    "TIMESTAMP WITH TIME ZONE") else f'"{c}"' for c, kind, *_ in
+                    con.execute(f"describe select * from {files}").fetchall()]
+                con.execute(f"create table {schema}.{name} as select {', '.join(columns)} "
+                            f"from {files}")
+            else:  # Spark writes no file for an empty result: keep the name, no columns known
+                con.execute(f"create table {schema}.{name} (empty_on_spark boolean)")
+            copied.append(part.name)
+    return copied
+
+
+# dbt-spark snapshots need a table format with row-level changes (Delta, Iceberg, Hudi);
+# on plain Parquet (the local session) the membership history and what reads it are
+# left out of a Spark build
+NEEDS_ROW_LEVEL_CHANGES = "segment_membership_snapshot+"
+
+
+def build(settings: Settings, dbt_vars: dict, exclude: str | None = NEEDS_ROW_LEVEL_CHANGES
+          ) -> DbtResult:
+    """``dbt build`` on Spark: every model, seed, data test and unit test (without the
+    membership history unless ``exclude`` is None)."""
+    args = ["build"] + (["--exclude", exclude] if exclude else [])
+    return run_dbt(spark_settings(settings), args, dbt_vars=dbt_vars)
