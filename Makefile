@@ -12,7 +12,7 @@ STAMP := $(VENV)/.installed
 # the Spark target's dbt lives in a virtualenv of its own (see requirements-spark.in)
 SPARK_VENV := .venv-spark
 SPARK_STAMP := $(SPARK_VENV)/.installed
-PYTEST_WORKERS ?= 3
+PYTEST_WORKERS ?= 2
 
 export AIRFLOW__CORE__LOAD_EXAMPLES := False
 export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False

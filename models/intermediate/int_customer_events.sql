@@ -15,44 +15,7 @@ email_events as (
 ),
 
 unioned as (
-    select
-        {{ dbt.concat(["'web:'", 'event_id']) }} as customer_event_id,
-        customer_id,
-        event_type,
-        occurred_at,
-        category,
-        product_id,
-        device,
-        cast(null as {{ dbt.type_string() }}) as campaign_id
-    from web_events
-    where customer_id is not null
-
-    union all
-
-    select
-        {{ dbt.concat(["'order:'", 'order_id']) }} as customer_event_id,
-        customer_id,
-        'order' as event_type,
-        ordered_at as occurred_at,
-        cast(null as {{ dbt.type_string() }}) as category,
-        cast(null as {{ dbt.type_string() }}) as product_id,
-        cast(null as {{ dbt.type_string() }}) as device,
-        cast(null as {{ dbt.type_string() }}) as campaign_id
-    from orders
-
-    union all
-
-    select
-        {{ dbt.concat(["'email:'", 'email_event_id']) }} as customer_event_id,
-        customer_id,
-        {{ dbt.concat(["'email_'", 'event_type']) }} as event_type,
-        occurred_at,
-        cast(null as {{ dbt.type_string() }}) as category,
-        cast(null as {{ dbt.type_string() }}) as product_id,
-        cast(null as {{ dbt.type_string() }}) as device,
-        campaign_id
-    from email_events
-    where occurred_at < {{ segwise.as_of_ts() }}
+    {{ segwise.customer_events_union('web_events', 'orders', 'email_events') }}
 ),
 
 final as (

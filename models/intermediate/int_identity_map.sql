@@ -4,26 +4,8 @@ with events as (
     select * from {{ ref('stg_web__events') }}
 ),
 
-logged_in as (
-    select
-        anonymous_id,
-        customer_id,
-        row_number() over (
-            partition by anonymous_id
-            order by occurred_at desc, event_id desc
-        ) as _rank
-    from events
-    where anonymous_id is not null
-        and customer_id is not null
-        and occurred_at < {{ segwise.as_of_ts() }}
-),
-
 final as (
-    select
-        anonymous_id,
-        customer_id
-    from logged_in
-    where _rank = 1
+    {{ segwise.latest_logins('events') }}
 )
 
 select * from final

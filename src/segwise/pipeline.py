@@ -234,7 +234,7 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
 # incremental event models, the orders that end an abandoned cart, the identity map), the
 # quarantine (every landed row is staged or quarantined, a test checks) and the
 # bookkeeping after segment_memberships (sizes, history, the activation feed)
-REFRESH_UPSTREAM = "+int_customer_events quarantine_rows+"
+REFRESH_UPSTREAM = "+int_customer_events_recent quarantine_rows+"
 REFRESH_DOWNSTREAM = "segment_memberships+"
 
 

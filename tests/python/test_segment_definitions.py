@@ -247,3 +247,25 @@ def test_a_bad_attribute_declaration_is_named(tmp_path, declared, message):
     with pytest.raises(SegmentDefinitionError) as exc:
         traits_of(tmp_path)
     assert message in str(exc.value) and "custom_attributes" in str(exc.value)
+
+
+@pytest.mark.parametrize("rule, needs", [
+    ("event: product_view\nwithin: {last: 3, unit: days}\n", "looks 72 hours back"),
+    ("sequence:\n  first: add_to_cart\n  then_not: [order]\n  within: {last: 1, unit: hours}"
+     "\nlookback: {last: 49, unit: hours}\n", "looks 49 hours back"),
+    ("message: opened\ncount: {'>=': 1}\nof_last: 3\n", "counts the last sends"),
+])
+def test_a_trigger_segment_must_fit_in_the_recent_events(tmp_path, rule, needs):
+    (seg,) = _load(tmp_path, _segment(rule, extra="    tags: [trigger]\n"))
+    with pytest.raises(SegmentDefinitionError, match=needs) as err:
+        compile_segment(seg)
+    assert "bad_one" in str(err.value) and "recent_events_hours" in str(err.value)
+    (plain,) = _load(tmp_path, _segment(rule))  # untagged: the whole stream
+    assert "ref('int_customer_events')" in compile_segment(plain)
+
+
+def test_a_trigger_segment_reads_the_recent_events(tmp_path):
+    rule = "event: add_to_cart\nwithin: {last: 48, unit: hours}\n"
+    (seg,) = _load(tmp_path, _segment(rule, extra="    tags: [trigger]\n"))
+    assert "ref('int_customer_events_recent')" in compile_segment(seg)
+    assert "ref('int_customer_events')" not in compile_segment(seg)

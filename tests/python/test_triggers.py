@@ -4,16 +4,19 @@ sync only those segments."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import json
+from datetime import date, datetime, timedelta
 
 import duckdb
 import pytest
 
 from segwise.pipeline import refresh_segments, step_refresh
 from segwise.segments import definitions
-from segwise.settings import project_root
+from segwise.settings import project_root, project_vars
+from segwise.transform.dbt import target_path
 
-from conftest import insert_raw, query, quiet
+from conftest import DEMO_AS_OF, insert_raw, query, quiet
+from equivalence import rows
 
 AS_OF = date(2026, 6, 30)
 TRIGGERS = sorted(s.name for s in definitions(project_root()) if "trigger" in s.tags)
@@ -55,6 +58,25 @@ def test_the_trigger_segments_are_the_tagged_ones(demo_copy):
         refresh_segments(demo_copy, "x'); drop table raw.orders; --")
 
 
+def test_the_recent_events_are_the_stream_of_the_last_hours(demo):
+    settings, _ = demo
+    hours = project_vars(project_root())["recent_events_hours"]
+    start = datetime.combine(DEMO_AS_OF + timedelta(days=1), datetime.min.time()) - \
+        timedelta(hours=hours)
+    _, recent = rows(settings, "intermediate.int_customer_events_recent")
+    _, stream = rows(settings, f"(select * from intermediate.int_customer_events where "
+                               f"occurred_at >= timestamp '{start}') as s")
+    assert recent == stream
+    kinds = query(settings, "select event_type, count(*) as n from "
+                            "intermediate.int_customer_events_recent group by 1")
+    assert {"add_to_cart", "order", "email_sent"} <= set(kinds["event_type"])
+    # stitched visitors' events are in it: their customer comes from an older login
+    stitched = query(settings, f"""
+        select count(*) as n from intermediate.int_web_events_identified
+        where is_stitched and occurred_at >= timestamp '{start}'""")["n"][0]
+    assert stitched > 0
+
+
 def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_copy):
     wh = demo_copy
     before = query(wh, "select segment_name, count(*) as n, max(computed_at) as at "
@@ -74,6 +96,13 @@ def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_
         con.close()
     quarantined = query(wh, "select count(*) as n from quarantine.quarantine_rows")["n"][0]
     assert step_refresh(wh, "tag:trigger", AS_OF, quiet) == TRIGGERS
+    built = {r["unique_id"].split(".")[-1] for r in json.loads(
+        (target_path(wh) / "run_results.json").read_text())["results"]}
+    assert {"base_web__events", "int_customer_events_recent", "cart_abandoners_30m",
+            "segment_memberships", "quarantine_rows"} <= built
+    # not the whole stream, nor the marts or the other segments
+    assert not built & {"int_customer_events", "int_web_events_identified",
+                        "int_identity_map", "customer_profile", "vip_customers"}
     # the copy is quarantined as a duplicate (raw = staged + quarantined, a dbt test)
     assert query(wh, "select count(*) as n from quarantine.quarantine_rows")["n"][0] == \
         quarantined + 1

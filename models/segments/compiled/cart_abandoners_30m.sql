@@ -8,7 +8,7 @@ with profile as (
 ),
 
 events as (
-    select * from {{ ref('int_customer_events') }}
+    select * from {{ ref('int_customer_events_recent') }}
 ),
 
 c_1 as (
