@@ -14,21 +14,8 @@ email_events as (
     select * from {{ ref('stg_email__events') }}
 ),
 
-unioned as (
-    {{ segwise.customer_events_union('web_events', 'orders', 'email_events') }}
-),
-
 final as (
-    select
-        customer_event_id,
-        customer_id,
-        event_type,
-        occurred_at,
-        category,
-        product_id,
-        device,
-        campaign_id
-    from unioned
+    {{ segwise.customer_events_union('web_events', 'orders', 'email_events') }}
 )
 
 select * from final

@@ -49,21 +49,8 @@ email_events as (
     where occurred_at >= {{ segwise.window_start('hour', var('recent_events_hours')) }}
 ),
 
-unioned as (
-    {{ segwise.customer_events_union('web_events', 'orders', 'email_events') }}
-),
-
 final as (
-    select
-        customer_event_id,
-        customer_id,
-        event_type,
-        occurred_at,
-        category,
-        product_id,
-        device,
-        campaign_id
-    from unioned
+    {{ segwise.customer_events_union('web_events', 'orders', 'email_events') }}
 )
 
 select * from final
