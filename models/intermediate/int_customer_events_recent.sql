@@ -3,9 +3,10 @@
 -- this instead of the whole stream. The same rows as int_customer_events in that window:
 -- a web event without a customer gets the latest login of its anonymous id, looked up
 -- among that visitor's events of every time, as int_identity_map does.
+{%- set since = segwise.window_start('hour', var('recent_events_hours')) %}
 with window_web_events as (
     select * from {{ ref('stg_web__events') }}
-    where occurred_at >= {{ segwise.window_start('hour', var('recent_events_hours')) }}
+    where occurred_at >= {{ since }}
         and occurred_at < {{ segwise.as_of_ts() }}
 ),
 
@@ -41,12 +42,12 @@ web_events as (
 
 orders as (
     select * from {{ ref('fct_orders') }}
-    where ordered_at >= {{ segwise.window_start('hour', var('recent_events_hours')) }}
+    where ordered_at >= {{ since }}
 ),
 
 email_events as (
     select * from {{ ref('stg_email__events') }}
-    where occurred_at >= {{ segwise.window_start('hour', var('recent_events_hours')) }}
+    where occurred_at >= {{ since }}
 ),
 
 final as (

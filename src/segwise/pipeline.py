@@ -230,8 +230,9 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
 
 
 
-# what a trigger refresh rebuilds besides its segments: the event stream they read (the
-# incremental event models, the orders that end an abandoned cart, the identity map), the
+# what a trigger refresh rebuilds besides its segments: the recent event stream they read
+# (int_customer_events_recent, over the incremental event models and the orders that end
+# an abandoned cart; not the whole stream or the identity map), the
 # quarantine (every landed row is staged or quarantined, a test checks) and the
 # bookkeeping after segment_memberships (sizes, history, the activation feed)
 REFRESH_UPSTREAM = "+int_customer_events_recent quarantine_rows+"
@@ -260,7 +261,7 @@ def refresh_segments(settings: Settings, select: str) -> list[str]:
 def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | None = None,
                  say: Say = print) -> list[str]:
     """A trigger refresh: take the events landed since the last build (the incremental
-    event models), rebuild the event stream, the selected segments and the bookkeeping
+    event models), rebuild the recent event stream, the selected segments and the bookkeeping
     after segment_memberships — whose other segments keep the last build's rows. The
     marts (profile, RFM, scores) stay as the last full build left them; readers' published
     copy is not rewritten. Returns the segments refreshed."""

@@ -20,11 +20,10 @@ import duckdb
 from segwise.raw_schema import RAW_TABLES, raw_relation
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtResult, run_dbt
+from segwise.warehouse import table_exists
 
-# the sources a build reads besides the raw tables (written by segwise itself)
-SEGWISE_SOURCES = ("ops.destination_suppressions", "ops.erasure_requests",
-                   "predictions.customer_churn_scores", "predictions.customer_clv",
-                   "predictions.customer_clusters")
+# the ops tables a build reads as sources (macros/create_ops_sources.sql)
+OPS_SOURCES = ("ops.destination_suppressions", "ops.erasure_requests")
 
 
 def spark_settings(settings: Settings) -> Settings:
@@ -32,17 +31,14 @@ def spark_settings(settings: Settings) -> Settings:
     return replace(settings, dbt_target="spark")
 
 
-def _exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
-    schema, name = relation.split(".")
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and "
-        "table_name = ?", [schema, name]).fetchall()[0][0])
-
-
 def source_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The build's inputs this DuckDB warehouse holds."""
-    wanted = [raw_relation(t) for t in RAW_TABLES] + list(SEGWISE_SOURCES)
-    return [r for r in wanted if _exists(con, r)]
+    """The build's inputs this DuckDB warehouse holds: the raw tables, the ops sources and
+    the scoring step's tables."""
+    from segwise.predict.score import MODELS
+
+    wanted = ([raw_relation(t) for t in RAW_TABLES] + list(OPS_SOURCES)
+              + [f"predictions.{table}" for _, table, _ in MODELS.values()])
+    return [r for r in wanted if table_exists(con, *r.split("."))]
 
 
 def copy_to_spark(settings: Settings, duckdb_path: Path, workdir: Path,
@@ -81,16 +77,15 @@ def copy_from_spark(settings: Settings, schemas: list[str], workdir: Path,
         for part in sorted(p for p in folder.iterdir() if p.is_dir()):
             schema, name = part.name.split(".")
             con.execute(f"create schema if not exists {schema}")
-            if list(part.glob("*.parquet")):
-                files = f"read_parquet('{part}/*.parquet')"
-                # Spark's timestamps are instants: back to zone-less UTC, as built elsewhere
-                columns = [f'cast("{c}" as timestamp) as "{c}"' if kind.startswith(
-                    "TIMESTAMP WITH TIME ZONE") else f'"{c}"' for c, kind, *_ in
-                    con.execute(f"describe select * from {files}").fetchall()]
-                con.execute(f"create table {schema}.{name} as select {', '.join(columns)} "
-                            f"from {files}")
-            else:  # Spark writes no file for an empty result: keep the name, no columns known
-                con.execute(f"create table {schema}.{name} (empty_on_spark boolean)")
+            if not list(part.glob("*.parquet")):
+                raise RuntimeError(f"Spark wrote no Parquet file for {part.name} ({part})")
+            files = f"read_parquet('{part}/*.parquet')"
+            # Spark's timestamps are instants: back to zone-less UTC, as built elsewhere
+            columns = [f'cast("{c}" as timestamp) as "{c}"' if kind.startswith(
+                "TIMESTAMP WITH TIME ZONE") else f'"{c}"' for c, kind, *_ in
+                con.execute(f"describe select * from {files}").fetchall()]
+            con.execute(f"create table {schema}.{name} as select {', '.join(columns)} "
+                        f"from {files}")
             copied.append(part.name)
     return copied
 
