@@ -38,29 +38,6 @@ def _dags_test(home: Path, *args: str, timeout: int = 900) -> subprocess.Complet
     return subprocess.run([AIRFLOW, "dags", "test", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
-def test_segwise_daily_runs_end_to_end(tmp_path):
-    env = _env(tmp_path)
-    migrate = subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True,
-                             text=True)
-    assert migrate.returncode == 0, migrate.stderr[-2000:]
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"dataset": "generated", "customers": 1500, "seed": 3, "as_of": "2026-06-30"}'],
-        env=env, capture_output=True, text=True, timeout=900)
-    out = res.stdout + res.stderr
-    assert res.returncode == 0, out[-4000:]
-    assert "state=success" in out, out[-4000:]
-    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
-    runs = con.execute("select segment_name, desired_members from ops.sync_runs "
-                       "where destination = 'file' and status = 'succeeded'").fetchall()
-    val = con.execute("select success from ops.validation_runs").fetchall()
-    con.close()
-    assert val == [(True,)]
-    assert {name for name, _ in runs} >= {"recent_purchasers_30d", "cart_abandoners_24h"}
-    assert all(n > 0 for _, n in runs)
-    assert (tmp_path / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
-
-
 def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     """A raw load with no orders at all fails the gate: export must not run."""
     env = _env(tmp_path)
@@ -82,19 +59,46 @@ def _without_esp_keys(env: dict[str, str]) -> dict[str, str]:
                                                      "SENDGRID"))}
 
 
+BACKFILL_DAY = "2026-06-15"
+
+
 @pytest.fixture(scope="module")
 def daily_home(tmp_path_factory) -> Path:
-    """An Airflow home whose warehouse one segwise_daily run built (generated data, as of
-    2026-06-30): the sync DAGs' tests run on it, in order."""
+    """An Airflow home whose warehouse one segwise_daily run built: a backfill of
+    2026-06-15 by its logical date (no as_of param), generated data. The first test checks
+    that run; the sync DAGs' tests then run on its warehouse, in order."""
     home = tmp_path_factory.mktemp("airflow")
     env = _without_esp_keys(_env(home))
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
     daily = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"dataset": "generated", "customers": 1200, "seed": 5, "as_of": "2026-06-30"}'],
+        [AIRFLOW, "dags", "test", "segwise_daily", BACKFILL_DAY, "-c",
+         '{"dataset": "generated", "customers": 1200, "seed": 5}'],
         env=env, capture_output=True, text=True, timeout=900)
-    assert "state=success" in daily.stdout + daily.stderr, (daily.stdout + daily.stderr)[-3000:]
+    out = daily.stdout + daily.stderr
+    assert daily.returncode == 0, out[-4000:]
+    assert "state=success" in out, out[-3000:]
     return home
+
+
+def test_segwise_daily_runs_end_to_end_as_of_its_logical_date(daily_home):
+    """`airflow dags test segwise_daily 2026-06-15`: every task succeeds, the gate passed,
+    the exports landed, and the logical date is the as-of date of the data it generated
+    and of the build (not "yesterday")."""
+    con = duckdb.connect(str(daily_home / "wh" / "segwise.duckdb"), read_only=True)
+    try:
+        runs = con.execute("select segment_name, desired_members from ops.sync_runs "
+                           "where destination = 'file' and status = 'succeeded'").fetchall()
+        val = con.execute("select success from ops.validation_runs").fetchall()
+        (as_of,) = con.execute("select distinct as_of_date from ops.build_runs").fetchall()
+        last_order = con.execute("select max(ordered_at) from raw.orders").fetchall()[0][0]
+    finally:
+        con.close()
+    assert val == [(True,)]
+    assert {name for name, _ in runs} >= {"recent_purchasers_30d", "cart_abandoners_24h"}
+    assert all(n > 0 for _, n in runs)
+    assert (daily_home / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
+    assert str(as_of[0]) == BACKFILL_DAY
+    assert last_order.date().isoformat() == BACKFILL_DAY
 
 
 def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(daily_home):
@@ -164,12 +168,13 @@ def test_segwise_triggers_syncs_only_the_trigger_segments(daily_home):
     env = _without_esp_keys(_env(tmp_path))
     path = tmp_path / "wh" / "segwise.duckdb"
     settings = replace(Settings.from_env(), duckdb_path=path, output_dir=tmp_path / "out")
-    who = quiet_customers(settings, 8)
-    land_cart_adds(path, who)
+    day = date.fromisoformat(BACKFILL_DAY)
+    who = quiet_customers(settings, 8, day)
+    land_cart_adds(path, who, f"{BACKFILL_DAY} 22:00:00")
     started = datetime.utcnow()
     res = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_triggers", "-c",
-         json.dumps({"sandbox": True, "as_of": date(2026, 6, 30).isoformat()})],
+         json.dumps({"sandbox": True, "as_of": BACKFILL_DAY})],
         env=env, capture_output=True, text=True, timeout=900)
     out = res.stdout + res.stderr
     assert "state=success" in out, out[-4000:]
@@ -210,23 +215,6 @@ def test_every_dag_imports_without_errors_or_warnings(tmp_path):
     bag = json.loads(res.stdout.strip().splitlines()[-1])
     assert bag["dags"] == ["segwise_daily", "segwise_sync", "segwise_triggers"]
     assert bag["errors"] == {} and bag["warnings"] == {}
-
-
-def test_a_backfill_day_is_computed_as_of_that_day(tmp_path):
-    """`airflow dags test segwise_daily 2026-06-15`: the logical date is the as-of date of
-    the data it generates and of the build (not "yesterday")."""
-    res = _dags_test(tmp_path, "segwise_daily", "2026-06-15", "-c",
-                     '{"dataset": "generated", "customers": 600, "seed": 4}')
-    out = res.stdout + res.stderr
-    assert "state=success" in out, out[-4000:]
-    con = duckdb.connect(str(tmp_path / "wh" / "segwise.duckdb"), read_only=True)
-    try:
-        (as_of,) = con.execute("select distinct as_of_date from ops.build_runs").fetchall()
-        last_order = con.execute("select max(ordered_at) from raw.orders").fetchall()[0][0]
-    finally:
-        con.close()
-    assert str(as_of[0]) == "2026-06-15"
-    assert last_order.date().isoformat() == "2026-06-15"
 
 
 def test_an_impossible_as_of_is_refused_before_any_task_runs(tmp_path):
