@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -38,15 +39,12 @@ def _dags_test(home: Path, *args: str, timeout: int = 900) -> subprocess.Complet
     return subprocess.run([AIRFLOW, "dags", "test", *args], env=env, capture_output=True,
                           text=True, timeout=timeout)
 
+
 def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     """A raw load with no orders at all fails the gate: export must not run."""
-    env = _env(tmp_path)
-    subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
-    res = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", "-c",
-         '{"dataset": "generated", "customers": 300, "seed": 3, "as_of": "2026-06-30", '
-         '"dirty_rate": 0.5}'],
-        env=env, capture_output=True, text=True, timeout=900)
+    res = _dags_test(tmp_path, "segwise_daily", "-c",
+                     '{"dataset": "generated", "customers": 300, "seed": 3, '
+                     '"as_of": "2026-06-30", "dirty_rate": 0.5}')
     out = res.stdout + res.stderr
     assert "state=failed" in out, out[-4000:]
     assert "data gate closed" in out
@@ -59,7 +57,7 @@ def _without_esp_keys(env: dict[str, str]) -> dict[str, str]:
                                                      "SENDGRID"))}
 
 
-BACKFILL_DAY = "2026-06-15"
+BACKFILL_DAY = date(2026, 6, 15)
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +69,7 @@ def daily_home(tmp_path_factory) -> Path:
     env = _without_esp_keys(_env(home))
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, capture_output=True, check=True)
     daily = subprocess.run(
-        [AIRFLOW, "dags", "test", "segwise_daily", BACKFILL_DAY, "-c",
+        [AIRFLOW, "dags", "test", "segwise_daily", BACKFILL_DAY.isoformat(), "-c",
          '{"dataset": "generated", "customers": 1200, "seed": 5}'],
         env=env, capture_output=True, text=True, timeout=900)
     out = daily.stdout + daily.stderr
@@ -97,8 +95,8 @@ def test_segwise_daily_runs_end_to_end_as_of_its_logical_date(daily_home):
     assert {name for name, _ in runs} >= {"recent_purchasers_30d", "cart_abandoners_24h"}
     assert all(n > 0 for _, n in runs)
     assert (daily_home / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
-    assert str(as_of[0]) == BACKFILL_DAY
-    assert last_order.date().isoformat() == BACKFILL_DAY
+    assert as_of[0] == BACKFILL_DAY
+    assert last_order.date() == BACKFILL_DAY
 
 
 def test_segwise_sync_runs_after_daily_with_keys_from_an_airflow_connection(daily_home):
@@ -158,7 +156,7 @@ def test_segwise_triggers_syncs_only_the_trigger_segments(daily_home):
     reaches all four sandboxes in cart_abandoners_30m, and no other segment syncs."""
     import json
     from dataclasses import replace
-    from datetime import date, datetime
+    from datetime import datetime
 
     from segwise.settings import Settings
 
@@ -168,13 +166,12 @@ def test_segwise_triggers_syncs_only_the_trigger_segments(daily_home):
     env = _without_esp_keys(_env(tmp_path))
     path = tmp_path / "wh" / "segwise.duckdb"
     settings = replace(Settings.from_env(), duckdb_path=path, output_dir=tmp_path / "out")
-    day = date.fromisoformat(BACKFILL_DAY)
-    who = quiet_customers(settings, 8, day)
-    land_cart_adds(path, who, f"{BACKFILL_DAY} 22:00:00")
+    who = quiet_customers(settings, 8, BACKFILL_DAY)
+    land_cart_adds(path, who, BACKFILL_DAY)
     started = datetime.utcnow()
     res = subprocess.run(
         [AIRFLOW, "dags", "test", "segwise_triggers", "-c",
-         json.dumps({"sandbox": True, "as_of": BACKFILL_DAY})],
+         json.dumps({"sandbox": True, "as_of": BACKFILL_DAY.isoformat()})],
         env=env, capture_output=True, text=True, timeout=900)
     out = res.stdout + res.stderr
     assert "state=success" in out, out[-4000:]

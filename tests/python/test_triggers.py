@@ -23,8 +23,9 @@ TRIGGERS = sorted(s.name for s in definitions(project_root()) if "trigger" in s.
 ESPS = ("mailchimp", "klaviyo", "hubspot", "sendgrid")
 
 
-def land_cart_adds(path, customers: list[str], at: str = "2026-06-30 22:00:00") -> None:
-    """Add-to-cart events for ``customers`` at ``at``, landed now as a new load."""
+def land_cart_adds(path, customers: list[str], day: date = AS_OF) -> None:
+    """Add-to-cart events for ``customers`` at 22:00 on ``day``, landed now as a new load."""
+    at = f"{day.isoformat()} 22:00:00"
     con = duckdb.connect(str(path))
     try:
         insert_raw(con, "web_events", [
@@ -36,7 +37,7 @@ def land_cart_adds(path, customers: list[str], at: str = "2026-06-30 22:00:00") 
         con.close()
 
 
-def quiet_customers(settings, n: int, day: date = date(2026, 6, 30)) -> list[str]:
+def quiet_customers(settings, n: int, day: date = AS_OF) -> list[str]:
     """Sendable customers with no order and no web event since the day before ``day``: a
     cart add late on ``day`` makes them 30-minute abandoners and nothing else changes."""
     since = (day - timedelta(days=1)).isoformat()
