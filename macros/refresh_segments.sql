@@ -21,8 +21,15 @@
     {%- if is_incremental() -%}
         {%- set names = segwise.refreshing() -%}
         delete from {{ this }}
-        {%- if names %}
-        where segment_name in ('{{ names | join("', '") }}')
-        {%- endif -%}
+        {{- segwise.where_refreshed() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Where clause keeping the rows of the refreshed segments only (nothing in a build): what a
+    refresh's tests of the rows it replaces read. -#}
+{% macro where_refreshed(column='segment_name') -%}
+    {%- set names = segwise.refreshing() -%}
+    {%- if names %}
+    where {{ column }} in ('{{ names | join("', '") }}')
     {%- endif -%}
 {%- endmacro %}

@@ -1,8 +1,10 @@
 -- The activation feed never marks a member sendable without an email and a current
 -- consent, or with an unsubscribe, bounce or complaint (staged or quarantined, by id or
--- by email) dated at or after that consent, or undated. Returns the offending rows.
+-- by email) dated at or after that consent, or undated. Returns the offending rows. A
+-- trigger refresh checks the rows of the segments it refreshed.
 with feed as (
     select * from {{ ref('sync_esp_members') }}
+    {{- segwise.where_refreshed() }}
 ),
 
 consent as (

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date
+from datetime import date, datetime, time, timedelta
 
 from segwise.generate import generate
-from segwise.lineage import failed_relations, load_manifest
+from segwise.lineage import failed_relations, load_manifest, relation_name
 from segwise.load import LANDED, landed_counts, load_dataset, load_generated
-from segwise.ops import GateClosed, last_build, record_build
+from segwise.ops import GateClosed, last_build, record_build, utcnow
 from segwise.pipeline_vars import dbt_vars, default_as_of
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.segments import compile_project
@@ -243,6 +243,58 @@ REFRESH_DOWNSTREAM = "segment_memberships+"
 # no raw row is lost (tests/assert_every_raw_row_accounted_for.sql) — `path:` alone would
 # exclude those too, since dbt's indirect selection reaches tests that read staging
 REFRESH_EXCLUDE = "test_type:generic,path:models/staging"
+# ... and the activation feed's generic tests: the feed is a view over the consent view,
+# which reads every withdrawal in raw, so each of its tests recomputes consent for every
+# customer. Its keys and types follow from segment_memberships' tests (the refresh runs
+# them) and its contract; what a refresh must prove of it — nobody sendable without an
+# email and a current consent — is the singular test, which it runs on the rows it replaced
+REFRESH_EXCLUDE_FEED = "test_type:generic,path:models/activation"
+# the order models: a refresh rebuilds them only when the orders changed (orders_current)
+ORDER_MODELS = ("base_shop__orders", "base_shop__order_items", "int_orders_validated",
+                "fct_orders")
+
+
+def orders_current(con, manifest: dict | None, as_of: date | None) -> bool:
+    """True when the last build's order models are what rebuilding them now would give, so
+    a refresh may keep them: raw orders and order lines hold exactly the rows, load stamp
+    by load stamp, that the base models judged; no order was judged 'future_timestamp'
+    (it may be due by now); and fct_orders holds every valid order before the refresh's
+    as-of time. Unknown (no manifest of the last build) is False: rebuild."""
+    names = _relation_names(manifest)
+    if names is None or not all(n in names for n in (*ORDER_MODELS, "shop.orders",
+                                                      "shop.order_items")):
+        return False
+
+    def stamps(relation: str) -> list:
+        return sorted(con.execute(f"select _loaded_at, count(*) from {relation} group by "
+                                  "_loaded_at").fetchall(), key=repr)
+
+    for source, base in (("shop.orders", "base_shop__orders"),
+                         ("shop.order_items", "base_shop__order_items")):
+        if stamps(names[source]) != stamps(names[base]):
+            return False
+    orders = names["base_shop__orders"]
+    if con.execute(f"select count(*) from {orders} where _quarantine_reason = "
+                   "'future_timestamp'").fetchone()[0]:
+        return False
+    # as_of_ts: the end of the as-of day, or the run's start (a margin later: conservative)
+    cutoff = (datetime.combine(as_of, time()) + timedelta(days=1) if as_of
+              else utcnow() + timedelta(minutes=5))
+    due = con.execute(f"select count(*) from {names['int_orders_validated']} where "
+                      "_quarantine_reason is null and ordered_at < ?", [cutoff]).fetchone()[0]
+    held = con.execute(f"select count(*) from {names['fct_orders']}").fetchone()[0]
+    return due == held
+
+
+def _relation_names(manifest: dict | None) -> dict[str, str] | None:
+    """Models by name and sources by ``source.table``, to their ``schema.table``."""
+    if not manifest:
+        return None
+    names = {n["name"]: relation_name(n) for n in manifest.get("nodes", {}).values()
+             if n.get("resource_type") == "model"}
+    names.update({f"{n['source_name']}.{n['name']}": relation_name(n)
+                  for n in manifest.get("sources", {}).values()})
+    return names
 
 
 def refresh_segments(settings: Settings, select: str) -> list[str]:
@@ -270,21 +322,27 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
     event models), rebuild the recent event stream, the selected segments and the bookkeeping
     after segment_memberships — whose other segments keep the last build's rows. The
     marts (profile, RFM, scores) stay as the last full build left them; readers' published
-    copy is not rewritten; the staging tests are left to the daily build
-    (``REFRESH_EXCLUDE``). Returns the segments refreshed."""
+    copy is not rewritten; the order models are rebuilt only if the orders changed
+    (``orders_current``); the staging models' and the feed's generic tests are left to the
+    daily build (``REFRESH_EXCLUDE``, ``REFRESH_EXCLUDE_FEED``). Returns the segments
+    refreshed."""
     names = refresh_segments(settings, select)
     with exclusive(settings):
         with connect(settings, read_only=True) as con:
             previous = last_build(con)
+            keep_orders = previous is not None and orders_current(
+                con, load_manifest(settings), as_of)
         if previous is None:
             raise ValueError("nothing built yet: a refresh updates a built warehouse "
                              "(run segwise build first)")
         dataset = previous[1]  # the same source time zone as the build it updates
-        say(f"refreshing {len(names)} segment(s): {', '.join(names)}")
+        say(f"refreshing {len(names)} segment(s): {', '.join(names)}"
+            + ("; the orders are unchanged" if keep_orders else "; the orders changed"))
         variables = {**dbt_vars(as_of, dataset), "refresh_segments": names}
+        exclude = [REFRESH_EXCLUDE, REFRESH_EXCLUDE_FEED, *(ORDER_MODELS if keep_orders else ())]
         ok = _recorded_build(settings, dataset, as_of, variables, 0,
                              select=" ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM]),
-                             exclude=REFRESH_EXCLUDE)
+                             exclude=" ".join(exclude))
         record_build(settings, uuid.uuid4().hex[:12], dataset, _text(as_of), ok, 0)
         say(f"  {ok} nodes passed")
         return names

@@ -10,10 +10,12 @@ from datetime import date, datetime, timedelta
 import duckdb
 import pytest
 
-from segwise.pipeline import refresh_segments, step_refresh
+from segwise.lineage import load_manifest
+from segwise.pipeline import ORDER_MODELS, orders_current, refresh_segments, step_refresh
 from segwise.segments import definitions
 from segwise.settings import project_root, project_vars
 from segwise.transform.dbt import target_path
+from segwise.warehouse import connect
 
 from conftest import DEMO_AS_OF, insert_raw, query, quiet
 from equivalence import rows
@@ -106,12 +108,19 @@ def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_
     # not the whole stream, nor the marts or the other segments
     assert not built & {"int_customer_events", "int_web_events_identified",
                         "int_identity_map", "customer_profile", "vip_customers"}
-    # it tests what it rebuilt and that nothing was lost; the staging tests, which scan
-    # all of history, are the daily build's
+    # no order landed: the order models stay as the build left them
+    assert not built & set(ORDER_MODELS)
+    # it tests what it rebuilt, that nothing was lost and that nobody in the refreshed
+    # rows of the feed is sendable without consent; the staging tests, which scan all of
+    # history, and the feed's generic tests (each recomputes consent) are the daily build's
     assert {"assert_every_raw_row_accounted_for", "unique_cart_abandoners_30m_customer_id",
             "unique_int_customer_events_recent_customer_event_id",
-            "unique_sync_esp_members_membership_id"} <= tests
-    assert not {t for t in tests if "stg_" in t or "base_" in t}
+            "unique_segment_memberships_membership_id",
+            "assert_sendable_members_have_email_and_consent"} <= tests
+    assert not {t for t in tests if "stg_" in t or "base_" in t or "sync_esp_members" in t}
+    consent_test = next((target_path(wh) / "run").rglob(
+        "assert_sendable_members_have_email_and_consent.sql")).read_text()
+    assert "segment_name in ('" + "', '".join(TRIGGERS) + "')" in consent_test
     # the copy is quarantined as a duplicate (raw = staged + quarantined, a dbt test)
     assert query(wh, "select count(*) as n from quarantine.quarantine_rows")["n"][0] == \
         quarantined + 1
@@ -143,3 +152,59 @@ def test_a_refresh_takes_new_events_and_rebuilds_only_the_trigger_segments(demo_
     holdout = set(query(wh, "select customer_id from segments.cart_abandoners_30m "
                             "where is_holdout")["customer_id"])
     assert feed == abandoners - holdout
+
+
+def land_order(path, customer: str, at: str) -> None:
+    """A completed one-line order of ``customer`` at ``at``, landed now as a new load."""
+    stamp = datetime.utcnow().isoformat(sep=" ")
+    con = duckdb.connect(str(path))
+    try:
+        insert_raw(con, "orders", [{"order_id": f"trigger-order-{customer}",
+                                    "customer_id": customer, "ordered_at": at,
+                                    "status": "completed", "currency": "USD",
+                                    "order_total": "42.00", "country": "US"}],
+                   loaded_at=stamp)
+        insert_raw(con, "order_items", [{"order_item_id": f"trigger-line-{customer}",
+                                         "order_id": f"trigger-order-{customer}",
+                                         "product_id": "P0001", "quantity": "1",
+                                         "unit_price": "42.00"}], loaded_at=stamp)
+    finally:
+        con.close()
+
+
+def test_a_refresh_rebuilds_the_orders_when_an_order_landed(demo_copy):
+    """Keeping the last build's orders must never make a buyer an abandoner: an order that
+    landed since the build (here ten minutes after the cart add) is seen by the refresh."""
+    wh = demo_copy
+    buyer, abandoner = quiet_customers(wh, 2)
+    land_cart_adds(wh.duckdb_path, [buyer, abandoner])
+    land_order(wh.duckdb_path, buyer, f"{AS_OF.isoformat()} 22:10:00")
+    step_refresh(wh, "cart_abandoners_30m", AS_OF, quiet)
+    results = json.loads((target_path(wh) / "run_results.json").read_text())["results"]
+    assert set(ORDER_MODELS) <= {r["unique_id"].split(".")[-1] for r in results}
+    members = set(query(wh, "select customer_id from segmentation.segment_memberships "
+                            "where segment_name = 'cart_abandoners_30m'")["customer_id"])
+    assert abandoner in members and buyer not in members
+    assert query(wh, f"select count(*) as n from marts.fct_orders "
+                     f"where order_id = 'trigger-order-{buyer}'")["n"][0] == 1
+
+
+def test_the_orders_are_current_only_if_nothing_changed_since_the_build(demo_copy):
+    wh = demo_copy
+    manifest = load_manifest(wh)
+
+    def current(as_of=AS_OF) -> bool:
+        with connect(wh, read_only=True) as con:
+            return orders_current(con, manifest, as_of)
+
+    assert current()
+    # the built orders stop at the end of the build's as-of day: an earlier one holds fewer
+    assert not current(AS_OF - timedelta(days=30))
+    assert not orders_current(None, None, AS_OF)  # no manifest of a build: rebuild
+    con = duckdb.connect(str(wh.duckdb_path))
+    try:  # a line deleted at the source
+        con.execute("delete from raw.order_items where order_item_id = "
+                    "(select min(order_item_id) from raw.order_items)")
+    finally:
+        con.close()
+    assert not current()
