@@ -19,7 +19,6 @@
 {#- segment_memberships' pre-hook: forget the rows the run replaces. -#}
 {% macro forget_refreshed_memberships() -%}
     {%- if is_incremental() -%}
-        {%- set names = segwise.refreshing() -%}
         delete from {{ this }}
         {{- segwise.where_refreshed() }}
     {%- endif -%}

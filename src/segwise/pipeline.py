@@ -237,18 +237,19 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
 # bookkeeping after segment_memberships (sizes, history, the activation feed)
 REFRESH_UPSTREAM = "+int_customer_events_recent quarantine_rows+"
 REFRESH_DOWNSTREAM = "segment_memberships+"
-# the tests a refresh leaves to the daily build: the staging models' generic tests, which
-# scan every landed row of history (unique event ids over all web and email events). It
-# still runs the tests of what it rebuilds after staging and the singular ones, e.g. that
-# no raw row is lost (tests/assert_every_raw_row_accounted_for.sql) — `path:` alone would
-# exclude those too, since dbt's indirect selection reaches tests that read staging
-REFRESH_EXCLUDE = "test_type:generic,path:models/staging"
-# ... and the activation feed's generic tests: the feed is a view over the consent view,
-# which reads every withdrawal in raw, so each of its tests recomputes consent for every
-# customer. Its keys and types follow from segment_memberships' tests (the refresh runs
-# them) and its contract; what a refresh must prove of it — nobody sendable without an
-# email and a current consent — is the singular test, which it runs on the rows it replaced
-REFRESH_EXCLUDE_FEED = "test_type:generic,path:models/activation"
+# the tests a refresh leaves to the daily build:
+# - the staging models' generic tests, which scan every landed row of history (unique event
+#   ids over all web and email events). It still runs the tests of what it rebuilds after
+#   staging and the singular ones, e.g. that no raw row is lost
+#   (tests/assert_every_raw_row_accounted_for.sql) — `path:` alone would exclude those too,
+#   since dbt's indirect selection reaches tests that read staging;
+# - the activation feed's generic tests: the feed is a view over the consent view, which
+#   reads every withdrawal in raw, so each of them recomputes consent for every customer.
+#   Its keys follow from segment_memberships' tests (the refresh runs them) and its
+#   contract; what a refresh must prove of it — nobody sendable without an email and a
+#   current consent — is the singular test, which it runs on the rows it replaced.
+REFRESH_EXCLUDE = ("test_type:generic,path:models/staging",
+                   "test_type:generic,path:models/activation")
 # the order models: a refresh rebuilds them only when the orders changed (orders_current)
 ORDER_MODELS = ("base_shop__orders", "base_shop__order_items", "int_orders_validated",
                 "fct_orders")
@@ -324,8 +325,7 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
     marts (profile, RFM, scores) stay as the last full build left them; readers' published
     copy is not rewritten; the order models are rebuilt only if the orders changed
     (``orders_current``); the staging models' and the feed's generic tests are left to the
-    daily build (``REFRESH_EXCLUDE``, ``REFRESH_EXCLUDE_FEED``). Returns the segments
-    refreshed."""
+    daily build (``REFRESH_EXCLUDE``). Returns the segments refreshed."""
     names = refresh_segments(settings, select)
     with exclusive(settings):
         with connect(settings, read_only=True) as con:
@@ -339,7 +339,7 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
         say(f"refreshing {len(names)} segment(s): {', '.join(names)}"
             + ("; the orders are unchanged" if keep_orders else "; the orders changed"))
         variables = {**dbt_vars(as_of, dataset), "refresh_segments": names}
-        exclude = [REFRESH_EXCLUDE, REFRESH_EXCLUDE_FEED, *(ORDER_MODELS if keep_orders else ())]
+        exclude = [*REFRESH_EXCLUDE, *(ORDER_MODELS if keep_orders else ())]
         ok = _recorded_build(settings, dataset, as_of, variables, 0,
                              select=" ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM]),
                              exclude=" ".join(exclude))
