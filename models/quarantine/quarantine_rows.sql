@@ -20,6 +20,10 @@ with rejected as (
     {{ segwise.quarantine_rows_from('base_email__campaigns', 'email_campaigns', 'campaign_id') }}
     union all
     {{ segwise.quarantine_rows_from('base_email__events', 'email_events', 'email_event_id') }}
+    union all
+    {{ segwise.quarantine_rows_from('base_experiments__units', 'experiment_units', dbt.concat(['experiment_id', "':'", 'unit_id'])) }}
+    union all
+    {{ segwise.quarantine_rows_from('base_experiments__unit_attributes', 'experiment_unit_attributes', dbt.concat(['experiment_id', "':'", 'unit_id', "':'", 'attribute'])) }}
 ),
 
 numbered as (

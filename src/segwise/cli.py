@@ -394,6 +394,28 @@ def forget_cmd(
         raise typer.Exit(6)
 
 
+experiments_app = typer.Typer(no_args_is_help=True,
+                              help="Imported experiments: per-arm results and lift by segment.")
+app.add_typer(experiments_app, name="experiments")
+
+
+@experiments_app.command("import")
+def experiments_import(
+    name: Annotated[str, typer.Argument(help="the experiment: hillstrom (the MineThatData "
+                                        "e-mail test in ../shared/data)")],
+) -> None:
+    """Import an experiment into the warehouse's experiments schema and rebuild the
+    measurement marts (measurement.experiment_arm_results, measurement.experiment_lift);
+    running it again replaces the experiment's rows."""
+    from segwise.pipeline import step_import_experiment
+    from segwise.transform.dbt import DbtError
+
+    try:
+        step_import_experiment(Settings.from_env(), name, say=_say)
+    except (ConfigurationError, DbtError) as exc:
+        _fail(str(exc))
+
+
 segments_app = typer.Typer(no_args_is_help=True,
                            help="Segment definitions: list, show, validate, compile, preview, diff.")
 app.add_typer(segments_app, name="segments")

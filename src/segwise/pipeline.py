@@ -9,9 +9,11 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
+from segwise.errors import ConfigurationError
 from segwise.generate import generate
 from segwise.lineage import failed_relations, load_manifest, relation_name
 from segwise.load import LANDED, landed_counts, load_dataset, load_generated
+from segwise.measure.experiments import import_experiment
 from segwise.ops import GateClosed, last_build, record_build, utcnow
 from segwise.pipeline_vars import dbt_vars, default_as_of
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
@@ -113,6 +115,29 @@ def _recorded_build(settings: Settings, dataset: str, as_of: date | None, variab
                      max(1, exc.failed_nodes), touched)
         raise
     return sum(1 for r in result.results if r.get("status") in ("success", "pass"))
+
+
+# what an experiment import rebuilds: its staging, quarantine and measurement models
+EXPERIMENT_MODELS = "path:models/staging/experiments+"
+
+
+def step_import_experiment(settings: Settings, name: str, dataset: str = "landed",
+                           as_of: date | None = None, say: Say = print) -> dict[str, int]:
+    """Import a known experiment (``segwise.measure.experiments.KNOWN``) into the
+    ``experiments`` schema, then rebuild what reads it (staging, quarantine, the
+    measurement marts). Re-running replaces the experiment's rows."""
+    from segwise.measure.experiments import KNOWN
+
+    if name not in KNOWN:
+        raise ConfigurationError(f"unknown experiment {name!r}: one of {', '.join(KNOWN)}")
+    experiment = KNOWN[name](settings.shared_data_dir)
+    with exclusive(settings):
+        with connect(settings) as con:
+            written = import_experiment(con, settings.project_dir, experiment)
+        say(f"imported experiment {experiment.experiment_id}: "
+            + ", ".join(f"{n:,} {t}" for t, n in written.items()))
+        build(settings, dbt_vars(as_of, dataset), select=EXPERIMENT_MODELS)
+    return written
 
 
 def step_score(settings: Settings, say: Say = print) -> list[dict]:

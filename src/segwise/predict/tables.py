@@ -9,8 +9,8 @@ from functools import lru_cache
 from pathlib import Path
 
 import pandas as pd
-import yaml
 
+from segwise.contract import declared_columns
 from segwise.errors import ConfigurationError
 from segwise.postgres import numbers_as_floats
 from segwise.settings import project_vars
@@ -22,10 +22,7 @@ SCHEMA = "predictions"
 @lru_cache(maxsize=8)
 def contract(project_dir: Path) -> dict[str, list[tuple[str, str]]]:
     """table -> [(column, data_type)], in declared order."""
-    doc = yaml.safe_load((project_dir / SOURCES_YAML).read_text())
-    (source,) = [s for s in doc["sources"] if s["name"] == "segwise_predictions"]
-    return {t["name"]: [(c["name"], c["data_type"]) for c in t["columns"]]
-            for t in source["tables"]}
+    return declared_columns(project_dir / SOURCES_YAML, "segwise_predictions")
 
 
 # columns every predictions table has that are bookkeeping, not a score
@@ -41,7 +38,7 @@ def score_columns(project_dir: Path) -> list[str]:
 def replace_table(con, project_dir: Path, table: str, frame: pd.DataFrame) -> int:
     """Replace ``predictions.<table>`` with ``frame`` in one transaction (readers see the
     old rows or the new ones). The frame must have exactly the contract's columns; the
-    table exists (dbt's on-run-start hook ``create_prediction_sources`` creates it)."""
+    table exists (dbt's on-run-start hook ``create_declared_sources`` creates it)."""
     columns = contract(project_dir)[table]
     names = [c for c, _ in columns]
     if list(frame.columns) != names:
