@@ -69,12 +69,14 @@ def test_every_model_has_a_tested_primary_key_or_says_why_not(parsed):
 
 def test_every_source_declares_freshness(parsed):
     """Every source a system outside segwise loads declares freshness; segwise's own ops
-    tables (written when it syncs or erases) and its predictions (written by the scoring
-    step of the same run) may instead give a reason."""
+    tables (written when it syncs or erases), its predictions (written by the scoring
+    step of the same run) and imported experiments (written by `segwise experiments
+    import`) may instead give a reason."""
     _, manifest = parsed
     exempt = [s for s in manifest["sources"].values()
               if (s.get("meta") or s.get("config", {}).get("meta") or {}).get("freshness_exempt")]
-    assert {s["source_name"] for s in exempt} == {"segwise_ops", "segwise_predictions"}
+    assert {s["source_name"] for s in exempt} == {"segwise_ops", "segwise_predictions",
+                                                  "experiments"}
     for source in manifest["sources"].values():
         if source in exempt:
             continue

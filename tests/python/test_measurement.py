@@ -1,0 +1,190 @@
+"""Measurement marts on a real randomised experiment: Hillstrom's MineThatData e-mail test
+(64,000 customers; men's e-mail, women's e-mail, no e-mail; two weeks of outcomes).
+
+Every figure the dbt models compute in SQL is recomputed here independently, from the CSV
+with pandas and with statsmodels / scipy (Wilson, Newcombe, pooled z-test, Katz, Welch):
+per arm, and per customer segment (history_segment, newbie, channel, zip_code)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    proportion_confint,
+    proportions_ztest,
+)
+
+from segwise.measure.experiments import hillstrom, import_experiment
+from segwise.pipeline import EXPERIMENT_MODELS, step_import_experiment
+from segwise.pipeline_vars import dbt_vars
+from segwise.transform.dbt import build
+from segwise.warehouse import connect
+
+from conftest import query, quiet
+
+pytestmark = pytest.mark.xdist_group("demo")
+
+CONTROL = "No E-Mail"
+SEGMENTS = ("history_segment", "newbie", "channel", "zip_code")
+Z = stats.norm.ppf(0.975)
+Z_POWER = stats.norm.ppf(0.8)
+
+
+@pytest.fixture
+def imported(demo_copy, shared_data):
+    step_import_experiment(demo_copy, "hillstrom", say=quiet)
+    raw = pd.read_csv(shared_data / "hillstrom_email" / "hillstrom.csv",
+                      dtype={"zip_code": str, "history_segment": str, "channel": str})
+    return demo_copy, raw
+
+
+def _independent_lift(treated: pd.DataFrame, control: pd.DataFrame, metric: str) -> dict:
+    """The lift of one arm over the control, computed with statsmodels / scipy."""
+    n1, n2 = len(treated), len(control)
+    if metric in ("conversion", "visit"):
+        k1, k2 = int(treated[metric].sum()), int(control[metric].sum())
+        lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
+        _, p = proportions_ztest([k1, k2], [n1, n2])  # pooled variance
+        out = {"d": k1 / n1 - k2 / n2, "lo": lo, "hi": hi, "p": p,
+               "mde": (Z + Z_POWER) * math.sqrt(k2 / n2 * (1 - k2 / n2) * (1 / n1 + 1 / n2))}
+        if k1 and k2:
+            rlo, rhi = confint_proportions_2indep(k1, n1, k2, n2, method="log", compare="ratio")
+            out |= {"rlo": rlo - 1, "rhi": rhi - 1}
+        return out
+    a, b = treated[metric].to_numpy(), control[metric].to_numpy()
+    test = stats.ttest_ind(a, b, equal_var=False)
+    ci = test.confidence_interval(0.95)
+    se = math.sqrt(a.var(ddof=1) / n1 + b.var(ddof=1) / n2)
+    return {"d": a.mean() - b.mean(), "lo": ci.low, "hi": ci.high, "p": test.pvalue,
+            "mde": (Z + Z_POWER) * se}
+
+
+METRICS = {"converted": "conversion", "visited": "visit", "revenue": "spend"}
+
+
+def _check_lift_rows(lift: pd.DataFrame, raw: pd.DataFrame, dimension: str) -> int:
+    checked = 0
+    groups = [("all", raw)] if dimension == "all" else list(raw.groupby(dimension))
+    for value, part in groups:
+        control = part[part["segment"] == CONTROL]
+        for arm in ("Mens E-Mail", "Womens E-Mail"):
+            treated = part[part["segment"] == arm]
+            for metric, column in METRICS.items():
+                row = lift[(lift["dimension"] == dimension)
+                           & (lift["dimension_value"] == str(value))
+                           & (lift["arm"] == arm) & (lift["metric"] == metric)]
+                assert len(row) == 1, (dimension, value, arm, metric)
+                row = row.iloc[0]
+                want = _independent_lift(treated, control, column)
+                where = f"{dimension}={value} {arm} {metric}"
+                assert row["treatment_units"] == len(treated), where
+                assert row["control_units"] == len(control), where
+                assert row["absolute_lift"] == pytest.approx(want["d"], abs=1e-12), where
+                # Newcombe / Welch intervals: the t quantile is a 4-term Cornish-Fisher series
+                assert row["absolute_lift_lower"] == pytest.approx(want["lo"], abs=2e-6), where
+                assert row["absolute_lift_upper"] == pytest.approx(want["hi"], abs=2e-6), where
+                # the normal tail is A&S 7.1.26 (< 1.5e-7), Student's t A&S 26.7.8
+                assert row["p_value"] == pytest.approx(want["p"], abs=2e-4), where
+                assert row["minimum_detectable_effect"] == pytest.approx(want["mde"], rel=1e-9)
+                if "rlo" in want:
+                    assert row["relative_lift_lower"] == pytest.approx(want["rlo"], abs=1e-9)
+                    assert row["relative_lift_upper"] == pytest.approx(want["rhi"], abs=1e-9)
+                checked += 1
+    return checked
+
+
+def test_hillstrom_arm_results_equal_an_independent_computation(imported):
+    settings, raw = imported
+    arms = query(settings, "select * from measurement.experiment_arm_results "
+                           "where experiment_id = 'hillstrom' and dimension = 'all'")
+    for arm, part in raw.groupby("segment"):
+        for metric, column in METRICS.items():
+            row = arms[(arms["arm"] == arm) & (arms["metric"] == metric)].iloc[0]
+            assert row["units"] == len(part)
+            assert row["metric_value"] == pytest.approx(part[column].mean(), abs=1e-12)
+            assert bool(row["is_control"]) == (arm == CONTROL)
+            if metric == "revenue":
+                ci = stats.t.interval(0.95, len(part) - 1, loc=part[column].mean(),
+                                      scale=stats.sem(part[column]))
+            else:
+                ci = proportion_confint(int(part[column].sum()), len(part), method="wilson")
+            assert row["ci_lower"] == pytest.approx(ci[0], abs=1e-6)
+            assert row["ci_upper"] == pytest.approx(ci[1], abs=1e-6)
+    # the published figures (Hillstrom 2008): conversion 1.25 % / 0.88 % / 0.57 %
+    conversion = arms[arms["metric"] == "converted"].set_index("arm")["metric_value"]
+    assert conversion.round(4).to_dict() == {"Mens E-Mail": 0.0125, "Womens E-Mail": 0.0088,
+                                             "No E-Mail": 0.0057}
+    lift = query(settings, "select * from measurement.experiment_lift "
+                           "where experiment_id = 'hillstrom'")
+    assert _check_lift_rows(lift, raw, "all") == 6
+
+
+def test_hillstrom_lift_per_segment_equals_an_independent_computation(imported):
+    settings, raw = imported
+    lift = query(settings, "select * from measurement.experiment_lift "
+                           "where experiment_id = 'hillstrom'")
+    checked = sum(_check_lift_rows(lift, raw, dimension) for dimension in SEGMENTS)
+    assert checked == 6 * (7 + 2 + 3 + 3)
+
+
+def test_hillstrom_segments_add_up_to_the_arms(imported):
+    """Per segment and arm, units and totals add up to the arm's; the arm-level lift lies
+    within the range of its segments' lifts (a weighted mix of them); every segment's
+    interval is wider than the arm's (fewer units)."""
+    settings, _ = imported
+    arms = query(settings, "select * from measurement.experiment_arm_results "
+                           "where experiment_id = 'hillstrom'")
+    lift = query(settings, "select * from measurement.experiment_lift "
+                           "where experiment_id = 'hillstrom'")
+    whole = arms[arms["dimension"] == "all"].set_index(["arm", "metric"])
+    for dimension in SEGMENTS:
+        parts = arms[arms["dimension"] == dimension].groupby(["arm", "metric"])[
+            ["units", "total"]].sum()
+        pd.testing.assert_frame_equal(parts.sort_index(), whole[["units", "total"]].sort_index(),
+                                      check_exact=False, rtol=1e-12)
+        for (arm, metric), row in lift[lift["dimension"] == "all"].set_index(
+                ["arm", "metric"]).iterrows():
+            seg = lift[(lift["dimension"] == dimension) & (lift["arm"] == arm)
+                       & (lift["metric"] == metric)]
+            assert seg["absolute_lift"].min() <= row["absolute_lift"] <= seg["absolute_lift"].max()
+            width = seg["absolute_lift_upper"] - seg["absolute_lift_lower"]
+            assert (width > row["absolute_lift_upper"] - row["absolute_lift_lower"]).all()
+
+
+def test_bad_experiment_rows_are_quarantined_and_a_reimport_replaces(demo_copy, shared_data):
+    experiment = hillstrom(shared_data)
+    units = experiment.units.head(2000).copy()
+    bad = units.head(4).copy()
+    bad["unit_id"] = ["1", "x1", "x2", "x3"]  # "1" duplicates a good unit
+    bad.loc[bad.index[1], "arm"] = "  "
+    bad.loc[bad.index[2], "revenue"] = -5.0
+    bad.loc[bad.index[3], "revenue"] = float("inf")
+    small = type(experiment)(**{**experiment.__dict__,
+                                "units": pd.concat([units, bad], ignore_index=True),
+                                "attributes": experiment.attributes[
+                                    experiment.attributes["unit_id"].isin(units["unit_id"])]})
+    for _ in range(2):  # the second import replaces the first's rows
+        with connect(demo_copy) as con:
+            written = import_experiment(con, demo_copy.project_dir, small)
+        assert written["experiment_units"] == 2004
+    build(demo_copy, dbt_vars(None, "generated"), select=EXPERIMENT_MODELS)
+    rejected = query(demo_copy, "select record_key, reason from quarantine.quarantine_rows "
+                                "where source_table = 'experiment_units'")
+    assert sorted(zip(rejected["record_key"], rejected["reason"], strict=True)) == [
+        ("hillstrom:1", "duplicate_unit"), ("hillstrom:x1", "missing_arm"),
+        ("hillstrom:x2", "invalid_amount"), ("hillstrom:x3", "invalid_amount")]
+    arms = query(demo_copy, "select sum(units) as n from measurement.experiment_arm_results "
+                            "where dimension = 'all' and metric = 'converted'")
+    assert arms["n"].iloc[0] == 2000
+    lift = query(demo_copy, "select * from measurement.experiment_lift")
+    bounds = lift[["absolute_lift_lower", "absolute_lift_upper"]]
+    assert np.isfinite(bounds[lift["dimension"] == "all"].to_numpy()).all()
+    # no interval only where neither arm varies (a mean over small breakdowns: all zero)
+    open_ = lift[bounds.isna().any(axis=1)]
+    assert len(open_) and (open_["metric_kind"] == "mean").all()
+    assert (open_["absolute_lift"] == 0).all() and (open_["p_value"] == 1).all()
