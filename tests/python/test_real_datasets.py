@@ -118,6 +118,51 @@ def test_online_retail_rfm_counts_only_valid_purchases(online_retail, shared_dat
     assert (got["monetary_total"].astype(float) > 0).all()
 
 
+@pytest.mark.xdist_group("online_retail")
+def test_online_retail_cohort_retention_equals_an_independent_computation(online_retail,
+                                                                          shared_data):
+    """Monthly acquisition cohorts × months since acquisition, from the raw file with
+    pandas: valid purchase lines, invoice times converted from London time to UTC."""
+    settings, _ = online_retail
+    raw = pd.read_parquet(shared_data / "uci_online_retail" / "online_retail.parquet")
+    valid = raw[raw["CustomerID"].notna() & ~raw["InvoiceNo"].str.startswith("C")
+                & (raw["Quantity"] > 0) & (raw["UnitPrice"] > 0)].copy()
+    at = pd.to_datetime(valid["InvoiceDate"]).dt.tz_localize(
+        "Europe/London", ambiguous=False, nonexistent="shift_forward").dt.tz_convert("UTC")
+    valid["customer"] = valid["CustomerID"].astype(int).astype(str)
+    valid["month"] = at.dt.tz_localize(None).dt.to_period("M")
+    valid["amount"] = valid["Quantity"] * valid["UnitPrice"]
+    orders = valid.groupby("InvoiceNo").agg(customer=("customer", "first"),
+                                            month=("month", "min"), amount=("amount", "sum"))
+    orders["cohort"] = orders.groupby("customer")["month"].transform("min")
+    orders["k"] = (orders["month"] - orders["cohort"]).apply(lambda d: d.n)
+    want = orders.groupby(["cohort", "k"]).agg(active=("customer", "nunique"),
+                                               orders=("customer", "size"),
+                                               revenue=("amount", "sum"))
+    size = orders.groupby("cohort")["customer"].nunique()
+    last = pd.Period("2011-12", "M")  # the as-of month
+    grid = pd.MultiIndex.from_tuples([(c, k) for c in size.index
+                                      for k in range((last - c).n + 1)], names=["cohort", "k"])
+    want = want.reindex(grid, fill_value=0)
+    want["size"] = size.reindex(want.index.get_level_values("cohort")).to_numpy()
+
+    got = query(settings, "select * from measurement.cohort_retention")
+    got["cohort"] = pd.to_datetime(got["cohort_month"]).dt.to_period("M")
+    got = got.set_index(["cohort", "months_since_acquisition"]).sort_index()
+    got.index.names = ["cohort", "k"]
+    assert list(got.index) == list(want.sort_index().index)
+    want = want.loc[got.index]
+    assert (got["cohort_customers"] == want["size"]).all()
+    assert (got["active_customers"] == want["active"]).all()
+    assert (got["orders"] == want["orders"]).all()
+    assert (got["revenue"].astype(float) - want["revenue"]).abs().max() < 0.01
+    assert np.allclose(got["retention_rate"], want["active"] / want["size"])
+    assert got["is_partial_month"].sum() == len(size)  # one as-of month per cohort
+    # the data set starts in December 2010: every earlier buyer falls in that first cohort
+    assert size.sum() == got.query("k == 0")["cohort_customers"].sum()
+    assert size.idxmax() == pd.Period("2010-12", "M")
+
+
 # ------------------------------------------------------------------ predictions
 def _model_run(settings, model: str) -> dict:
     from segwise.report.summary import latest_model_runs
