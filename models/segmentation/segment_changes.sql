@@ -1,7 +1,8 @@
 -- One row per membership that changed in this run: 'added' (entered a segment),
 -- 'removed' (left it) or 'updated' (same member, new rule_version or holdout). This is
 -- what the ESP sync consumes. Built after the snapshot in the same `dbt build`, so the
--- run's changes are the periods opened or closed since the run started.
+-- run's changes are the periods opened or closed at this build's stamp
+-- (segwise.membership_stamp(), later than every earlier stamp).
 with history as (
     select * from {{ ref('segment_membership_history') }}
 ),
@@ -9,13 +10,13 @@ with history as (
 opened as (
     select customer_id, segment_name, rule_version, is_holdout
     from history
-    where valid_from >= {{ segwise.run_started_ts() }}
+    where valid_from >= {{ segwise.membership_stamp() }}
 ),
 
 closed as (
     select customer_id, segment_name
     from history
-    where valid_to >= {{ segwise.run_started_ts() }}
+    where valid_to >= {{ segwise.membership_stamp() }}
 ),
 
 final as (

@@ -21,7 +21,7 @@ from segwise.segments import compile_project
 from segwise.settings import Settings
 from segwise.transform.dbt import PREDICTIONS, DbtError, build
 from segwise.validate.gate import ValidationResult, validate
-from segwise.warehouse import connect, exclusive, publish
+from segwise.warehouse import connect, exclusive, publish, table_exists
 
 Say = Callable[[str], None]
 
@@ -98,8 +98,37 @@ def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say,
         "what reads the scores: profile, segments, activation"
     say(f"dbt build — {what} (models, seeds, data tests, unit tests)")
     select, exclude = (None, PREDICTIONS) if phase == "marts" else (PREDICTIONS, None)
-    return _recorded_build(settings, dataset, as_of, dbt_vars(as_of, dataset), ok_before,
+    variables = dbt_vars(as_of, dataset)
+    if phase == "segments":  # the phase that snapshots membership
+        variables["membership_stamp"] = membership_stamp(settings, as_of)
+    return _recorded_build(settings, dataset, as_of, variables, ok_before,
                            select=select, exclude=exclude, full_refresh=full_refresh)
+
+
+SNAPSHOT = "snapshot.segwise.segment_membership_snapshot"
+
+
+def membership_stamp(settings: Settings, as_of: date | None) -> str:
+    """The time a build stamps on the membership periods it opens and closes (dbt var
+    ``membership_stamp``, macros/snapshot_get_time.sql): its as-of time — the end of the
+    as-of day, or now — so the history is in the data's time and a campaign sent at t
+    meets the membership that held at t; but strictly later than the snapshot's last
+    stamp (a re-run of a day, or a backfill of an earlier day, gets the last stamp plus a
+    second), so periods never run backwards and each run's changes are its own."""
+    stamp = (datetime.combine(as_of, time()) + timedelta(days=1) if as_of
+             else utcnow())
+    manifest = load_manifest(settings)
+    node = (manifest or {}).get("nodes", {}).get(SNAPSHOT)
+    relation = relation_name(node) if node else "snapshots.segment_membership_snapshot"
+    schema, table = relation.split(".")
+    with connect(settings, read_only=True) as con:
+        if table_exists(con, schema, table):
+            last = con.execute(f"select max(dbt_updated_at), max(dbt_valid_to) "
+                               f"from {relation}").fetchall()[0]
+            latest = max((t for t in last if t is not None), default=None)
+            if latest is not None and stamp <= latest:
+                stamp = latest + timedelta(seconds=1)
+    return stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def _recorded_build(settings: Settings, dataset: str, as_of: date | None, variables: dict,
@@ -363,7 +392,8 @@ def step_refresh(settings: Settings, select: str = "tag:trigger", as_of: date | 
         dataset = previous[1]  # the same source time zone as the build it updates
         say(f"refreshing {len(names)} segment(s): {', '.join(names)}"
             + ("; the orders are unchanged" if keep_orders else "; the orders changed"))
-        variables = {**dbt_vars(as_of, dataset), "refresh_segments": names}
+        variables = {**dbt_vars(as_of, dataset), "refresh_segments": names,
+                     "membership_stamp": membership_stamp(settings, as_of)}
         exclude = [*REFRESH_EXCLUDE, *(ORDER_MODELS if keep_orders else ())]
         ok = _recorded_build(settings, dataset, as_of, variables, 0,
                              select=" ".join([REFRESH_UPSTREAM, *names, REFRESH_DOWNSTREAM]),

@@ -75,3 +75,8 @@ def test_history_and_changes(history_copy):
     old_period = hist[hist["customer_id"] == leaver]
     assert len(old_period) == 1 and old_period["valid_to"].notna().all()
     assert (old_period["valid_to"] > old_period["valid_from"]).all()
+    # periods are stamped in the data's time: the first build at the end of its as-of day,
+    # a re-run of the same day a second after the last stamp (never backwards)
+    assert (old_period["valid_from"] == REF).all()
+    assert (old_period["valid_to"] == REF + pd.Timedelta(seconds=1)).all()
+    assert (new_period["valid_from"] == REF + pd.Timedelta(seconds=1)).all()
