@@ -10,3 +10,9 @@
         (mod({{ segwise.hex8_to_int("md5(" ~ dbt.concat([salt_sql, column]) ~ ")") }}, 10000) < {{ (pct | float * 100) | round(0) | int }})
     {%- endif -%}
 {%- endmacro %}
+
+{% macro is_universal_control(column) -%}
+    {#- In the universal control group (var universal_control_pct of all customers, salt
+        var universal_control_salt): kept out of every list. -#}
+    {{ segwise.is_holdout(column, var('universal_control_salt'), var('universal_control_pct')) }}
+{%- endmacro %}

@@ -1,9 +1,9 @@
 -- The activation feed every destination reads (ESPs, files, ad audiences): who each list
 -- should hold, and why anybody is left out. Public API (contract enforced): change columns
--- only with a version bump. Holdout members are not here at all; members whom
--- customer_consent excludes (no email, no consent, unsubscribed, complained, bounced,
--- erased) are here with is_sendable = false and their exclusion_reason, so BI can show
--- who is kept out of a list and why. A view: consent is read when a sync reads it.
+-- only with a version bump. Holdout members are not here at all; members of the
+-- universal control group, and members whom customer_consent excludes (no email, no
+-- consent, unsubscribed, complained, bounced, erased), are here with is_sendable = false
+-- and their exclusion_reason, so BI can show who is kept out of a list and why. A view: consent is read when a sync reads it.
 
 with memberships as (
     select * from {{ ref('segment_memberships') }}
@@ -26,10 +26,12 @@ members as (
         customers.first_name,
         customers.last_name,
         coalesce(consent.has_email_consent, false) as has_email_consent,
-        -- a customer without a CRM contact has no address
+        -- a customer without a CRM contact has no address; consent's reasons come first,
+        -- then the universal control group (var universal_control_pct), kept out of all lists
         case
             when consent.customer_id is null then 'no_email'
-            else consent.exclusion_reason
+            when consent.exclusion_reason is not null then consent.exclusion_reason
+            when {{ segwise.is_universal_control('memberships.customer_id') }} then 'universal_control'
         end as exclusion_reason
     from memberships
     inner join customers on memberships.customer_id = customers.customer_id

@@ -1,8 +1,9 @@
 -- One row per experiment, breakdown (dimension value), arm and metric: the units, the
 -- rate or mean and its 95 % interval (Wilson score for proportions; Student's t with
--- the sample variance for means). Proportions: converted, visited; means: orders,
--- revenue (per unit). A metric no unit of the experiment records has no row.
-{%- set metrics = [('converted', 'proportion'), ('visited', 'proportion'), ('orders', 'mean'), ('revenue', 'mean')] %}
+-- the sample variance for means). Proportions: converted, visited, emailed (any email
+-- sent in the window: in a holdout arm, contamination); means: orders, revenue (per
+-- unit). A metric no unit of the experiment records has no row.
+{%- set metrics = [('converted', 'proportion'), ('visited', 'proportion'), ('emailed', 'proportion'), ('orders', 'mean'), ('revenue', 'mean')] %}
 {%- set dbl = segwise.type_double() %}
 
 with units as (

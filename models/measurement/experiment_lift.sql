@@ -59,7 +59,7 @@ proportions as (
                 then exp(ln(m1 / m2) + {{ z }} * sqrt(1.0 / k1 - 1.0 / n1 + 1.0 / k2 - 1.0 / n2)) - 1
         end as relative_lift_upper,
         sqrt(((k1 + k2) / (n1 + n2)) * (1.0 - (k1 + k2) / (n1 + n2)) * (1.0 / n1 + 1.0 / n2)) as pooled_se,
-        ({{ z }} + {{ z_power }}) * sqrt(m2 * (1.0 - m2) * (1.0 / n1 + 1.0 / n2)) as minimum_detectable_effect,
+        ({{ z }} + {{ z_power }}) * sqrt(((k1 + k2) / (n1 + n2)) * (1.0 - (k1 + k2) / (n1 + n2)) * (1.0 / n1 + 1.0 / n2)) as minimum_detectable_effect,
         cast('newcombe_hybrid_score' as {{ dbt.type_string() }}) as interval_method,
         cast('two_proportion_z_pooled' as {{ dbt.type_string() }}) as test_method
     from pairs

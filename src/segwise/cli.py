@@ -227,9 +227,14 @@ def run_cmd(
     dirty_rate: Annotated[float, typer.Option(help="generator dirt rate")] = 0.0,
     sync_sandboxes: Annotated[bool, typer.Option("--sync-sandboxes", help="then sync the "
                                                  "segments into the local ESP sandboxes")] = False,
+    lead_in_days: Annotated[int | None, typer.Option(
+        help="first build as of this many days earlier, so the membership history starts "
+             "there and campaigns and holdouts since can be measured (default: 14 for "
+             "generated data, else 0)")] = None,
 ) -> None:
     """generate (or load --dataset, or take what has landed: --dataset landed) → dbt build
     → validate → export, then a summary."""
+    from segwise.generate.generator import LEAD_IN_DAYS
     from segwise.load import LANDED
     from segwise.load.datasets import DATASETS, DatasetNotFound
     from segwise.pipeline import reader_location, run
@@ -241,7 +246,9 @@ def run_cmd(
     try:
         summary = run(settings, dataset=dataset, customers=customers, seed=seed,
                       as_of=_date(as_of), dirty_rate=dirty_rate, say=_say,
-                      sync_sandboxes=sync_sandboxes)
+                      sync_sandboxes=sync_sandboxes,
+                      lead_in_days=(LEAD_IN_DAYS if dataset == "generated" else 0)
+                      if lead_in_days is None else lead_in_days)
     except (DbtError, DatasetNotFound, ConfigurationError, ValueError) as exc:
         _fail(str(exc))
     _print_summary(summary)

@@ -238,21 +238,33 @@ def step_sync_sandboxes(settings: Settings, say: Say = print) -> list[dict]:
 
 def run(settings: Settings, dataset: str = "generated", customers: int = 5_000,
         seed: int = 42, as_of: date | None = None, dirty_rate: float = 0.0,
-        say: Say = print, sync_sandboxes: bool = False) -> RunSummary:
+        say: Say = print, sync_sandboxes: bool = False, lead_in_days: int = 0) -> RunSummary:
     """Returns the summary; ``summary.validation_success`` is False when the gate closed.
-    The warehouse is held for the whole run: a second run refuses (``WarehouseBusy``)."""
+    The warehouse is held for the whole run: a second run refuses (``WarehouseBusy``).
+    ``lead_in_days``: first build as of that many days before the as-of date, so the
+    membership history starts then and what happened since (campaign sends, orders after
+    entering a segment) can be measured (the demo's: ``generate.LEAD_IN_DAYS``)."""
     with exclusive(settings):
-        return _run(settings, dataset, customers, seed, as_of, dirty_rate, say, sync_sandboxes)
+        return _run(settings, dataset, customers, seed, as_of, dirty_rate, say, sync_sandboxes,
+                    lead_in_days)
 
 
 def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: date | None,
-         dirty_rate: float, say: Say, sync_sandboxes: bool) -> RunSummary:
+         dirty_rate: float, say: Say, sync_sandboxes: bool, lead_in_days: int = 0
+         ) -> RunSummary:
     as_of = as_of or default_as_of(dataset)
     summary = RunSummary(dataset=dataset, as_of=as_of.isoformat() if as_of else None)
     summary.rows_loaded = step_load(settings, dataset, customers, seed, as_of, dirty_rate, say)
     # a demo or data set load replaced raw whole: the incremental models start afresh
+    full_refresh = dataset != LANDED
+    if lead_in_days > 0 and as_of is not None:
+        start = as_of - timedelta(days=lead_in_days)
+        say(f"lead-in build as of {start.isoformat()} (the membership history starts there)")
+        step_build(settings, dataset, start, say, publish_for_readers=False,
+                   full_refresh=full_refresh)
+        full_refresh = False
     step_build(settings, dataset, as_of, say, publish_for_readers=False,
-               full_refresh=dataset != LANDED)
+               full_refresh=full_refresh)
     collect_warehouse_facts(settings, summary)
     val = step_validate(settings, say)
     summary.validation_success = val.success

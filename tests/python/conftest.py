@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from segwise.generate.generator import LEAD_IN_DAYS
 from segwise.pipeline import run
 from segwise.settings import Settings, project_root
 
@@ -59,7 +60,7 @@ def demo(tmp_path_factory) -> tuple[Settings, object]:
     """Clean generated data, full pipeline (generate → build → validate → export)."""
     settings = make_settings(tmp_path_factory.mktemp("demo"))
     summary = run(settings, dataset="generated", customers=DEMO_CUSTOMERS, seed=DEMO_SEED,
-                  as_of=DEMO_AS_OF, say=quiet)
+                  as_of=DEMO_AS_OF, say=quiet, lead_in_days=LEAD_IN_DAYS)
     return settings, summary
 
 

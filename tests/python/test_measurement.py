@@ -48,10 +48,11 @@ def _independent_lift(treated: pd.DataFrame, control: pd.DataFrame, metric: str)
     n1, n2 = len(treated), len(control)
     if metric in ("conversion", "visit"):
         k1, k2 = int(treated[metric].sum()), int(control[metric].sum())
+        pooled = (k1 + k2) / (n1 + n2)
         lo, hi = confint_proportions_2indep(k1, n1, k2, n2, method="newcomb", compare="diff")
         _, p = proportions_ztest([k1, k2], [n1, n2])  # pooled variance
         out = {"d": k1 / n1 - k2 / n2, "lo": lo, "hi": hi, "p": p,
-               "mde": (Z + Z_POWER) * math.sqrt(k2 / n2 * (1 - k2 / n2) * (1 / n1 + 1 / n2))}
+               "mde": (Z + Z_POWER) * math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))}
         if k1 and k2:
             rlo, rhi = confint_proportions_2indep(k1, n1, k2, n2, method="log", compare="ratio")
             out |= {"rlo": rlo - 1, "rhi": rhi - 1}

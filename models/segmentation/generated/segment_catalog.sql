@@ -12,13 +12,13 @@ with definitions (segment_name, description, owner, priority, min_size, holdout_
     union all
     select 'cart_abandoners_treatment', 'Cart abandoners who are not in the cart_abandoners_24h holdout (the ones to email).', 'lifecycle-team', 29, 1, 0.0, '6140ec8fd8f0', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'engaged_non_buyers_90d', 'High engagement but no purchase in the last 90 days.', 'crm-team', 60, 1, 0.0, 'eb978bc0b481', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
+    select 'engaged_non_buyers_90d', 'High engagement but no purchase in the last 90 days.', 'crm-team', 60, 1, 15.0, 'c3cb9125a6cf', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'gold_product_viewers_24h', 'Gold-tier customers who viewed a product page in the last 24 hours.', 'loyalty-team', 25, 1, 0.0, 'ec23acf8bf2e', 'segments/behaviour.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'highly_engaged_recent_buyers', concat('Customers in the ', chr(39), 'high', chr(39), ' engagement tier who ordered within 90 days.'), 'crm-team', 35, 1, 0.0, '3ded6de38a27', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
-    select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 0.0, '50e34e7ddaa7', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
+    select 'inactive_90d', 'Customers known for more than 90 days with no order, no email open or click and no web session in the last 90 days.', 'crm-team', 90, 1, 15.0, '6005082c3392', 'segments/engagement.yml', 'file,mailchimp,klaviyo,hubspot,sendgrid'
     union all
     select 'loyal_high_spenders_persona', concat('The discovered persona ', chr(39), 'Loyal high spenders', chr(39), ' (K-means on RFM and engagement, stable cluster ids) that is still likely alive (P(alive) at least 0.5) — for a loyalty campaign.'), 'growth-team', 35, 1, 0.0, 'd6f1f3e9fc98', 'segments/predictive.yml', 'file'
     union all

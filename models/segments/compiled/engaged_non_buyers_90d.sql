@@ -47,8 +47,8 @@ final as (
         customer_id,
         'engaged_non_buyers_90d' as segment_name,
         reason,
-        'eb978bc0b481' as rule_version,
-        {{ segwise.is_holdout('customer_id', 'engaged_non_buyers_90d', 0.0) }} as is_holdout,
+        'c3cb9125a6cf' as rule_version,
+        {{ segwise.is_holdout('customer_id', 'engaged_non_buyers_90d', 15.0) }} as is_holdout,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

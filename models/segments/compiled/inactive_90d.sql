@@ -79,8 +79,8 @@ final as (
         customer_id,
         'inactive_90d' as segment_name,
         reason,
-        '50e34e7ddaa7' as rule_version,
-        {{ segwise.is_holdout('customer_id', 'inactive_90d', 0.0) }} as is_holdout,
+        '6005082c3392' as rule_version,
+        {{ segwise.is_holdout('customer_id', 'inactive_90d', 15.0) }} as is_holdout,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -14,6 +14,7 @@ injected row is listed in ``dirt_manifest.json`` with the reason staging must gi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from collections import Counter
@@ -70,6 +71,44 @@ PERSONAS = [
 ]
 
 
+@dataclass(frozen=True)
+class TargetedCampaign:
+    """A campaign sent to one segment's treatment members (everyone the generator expects
+    in the segment, less the segment's holdout), half a day after the lead-in build."""
+    campaign_id: str
+    subject: str
+    segment: str
+    holdout_pct: float  # the segment's holdout_pct (segments/*.yml)
+    personas: tuple[str, ...]  # who the generator expects in the segment
+    p_open: float
+    p_click: float  # given an open
+    p_respond: float  # a recipient orders within the measurement window
+
+
+# The demo's measurable story (segwise run --lead-in-days): the segments are first built
+# as of LEAD_IN_DAYS before the as-of date; half a day later the win-back campaign goes to
+# inactive_90d's treatment members and works (its recipients order far more than the
+# holdout), the browse reminder goes to engaged_non_buyers_90d's and does nothing.
+LEAD_IN_DAYS = 14
+TARGETED_SEND_DAYS_AGO = LEAD_IN_DAYS - 0.5
+TARGETED = (
+    TargetedCampaign("CMP-WINBACK", "We miss you: 15 % off your next order", "inactive_90d",
+                     15.0, ("dormant", "churned"), 0.35, 0.4, 0.3),
+    TargetedCampaign("CMP-BROWSE", "Still thinking it over?", "engaged_non_buyers_90d",
+                     15.0, ("window_shopper",), 0.4, 0.3, 0.0),
+)
+
+
+# the universal control group (dbt vars universal_control_pct / _salt): no list reaches it
+UNIVERSAL_CONTROL = ("universal_control", 5.0)
+
+
+def is_holdout(customer_id: str, salt: str, pct: float) -> bool:
+    """The segments' holdout hash (macros/is_holdout.sql), in Python."""
+    bucket = int(hashlib.md5(f"{salt}:{customer_id}".encode()).hexdigest()[:8], 16) % 10000
+    return bucket < round(pct * 100)
+
+
 @dataclass
 class GenerateResult:
     out_dir: Path
@@ -108,6 +147,16 @@ def _products(rng: np.random.Generator, n: int = 240) -> pd.DataFrame:
             "list_price": np.round(rng.lognormal(3.2, 0.6, n), 2),
         }
     )
+
+
+def _targeted_campaigns(anchor: np.datetime64) -> pd.DataFrame:
+    sent = _ts(anchor, np.full(len(TARGETED), TARGETED_SEND_DAYS_AGO))
+    return pd.DataFrame({
+        "campaign_id": [c.campaign_id for c in TARGETED],
+        "campaign_name": [f"{c.segment} campaign" for c in TARGETED],
+        "subject": [c.subject for c in TARGETED],
+        "sent_at": sent,
+    })
 
 
 def _campaigns(anchor: np.datetime64, weeks: int = 26) -> pd.DataFrame:
@@ -246,6 +295,7 @@ class _Chunk:
             }
         )
         self.orders = orders
+        self.contacts_country = contacts["country"].to_numpy()
         self.items_with_products = items.assign(_cust=cust[item_order])
         return contacts, orders, items
 
@@ -364,6 +414,60 @@ class _Chunk:
         ev["email_event_id"] = _ids("M", np.char.zfill(self.idx[0].astype(str), 8)) + "-" + \
             np.arange(len(ev)).astype(str).astype(object)
         return ev[list(RAW_TABLES["email_events"].names)]
+
+
+    def targeted(self, rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame,
+                                                         pd.DataFrame]:
+        """The targeted campaigns' messages and the orders they cause (TARGETED): extra
+        orders, their lines and email events, from their own random stream so the other
+        rows are the same with or without them."""
+        names = [p.name for p in PERSONAS]
+        orders, items, events = [], [], []
+        control = np.array([is_holdout(cid, *UNIVERSAL_CONTROL) for cid in self.cid])
+        for c in TARGETED:
+            holdout = control | np.array([is_holdout(cid, c.segment, c.holdout_pct)
+                                          for cid in self.cid])
+            got = (np.isin(self.persona, [names.index(p) for p in c.personas])
+                   & self.has_email_consent & (self.signup_ago > TARGETED_SEND_DAYS_AGO)
+                   & ~holdout)
+            who = np.nonzero(got)[0]
+            m = len(who)
+            sent_at = _ts(self.anchor, np.full(m, TARGETED_SEND_DAYS_AGO))
+            opened = rng.random(m) < c.p_open
+            clicked = opened & (rng.random(m) < c.p_click)
+            lag = ((rng.random(m) * 30 + 0.2) * 3.6e9).astype("timedelta64[us]")
+            for etype, sel, extra in [("sent", np.ones(m, bool), np.timedelta64(0, "us")),
+                                      ("delivered", np.ones(m, bool), np.timedelta64(36, "s")),
+                                      ("open", opened, lag),
+                                      ("click", clicked, lag + np.timedelta64(3, "m"))]:
+                events.append(pd.DataFrame({
+                    "campaign_id": c.campaign_id, "customer_id": self.cid[who[sel]],
+                    "event_type": etype,
+                    "occurred_at": sent_at[sel] + np.broadcast_to(extra, (m,))[sel]}))
+            buy = who[rng.random(m) < c.p_respond]
+            ago = TARGETED_SEND_DAYS_AGO - 0.5 - rng.random(len(buy)) * (LEAD_IN_DAYS - 3)
+            order_ids = np.char.add(np.char.add("O", self.cid[buy].astype(str)),
+                                    "-" + c.campaign_id.lower()).astype(object)
+            prod = rng.integers(0, len(self.products), len(buy))
+            qty = rng.integers(1, 3, len(buy))
+            price = self.products["list_price"].to_numpy()[prod]
+            orders.append(pd.DataFrame({
+                "order_id": order_ids, "customer_id": self.cid[buy],
+                "ordered_at": _ts(self.anchor, ago), "status": "completed", "currency": "EUR",
+                "order_total": np.round(qty * price, 2),
+                "country": self.contacts_country[buy]}))
+            items.append(pd.DataFrame({
+                "order_item_id": np.char.add(order_ids.astype(str), "-0").astype(object),
+                "order_id": order_ids,
+                "product_id": self.products["product_id"].to_numpy()[prod],
+                "quantity": qty.astype("int64"), "unit_price": price}))
+        ev = pd.concat(events, ignore_index=True)
+        ev = ev[ev["occurred_at"] < self.anchor].reset_index(drop=True)
+        ev["email"] = ev["customer_id"].map(dict(zip(self.cid, self._emails, strict=True)))
+        ev["email_event_id"] = _ids("M", np.char.zfill(self.idx[0].astype(str), 8)) + "-t" + \
+            np.arange(len(ev)).astype(str).astype(object)
+        return (pd.concat(orders, ignore_index=True), pd.concat(items, ignore_index=True),
+                ev[list(RAW_TABLES["email_events"].names)])
 
 
 def _vary_case(rng: np.random.Generator, s: pd.Series) -> pd.Series:
@@ -539,7 +643,8 @@ def generate(out_dir: Path, customers: int = 5_000, seed: int = 42,
     campaigns = _campaigns(anchor)
     dirt_total: Counter[tuple[str, str]] = Counter()
     sink.write("products", products)
-    sink.write("email_campaigns", campaigns)
+    sink.write("email_campaigns", pd.concat([campaigns, _targeted_campaigns(anchor)],
+                                            ignore_index=True))
     n_chunks = (customers + CHUNK_SIZE - 1) // CHUNK_SIZE
     for i in range(n_chunks):
         start = i * CHUNK_SIZE
@@ -550,6 +655,11 @@ def generate(out_dir: Path, customers: int = 5_000, seed: int = 42,
         chunk._emails = contacts["email"].to_numpy()
         web = chunk.web_events()
         email = chunk.email_events()
+        extra_orders, extra_items, extra_email = chunk.targeted(
+            np.random.default_rng([seed, 4, i]))
+        orders = pd.concat([orders, extra_orders], ignore_index=True)
+        items = pd.concat([items, extra_items], ignore_index=True)
+        email = pd.concat([email, extra_email], ignore_index=True)
         if dirty_rate > 0:
             dirt = _Dirt(np.random.default_rng([seed, 2, i]), dirty_rate, anchor)
             contacts, web = dirt.contacts(contacts), dirt.web_events(web)
