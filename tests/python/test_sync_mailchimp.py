@@ -4,6 +4,8 @@ resumable, and never re-subscribing an unsubscribed member."""
 
 from __future__ import annotations
 
+import hashlib
+
 import duckdb
 import httpx
 import pytest
@@ -73,6 +75,36 @@ def test_never_pushes_without_consent_or_into_holdout(wh, sandbox):
         where c.email is not null and (s.is_holdout or not c.has_email_consent)""")
     assert len(bad) > 0
     assert pushed.isdisjoint(set(bad["email"]))
+
+
+def _hash_bucket(salt: str, customer_id: str) -> int:
+    """The documented holdout hash (macros/is_holdout.sql), written out independently."""
+    return int(hashlib.md5(f"{salt}:{customer_id}".encode()).hexdigest()[:8], 16) % 10000
+
+
+def test_never_pushes_the_universal_control_group_or_a_segments_holdout(wh, sandbox):
+    """inactive_90d has a 15 % holdout and every list excludes the 5 % universal control
+    group: after a real sync into the sandbox, neither group's consented members are in
+    its audience, and everyone else who may be emailed is."""
+    segment = "inactive_90d"
+    result = sync_segment(wh, segment, dest(sandbox))
+    assert result.status == "succeeded"
+    pushed = set(remote(sandbox)["segments"][segment])
+    members = query(wh, f"""
+        select s.customer_id, s.is_holdout, c.email from segments.{segment} s
+        join marts.customer_consent c using (customer_id)
+        where c.email is not null and c.has_email_consent and c.exclusion_reason is null""")
+    control = members["customer_id"].map(lambda c: _hash_bucket("universal_control", c) < 500)
+    holdout = members["customer_id"].map(lambda c: _hash_bucket(segment, c) < 1500)
+    assert (holdout == members["is_holdout"]).all()
+    assert control.sum() > 0 and holdout.sum() > 0
+    assert pushed.isdisjoint(set(members.loc[control | holdout, "email"]))
+    assert pushed == set(members.loc[~control & ~holdout, "email"])
+    feed = query(wh, f"select customer_id, is_sendable, exclusion_reason "
+                     f"from activation.sync_esp_members where segment_name = '{segment}'")
+    kept_out = feed[feed["exclusion_reason"] == "universal_control"]
+    assert set(kept_out["customer_id"]) == set(members.loc[control & ~holdout, "customer_id"])
+    assert not kept_out["is_sendable"].any()
 
 
 def test_unsubscribed_member_is_never_resubscribed(wh, sandbox):
