@@ -17,6 +17,7 @@ from pathlib import Path
 
 import duckdb
 
+from segwise.contract import declared_columns
 from segwise.raw_schema import RAW_TABLES, raw_relation
 from segwise.settings import Settings
 from segwise.transform.dbt import DbtResult, run_dbt
@@ -32,12 +33,16 @@ def spark_settings(settings: Settings) -> Settings:
 
 
 def source_relations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The build's inputs this DuckDB warehouse holds: the raw tables, the ops sources and
-    the scoring step's tables."""
+    """The build's inputs this DuckDB warehouse holds: the raw tables, the ops sources, the
+    scoring step's tables and the imported experiments."""
+    from segwise.measure.experiments import SCHEMA, SOURCES_YAML
     from segwise.predict.score import MODELS
+    from segwise.settings import project_root
 
+    experiments = declared_columns(project_root() / SOURCES_YAML, SCHEMA)
     wanted = ([raw_relation(t) for t in RAW_TABLES] + list(OPS_SOURCES)
-              + [f"predictions.{table}" for _, table, _ in MODELS.values()])
+              + [f"predictions.{table}" for _, table, _ in MODELS.values()]
+              + [f"{SCHEMA}.{table}" for table in experiments])
     return [r for r in wanted if table_exists(con, *r.split("."))]
 
 

@@ -276,3 +276,40 @@ def test_the_generator_targets_the_segments_declared_holdouts():
     variables = project_vars(project_root())
     assert UNIVERSAL_CONTROL == (variables["universal_control_salt"],
                                  float(variables["universal_control_pct"]))
+
+
+def test_campaign_performance_takes_the_membership_at_send_time(demo):
+    """The win-back campaign × inactive_90d, recomputed with pandas from the events, the
+    membership history and the valid orders; many of its converted recipients have left
+    the segment since (they bought), so today's membership would miss them."""
+    settings, _ = demo
+    row = query(settings, "select * from measurement.campaign_segment_performance "
+                          "where campaign_id = 'CMP-WINBACK' and segment_name = 'inactive_90d'"
+                ).iloc[0]
+    events = query(settings, "select customer_id, event_type, occurred_at "
+                             "from staging.stg_email__events where campaign_id = 'CMP-WINBACK'")
+    sends = events[events["event_type"] == "sent"].groupby("customer_id")["occurred_at"].min()
+    history = query(settings, "select customer_id, valid_from, valid_to "
+                              "from segmentation.segment_membership_history "
+                              "where segment_name = 'inactive_90d'")
+    joined = history.merge(sends.rename("sent_at").reset_index(), on="customer_id")
+    held = joined[(joined["valid_from"] <= joined["sent_at"])
+                  & (joined["valid_to"].isna() | (joined["sent_at"] < joined["valid_to"]))]
+    members = set(held["customer_id"])
+    assert row["recipients"] == len(members) > 100
+    opened = set(events.loc[events["event_type"] == "open", "customer_id"])
+    assert row["opens"] == len(members & opened)
+    orders = query(settings, "select customer_id, ordered_at, order_amount from marts.fct_orders")
+    o = orders.merge(held[["customer_id", "sent_at"]], on="customer_id")
+    o = o[(o["ordered_at"] >= o["sent_at"])
+          & (o["ordered_at"] < o["sent_at"] + pd.Timedelta(days=14))]
+    assert row["converted_recipients"] == o["customer_id"].nunique() > 0
+    assert float(row["revenue_after_send"]) == pytest.approx(float(o["order_amount"].sum()),
+                                                             abs=0.01)
+    assert row["holdout_recipients"] == 0  # the campaign skipped the segment's holdout
+    current = set(query(settings, "select customer_id from segments.inactive_90d")["customer_id"])
+    assert len(set(o["customer_id"]) - current) > 0
+    everyone = query(settings, "select recipients from measurement.campaign_segment_performance "
+                               "where campaign_id = 'CMP-WINBACK' "
+                               "and segment_name = '(all recipients)'")
+    assert everyone["recipients"].iloc[0] == len(sends)
