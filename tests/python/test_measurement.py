@@ -274,8 +274,8 @@ def test_the_generator_targets_the_segments_declared_holdouts():
         assert specs[campaign.segment].holdout_pct == campaign.holdout_pct
         assert specs[campaign.segment].holdout_salt == campaign.segment
     variables = project_vars(project_root())
-    assert UNIVERSAL_CONTROL == (variables["universal_control_salt"],
-                                 float(variables["universal_control_pct"]))
+    assert (variables["universal_control_salt"],
+                                 float(variables["universal_control_pct"])) == UNIVERSAL_CONTROL
 
 
 def test_campaign_performance_takes_the_membership_at_send_time(demo):
