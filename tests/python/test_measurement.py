@@ -313,3 +313,42 @@ def test_campaign_performance_takes_the_membership_at_send_time(demo):
                                "where campaign_id = 'CMP-WINBACK' "
                                "and segment_name = '(all recipients)'")
     assert everyone["recipients"].iloc[0] == len(sends)
+
+
+def test_the_scorecard_carries_each_segments_lift_and_flags(demo):
+    settings, _ = demo
+    every = query(settings, "select * from measurement.segment_scorecard")
+    # one row per segment per run: the lead-in build's and the latest build's
+    assert every["computed_at"].nunique() == 2
+    card = every[every["computed_at"] == every["computed_at"].max()].set_index("segment_name")
+    sizes = query(settings, "select segment_name, count(*) as n "
+                            "from segmentation.segment_memberships group by 1").set_index(
+        "segment_name")["n"]
+    assert (card.loc[sizes.index, "members"] == sizes).all()
+    lift = query(settings, "select * from measurement.experiment_lift "
+                           "where metric = 'converted' and dimension = 'all'").set_index(
+        "experiment_id")
+    for segment in ("inactive_90d", "engaged_non_buyers_90d", "cart_abandoners_24h"):
+        for prefix, experiment in (("holdout", segment),
+                                   ("universal_control", f"{segment}@universal_control")):
+            for end in ("lower", "upper"):
+                assert card.loc[segment, f"{prefix}_lift_{end}"] == pytest.approx(
+                    lift.loc[experiment, f"absolute_lift_{end}"])
+    assert card["holdout_lift"].notna().sum() == 4  # the four segments with a holdout
+    assert (card["is_campaign_not_working"]
+            == (card["holdout_lift_upper"] <= 0).fillna(False)).all()
+    assert card.loc["inactive_90d", "last_campaign_id"] is not None
+
+
+def test_the_run_report_shows_the_scorecard_and_the_cohorts(demo):
+    settings, summary = demo
+    report = (settings.output_dir / "run_report.md").read_text()
+    scorecard = report.split("## Segment scorecard")[1].split("\n## ")[0]
+    inactive = next(line for line in scorecard.splitlines() if line.startswith("| inactive_90d "))
+    assert inactive.rstrip().endswith("| works |")
+    browse = next(line for line in scorecard.splitlines()
+                  if line.startswith("| engaged_non_buyers_90d "))
+    assert browse.rstrip().endswith("| inconclusive |")
+    cohorts = report.split("## Cohort retention")[1].split("\n## ")[0]
+    assert cohorts.count("| 100 % |") >= 10  # month 0 is every cohort's whole
+    assert summary.cohorts and summary.scorecard

@@ -74,7 +74,9 @@ def test_every_relation_of_a_schema_is_identical(both, schema):
     names = relations(copy, schema)
     assert names, schema
     missing = set(relations(duck, schema)) - set(names)
-    assert missing <= {"segment_membership_history", "segment_changes"}, missing
+    # what reads the membership history is left out on Spark (NEEDS_ROW_LEVEL_CHANGES)
+    assert missing <= {"segment_membership_history", "segment_changes",
+                       "int_experiment_units"}, missing
     for name in names:
         d_cols, d = rows(duck, f"{schema}.{name}", RUN_CLOCK | TEXT_OF_RAW)
         s_cols, s = rows(copy, f"{schema}.{name}", RUN_CLOCK | TEXT_OF_RAW)

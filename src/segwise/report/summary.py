@@ -29,6 +29,9 @@ class RunSummary:
     syncs: list[dict] = field(default_factory=list)
     # the scoring step's latest run per model: status, headline metric, model card
     models: list[dict] = field(default_factory=list)
+    # measurement: the latest scorecard row per segment, and the cohort retention grid
+    scorecard: list[dict] = field(default_factory=list)
+    cohorts: list[dict] = field(default_factory=list)
     report_path: str | None = None
 
 
@@ -42,6 +45,69 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
         summary.segment_sizes = {
             n: con.execute(f'select count(*) from segments."{n}"').fetchall()[0][0] for n in names
         }
+        summary.scorecard = _records(con, "measurement", "segment_scorecard", (
+            "select * from measurement.segment_scorecard where computed_at = "
+            "(select max(computed_at) from measurement.segment_scorecard) "
+            "order by segment_name"))
+        summary.cohorts = _records(con, "measurement", "cohort_retention", (
+            "select cohort_month, months_since_acquisition, cohort_customers, "
+            "retention_rate from measurement.cohort_retention "
+            "order by cohort_month, months_since_acquisition"))
+
+
+def _records(con, schema: str, table: str, sql: str) -> list[dict]:
+    if not table_exists(con, schema, table):
+        return []
+    cur = con.execute(sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def _interval(value, low, high) -> str:  # noqa: ANN001
+    if value is None:
+        return "–"
+    return f"{100 * value:+.1f} pp [{100 * low:+.1f}, {100 * high:+.1f}]" if low is not None \
+        else f"{100 * value:+.1f} pp"
+
+
+def _scorecard_lines(rows: list[dict]) -> list[str]:
+    lines = ["", "## Segment scorecard", "",
+             "Conversion lift in the window after entering a segment, treatment against the "
+             "holdout and against the universal control group (95 % Newcombe intervals, "
+             "measurement.segment_scorecard); contamination: holdout members emailed anyway.",
+             "", "| segment | members | holdout lift | contamination | universal control lift "
+             "| last campaign | open rate | verdict |", "|---|---:|---|---:|---|---|---:|---|"]
+    for r in rows:
+        verdict = ("does not work" if r["is_campaign_not_working"] else
+                   "works" if (r["holdout_lift_lower"] or 0) > 0 else
+                   "inconclusive" if r["holdout_lift"] is not None else "no holdout")
+        contamination = r["holdout_contamination"]
+        opens = r["last_campaign_open_rate"]
+        holdout, universal = (_interval(*(r[f"{p}_lift{end}"] for end in ("", "_lower", "_upper")))
+                              for p in ("holdout", "universal_control"))
+        lines.append(
+            f"| {r['segment_name']} | {r['members']:,} | {holdout} | "
+            f"{'–' if contamination is None else f'{100 * contamination:.0f} %'} | {universal} | "
+            f"{r['last_campaign_id'] or '–'} | {'–' if opens is None else f'{100 * opens:.1f} %'}"
+            f" | {verdict} |")
+    return lines
+
+
+def _cohort_lines(rows: list[dict], months: int = 6, cohorts: int = 12) -> list[str]:
+    grid: dict = {}
+    for r in rows:
+        grid.setdefault(r["cohort_month"], {"size": r["cohort_customers"]})[
+            r["months_since_acquisition"]] = r["retention_rate"]
+    lines = ["", "## Cohort retention", "",
+             "Share of each monthly acquisition cohort (first valid order) ordering again "
+             "k months later (measurement.cohort_retention; the latest cohorts).", "",
+             "| cohort | customers | " + " | ".join(f"m{k}" for k in range(months + 1)) + " |",
+             "|---|---:|" + "---:|" * (months + 1)]
+    for month in sorted(grid)[-cohorts:]:
+        cells = grid[month]
+        lines.append(f"| {str(month)[:7]} | {cells['size']:,} | " + " | ".join(
+            f"{100 * cells[k]:.0f} %" if k in cells else "" for k in range(months + 1)) + " |")
+    return lines
 
 
 def latest_model_runs(con) -> list[dict]:
@@ -100,6 +166,10 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
         lines += [f"| {m['model']} | {m['status']} | {m['rows_scored'] or 0:,} | "
                   f"{m['headline'] or m['detail'] or ''} | {m['card'] or ''} |"
                   for m in summary.models]
+    if summary.scorecard:
+        lines += _scorecard_lines(summary.scorecard)
+    if summary.cohorts:
+        lines += _cohort_lines(summary.cohorts)
     verdict = {True: "passed", False: "FAILED", None: "not run"}[summary.validation_success]
     lines += ["", f"## Validation: {verdict}", ""]
     lines += [f"- failed: {f}" for f in summary.validation_failures]
