@@ -16,3 +16,23 @@
         var universal_control_salt): kept out of every list. -#}
     {{ segwise.is_holdout(column, var('universal_control_salt'), var('universal_control_pct')) }}
 {%- endmacro %}
+
+{% macro variant_of(column, salt, variants) -%}
+    {#- A/B/n assignment: the holdouts' bucket (md5 of salt:id, first 8 hex digits, mod
+        10000) with salt '<salt>:variant', cut by the cumulative weights (percent) in the
+        declared order — variants = [[name, weight], ...]. In Python: bucket as in
+        is_holdout, the first variant whose cumulative weight * 100 exceeds it. -#}
+    {%- set salt_sql = "'" ~ (salt | replace("'", "''")) ~ ":variant:'" -%}
+    {%- set bucket = "mod(" ~ segwise.hex8_to_int("md5(" ~ dbt.concat([salt_sql, column]) ~ ")") ~ ", 10000)" -%}
+    {%- set ns = namespace(cumulative=0) -%}
+    case
+        {%- for name, weight in variants %}
+        {%- set ns.cumulative = ns.cumulative + weight %}
+        {%- if not loop.last %}
+        when {{ bucket }} < {{ ns.cumulative * 100 }} then '{{ name }}'
+        {%- else %}
+        else '{{ name }}'
+        {%- endif %}
+        {%- endfor %}
+    end
+{%- endmacro %}

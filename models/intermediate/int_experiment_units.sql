@@ -10,7 +10,9 @@
 --     the window after entering, and whether any email was sent to the customer in it (in
 --     the holdout arm, that share is contamination);
 --   universal_control: every segment (experiment '<segment>@universal_control'), its
---     treatment members against its members in the universal control group.
+--     treatment members against its members in the universal control group;
+--   variant: a segment declaring A/B/n variants (experiment '<segment>@variants'), each
+--     variant against the control variant, among the members its emails reach.
 {%- set window = var('measurement_window_days') %}
 
 with units as (
@@ -63,7 +65,9 @@ entries as (
         history.segment_name,
         history.customer_id,
         history.is_holdout,
+        history.variant,
         segments.holdout_pct,
+        segments.control_variant,
         {{ segwise.is_universal_control('history.customer_id') }} as is_universal_control,
         history.valid_from as entered_at,
         {{ dbt.dateadd('day', window, 'history.valid_from') }} as window_end,
@@ -75,7 +79,7 @@ entries as (
     inner join segments on history.segment_name = segments.segment_name
     where {{ dbt.dateadd('day', window, 'history.valid_from') }} <= {{ segwise.as_of_ts() }}
         {%- if var('universal_control_pct') | float <= 0 %}
-        and segments.holdout_pct > 0
+        and (segments.holdout_pct > 0 or segments.variants is not null)
         {%- endif %}
 ),
 
@@ -153,6 +157,20 @@ segment_arms as (
         sends
     from entry_outcomes
     where not is_holdout and {{ var('universal_control_pct') | float }} > 0
+    union all
+    -- A/B/n: a segment's variants among the members who get its emails, each against the
+    -- control variant
+    select
+        {{ dbt.concat(['segment_name', "'@variants'"]) }} as experiment_id,
+        cast('variant' as {{ dbt.type_string() }}) as experiment_kind,
+        customer_id,
+        variant as arm,
+        variant = control_variant as is_control,
+        orders,
+        revenue,
+        sends
+    from entry_outcomes
+    where variant is not null and not is_holdout and not is_universal_control
 ),
 
 segment_holdouts as (

@@ -12,7 +12,8 @@ final as (
         cast(dbt_valid_to as timestamp) as valid_to,
         dbt_valid_to is null as is_current,
         rule_version,
-        is_holdout
+        is_holdout,
+        variant
     from snapshot
 )
 

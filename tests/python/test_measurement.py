@@ -352,3 +352,32 @@ def test_the_run_report_shows_the_scorecard_and_the_cohorts(demo):
     cohorts = report.split("## Cohort retention")[1].split("\n## ")[0]
     assert cohorts.count("| 100 % |") >= 10  # month 0 is every cohort's whole
     assert summary.cohorts and summary.scorecard
+
+
+def test_ab_variants_are_the_documented_hash_and_measured_against_control(demo):
+    """A/B/n: the variant is the holdouts' hash of '<salt>:variant:<id>' cut at the
+    cumulative weights (45, 90, 100 %), in SQL as in Python; the variant experiment
+    compares each variant with the control variant among the members who get emails."""
+    settings, _ = demo
+    members = query(settings, "select customer_id, variant, is_holdout "
+                              "from segments.cart_abandoners_24h")
+
+    def variant(customer_id: str) -> str:
+        bucket = _bucket("cart_abandoners_24h:variant", customer_id)
+        return "subject_a" if bucket < 4500 else "subject_b" if bucket < 9000 else "control"
+
+    assert len(members) > 100
+    assert (members["customer_id"].map(variant) == members["variant"]).all()
+    assert query(settings, "select count(*) as n from segments.inactive_90d "
+                           "where variant is not null")["n"].iloc[0] == 0
+    lift = query(settings, "select * from measurement.experiment_lift "
+                           "where experiment_id = 'cart_abandoners_24h@variants'")
+    assert set(lift["arm"]) == {"subject_a", "subject_b"}
+    assert set(lift["control_arm"]) == {"control"} and set(lift["experiment_kind"]) == {"variant"}
+    arms = query(settings, "select arm, units from measurement.experiment_arm_results "
+                           "where experiment_id = 'cart_abandoners_24h@variants' "
+                           "and metric = 'converted'").set_index("arm")["units"]
+    holdout = query(settings, "select sum(units) as n from measurement.experiment_arm_results "
+                              "where experiment_id = 'cart_abandoners_24h' "
+                              "and metric = 'converted' and arm = 'treatment'")["n"].iloc[0]
+    assert arms.sum() == holdout  # the same members: treated, outside the control groups

@@ -269,3 +269,36 @@ def test_a_trigger_segment_reads_the_recent_events(tmp_path):
     (seg,) = _load(tmp_path, _segment(rule, extra="    tags: [trigger]\n"))
     assert "ref('int_customer_events_recent')" in compile_segment(seg)
     assert "ref('int_customer_events')" not in compile_segment(seg)
+
+
+RULE = "trait: orders_count\nop: '>='\nvalue: 1\n"
+
+
+@pytest.mark.parametrize("variants, why", [
+    ("{a: 50, b: 40}", "must sum to 100, got 90"),
+    ("{a: 100}", "2 to 10 variant names"),
+    ("{a: 50, B-x: 50}", "variant name 'B-x'"),
+    ("{a: 50.5, b: 49.5}", "whole percentage"),
+    ("{a: 0, b: 100}", "whole percentage"),
+    ("[a, b]", "must map 2 to 10"),
+    ("{\"x'; drop table t; --\": 50, b: 50}", "variant name"),
+])
+def test_bad_variants_are_refused_with_the_reason(tmp_path, variants, why):
+    msg = _error(tmp_path, _segment(RULE, f"    variants: {variants}\n"))
+    assert "at variants" in msg and why in msg
+
+
+def test_variants_compile_and_change_the_rule_version(tmp_path):
+    (plain,) = _load(tmp_path, _segment(RULE, name="ab"))
+    (ab,) = _load(tmp_path, _segment(RULE, "    variants: {subject_a: 45, subject_b: 45, "
+                                           "control: 10}\n", name="ab"))
+    assert ab.variants == (("subject_a", 45), ("subject_b", 45), ("control", 10))
+    assert ab.control_variant == "control" and plain.control_variant is None
+    assert ab.rule_version != plain.rule_version
+    (first,) = _load(tmp_path, _segment(RULE, "    variants: {x: 30, y: 70}\n", name="ab"))
+    assert first.control_variant == "x"  # without a 'control', the first is the baseline
+    from segwise.segments.compiler import compile_segment
+
+    sql = compile_segment(ab)
+    assert "segwise.variant_of('customer_id', 'ab', [['subject_a', 45], ['subject_b', 45], " \
+           "['control', 10]])" in sql

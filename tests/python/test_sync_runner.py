@@ -201,3 +201,25 @@ def test_personal_fields_reach_every_provider_and_only_changes_are_resent(wh):
             assert (result.sent_updates, result.sent_adds) == (1, 0), outcome.destination
         for name, url in urls.items():
             assert _remote_fields(name, url, who.email)["rfm_segment"] == "Hibernating", name
+
+
+def test_a_segments_ab_variant_reaches_every_provider_as_a_field(wh):
+    """cart_abandoners_24h declares variants (subject_a 45, subject_b 45, control 10):
+    each member's variant reaches Mailchimp, Klaviyo, HubSpot and SendGrid as the field
+    `variant`, beside the segment's other fields."""
+    from segwise.sync.runner import DESTINATIONS, local_sandboxes, sync_destinations
+
+    segment = "cart_abandoners_24h"
+    with local_sandboxes() as urls:
+        outcomes = sync_destinations(wh, DESTINATIONS, say=lambda _: None, sandbox=False,
+                                     segments=[segment])
+        assert all(o.error is None for o in outcomes), [o.error for o in outcomes]
+        assert all(r.status == "succeeded" for o in outcomes for r in o.results)
+        members = query(wh, "select customer_id, email, variant from activation.sync_esp_members "
+                            f"where segment_name = '{segment}' and is_sendable order by 1")
+        assert set(members["variant"]) == {"subject_a", "subject_b", "control"}
+        sample = pd.concat([part.head(2) for _, part in members.groupby("variant")])
+        for name, url in urls.items():
+            for row in sample.itertuples():
+                assert _remote_fields(name, url, row.email).get("variant") == row.variant, \
+                    (name, row.email)

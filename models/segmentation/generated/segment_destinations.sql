@@ -24,13 +24,13 @@ with declared (segment_name, destination, sync_mode, max_removal_pct, max_size_c
     union all
     select 'cart_abandoners_24h', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
     union all
-    select 'cart_abandoners_24h', 'mailchimp', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
+    select 'cart_abandoners_24h', 'mailchimp', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category,variant' as {{ dbt.type_string() }})
     union all
-    select 'cart_abandoners_24h', 'klaviyo', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
+    select 'cart_abandoners_24h', 'klaviyo', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category,variant' as {{ dbt.type_string() }})
     union all
-    select 'cart_abandoners_24h', 'hubspot', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
+    select 'cart_abandoners_24h', 'hubspot', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category,variant' as {{ dbt.type_string() }})
     union all
-    select 'cart_abandoners_24h', 'sendgrid', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category' as {{ dbt.type_string() }})
+    select 'cart_abandoners_24h', 'sendgrid', 'mirror', cast(90.0 as numeric(7, 2)), cast(400.0 as numeric(7, 2)), cast(null as bigint), cast('rfm_segment,engagement_tier,favourite_category,variant' as {{ dbt.type_string() }})
     union all
     select 'cart_abandoners_30m', 'file', 'upsert', cast(null as numeric(7, 2)), cast(null as numeric(7, 2)), cast(null as bigint), cast('' as {{ dbt.type_string() }})
     union all

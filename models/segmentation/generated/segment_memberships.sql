@@ -3,54 +3,54 @@
 -- One row per customer and segment the customer is in (all segments).
 -- Incremental by segment: a build replaces every row, a refresh (segwise refresh)
 -- only its segments' rows (macros/refresh_segments.sql).
-{{ config(materialized=segwise.incremental_materialization(), incremental_strategy='append', on_schema_change='fail', pre_hook="{{ segwise.forget_refreshed_memberships() }}") }}
+{{ config(materialized=segwise.incremental_materialization(), incremental_strategy='append', on_schema_change='append_new_columns', pre_hook="{{ segwise.forget_refreshed_memberships() }}") }}
 with memberships as (
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('at_risk_high_value') }}{{ segwise.unless_refreshing('at_risk_high_value') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('browsed_not_bought_48h') }}{{ segwise.unless_refreshing('browsed_not_bought_48h') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('cart_abandoners_24h') }}{{ segwise.unless_refreshing('cart_abandoners_24h') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('cart_abandoners_30m') }}{{ segwise.unless_refreshing('cart_abandoners_30m') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('cart_abandoners_treatment') }}{{ segwise.unless_refreshing('cart_abandoners_treatment') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('engaged_non_buyers_90d') }}{{ segwise.unless_refreshing('engaged_non_buyers_90d') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('gold_product_viewers_24h') }}{{ segwise.unless_refreshing('gold_product_viewers_24h') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('highly_engaged_recent_buyers') }}{{ segwise.unless_refreshing('highly_engaged_recent_buyers') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('inactive_90d') }}{{ segwise.unless_refreshing('inactive_90d') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('loyal_high_spenders_persona') }}{{ segwise.unless_refreshing('loyal_high_spenders_persona') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('recent_buyers_opening_not_clicking') }}{{ segwise.unless_refreshing('recent_buyers_opening_not_clicking') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('recent_purchasers_30d') }}{{ segwise.unless_refreshing('recent_purchasers_30d') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('repeat_buyers_30d') }}{{ segwise.unless_refreshing('repeat_buyers_30d') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('trade_accounts') }}{{ segwise.unless_refreshing('trade_accounts') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('valuable_churn_risks') }}{{ segwise.unless_refreshing('valuable_churn_risks') }}
     union all
-    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at
+    select customer_id, segment_name, reason, rule_version, is_holdout, variant, computed_at
     from {{ ref('vip_customers') }}{{ segwise.unless_refreshing('vip_customers') }}
 ),
 
@@ -67,6 +67,7 @@ final as (
         memberships.reason,
         memberships.rule_version,
         memberships.is_holdout,
+        memberships.variant,
         memberships.computed_at
     from memberships
     inner join catalog

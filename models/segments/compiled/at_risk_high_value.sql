@@ -32,6 +32,7 @@ final as (
         reason,
         'a99ab9317cf1' as rule_version,
         {{ segwise.is_holdout('customer_id', 'at_risk_high_value', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -56,6 +56,7 @@ final as (
         reason,
         'ab52c4e9dddf' as rule_version,
         {{ segwise.is_holdout('customer_id', 'browsed_not_bought_48h', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

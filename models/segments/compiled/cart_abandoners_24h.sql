@@ -54,8 +54,9 @@ final as (
         customer_id,
         'cart_abandoners_24h' as segment_name,
         reason,
-        '78b7153bd566' as rule_version,
+        '8ce2b78cf829' as rule_version,
         {{ segwise.is_holdout('customer_id', 'cart_abandoners_24h', 10.0) }} as is_holdout,
+        {{ segwise.variant_of('customer_id', 'cart_abandoners_24h', [['subject_a', 45], ['subject_b', 45], ['control', 10]]) }} as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

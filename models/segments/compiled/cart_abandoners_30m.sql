@@ -56,6 +56,7 @@ final as (
         reason,
         '607c578fef25' as rule_version,
         {{ segwise.is_holdout('customer_id', 'cart_abandoners_30m', 10.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -38,6 +38,7 @@ final as (
         reason,
         '6140ec8fd8f0' as rule_version,
         {{ segwise.is_holdout('customer_id', 'cart_abandoners_treatment', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -49,6 +49,7 @@ final as (
         reason,
         'c3cb9125a6cf' as rule_version,
         {{ segwise.is_holdout('customer_id', 'engaged_non_buyers_90d', 15.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

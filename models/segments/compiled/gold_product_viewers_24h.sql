@@ -49,6 +49,7 @@ final as (
         reason,
         'ec23acf8bf2e' as rule_version,
         {{ segwise.is_holdout('customer_id', 'gold_product_viewers_24h', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

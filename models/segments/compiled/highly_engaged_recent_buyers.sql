@@ -32,6 +32,7 @@ final as (
         reason,
         '3ded6de38a27' as rule_version,
         {{ segwise.is_holdout('customer_id', 'highly_engaged_recent_buyers', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

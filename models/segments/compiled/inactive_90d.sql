@@ -81,6 +81,7 @@ final as (
         reason,
         '6005082c3392' as rule_version,
         {{ segwise.is_holdout('customer_id', 'inactive_90d', 15.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

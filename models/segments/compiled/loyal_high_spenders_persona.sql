@@ -32,6 +32,7 @@ final as (
         reason,
         'd6f1f3e9fc98' as rule_version,
         {{ segwise.is_holdout('customer_id', 'loyal_high_spenders_persona', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -107,6 +107,7 @@ final as (
         reason,
         '52540cdd466b' as rule_version,
         {{ segwise.is_holdout('customer_id', 'recent_buyers_opening_not_clicking', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -47,6 +47,7 @@ final as (
         reason,
         'edb90e7bdd61' as rule_version,
         {{ segwise.is_holdout('customer_id', 'recent_purchasers_30d', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -47,6 +47,7 @@ final as (
         reason,
         'ffddd6e553c0' as rule_version,
         {{ segwise.is_holdout('customer_id', 'repeat_buyers_30d', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

@@ -36,6 +36,7 @@ final as (
         reason,
         'be36c0522558' as rule_version,
         {{ segwise.is_holdout('customer_id', 'trade_accounts', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

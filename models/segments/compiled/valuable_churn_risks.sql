@@ -32,6 +32,7 @@ final as (
         reason,
         '0be00eb96ba9' as rule_version,
         {{ segwise.is_holdout('customer_id', 'valuable_churn_risks', 0.0) }} as is_holdout,
+        cast(null as {{ dbt.type_string() }}) as variant,
         {{ segwise.run_started_ts() }} as computed_at
     from members
 )

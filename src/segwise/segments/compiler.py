@@ -345,9 +345,19 @@ def compile_segment(seg: Segment) -> str:
         + f"        {sql_literal(seg.rule_version)} as rule_version,\n"
         + f"        {{{{ segwise.is_holdout('customer_id', {sql_literal(seg.holdout_salt)}, "
         + f"{seg.holdout_pct}) }}}} as is_holdout,\n"
+        + f"        {_variant_sql(seg)} as variant,\n"
         + "        {{ segwise.run_started_ts() }} as computed_at\n    from members\n)\n\n"
         + "select * from final\n"
     )
+
+
+def _variant_sql(seg: Segment) -> str:
+    """The member's A/B/n variant (macros/variant_of.sql), or a typed null."""
+    if not seg.variants:
+        return "cast(null as {{ dbt.type_string() }})"
+    pairs = ", ".join(f"[{sql_literal(n)}, {w}]" for n, w in seg.variants)
+    return (f"{{{{ segwise.variant_of('customer_id', {sql_literal(seg.holdout_salt)}, "
+            f"[{pairs}]) }}}}")
 
 
 def segment_yaml(segments: list[Segment]) -> str:
@@ -371,6 +381,8 @@ def segment_yaml(segments: list[Segment]) -> str:
                  "data_tests": ["not_null"]},
                 {"name": "rule_version", "description": "Hash of the definition."},
                 {"name": "is_holdout", "description": "In the segment's control group."},
+                {"name": "variant", "description": "The member's A/B/n variant (null when "
+                 "the segment declares none)."},
                 {"name": "computed_at", "description": "Run start (UTC)."},
             ],
         })
@@ -385,15 +397,20 @@ def catalog_sql(segments: list[Segment]) -> str:
         values = [sql_literal(seg.name), sql_literal(seg.description.splitlines()[0]),
                   sql_literal(seg.owner), str(seg.priority), str(seg.min_size),
                   repr(float(seg.holdout_pct)), sql_literal(seg.rule_version),
-                  sql_literal(seg.file), sql_literal(",".join(seg.destinations))]
+                  sql_literal(seg.file), sql_literal(",".join(seg.destinations)),
+                  "cast(" + sql_literal(",".join(f"{n}:{w}" for n, w in seg.variants))
+                  + " as {{ dbt.type_string() }})",
+                  "cast(" + (sql_literal(seg.control_variant) if seg.control_variant
+                             else "null") + " as {{ dbt.type_string() }})"]
         rows.append("    select " + ", ".join(values))
     cols = ("segment_name, description, owner, priority, min_size, holdout_pct, rule_version, "
-            "definition_file, destinations")
+            "definition_file, destinations, variants, control_variant")
     return _rows_model("One row per segment definition.", "definitions", cols, rows, [
         "segment_name", "description", "owner", "cast(priority as integer) as priority",
         "cast(min_size as bigint) as min_size",
         "cast(holdout_pct as numeric(5, 2)) as holdout_pct", "rule_version",
-        "definition_file", "destinations"])
+        "definition_file", "destinations", "nullif(variants, '') as variants",
+        "control_variant"])
 
 
 def _rows_model(comment: str, name: str, cols: str, rows: list[str], select: list[str]
@@ -426,7 +443,10 @@ def destinations_sql(segments: list[Segment]) -> str:
     for seg in segments:
         for name in seg.destinations:
             d = seg.sync_settings(name)
-            fields = "cast(" + sql_literal(",".join(seg.fields_for(name))) + " as {{ " \
+            # a segment with variants sends each member's variant as a field too
+            sent = [*seg.fields_for(name), *(["variant"] if seg.variants and name != "file"
+                                              else [])]
+            fields = "cast(" + sql_literal(",".join(sent)) + " as {{ " \
                 "dbt.type_string() }})"
             rows.append("    select " + ", ".join([
                 sql_literal(seg.name), sql_literal(name), sql_literal(d.mode),
@@ -449,7 +469,8 @@ def destinations_sql(segments: list[Segment]) -> str:
 def memberships_sql(segments: list[Segment]) -> str:
     # a refresh (segwise refresh: var refresh_segments) evaluates only its segments' views
     parts = [
-        "    select customer_id, segment_name, reason, rule_version, is_holdout, computed_at\n"
+        "    select customer_id, segment_name, reason, rule_version, is_holdout, variant, "
+        "computed_at\n"
         f"    from {{{{ ref('{seg.name}') }}}}"
         f"{{{{ segwise.unless_refreshing({sql_literal(seg.name)}) }}}}"
         for seg in segments
@@ -461,8 +482,9 @@ def memberships_sql(segments: list[Segment]) -> str:
         "-- One row per customer and segment the customer is in (all segments).\n",
         "-- Incremental by segment: a build replaces every row, a refresh (segwise refresh)\n"
         "-- only its segments' rows (macros/refresh_segments.sql).\n",
-        "{{ config(materialized=segwise.incremental_materialization(), incremental_strategy='append', "
-        "on_schema_change='fail', pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
+        "{{ config(materialized=segwise.incremental_materialization(), "
+        "incremental_strategy='append', "
+        "on_schema_change='append_new_columns', pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
         "with memberships as (\n",
         "\n    union all\n".join(parts),
         "\n),\n\n",
@@ -476,6 +498,7 @@ def memberships_sql(segments: list[Segment]) -> str:
         "        memberships.reason,\n",
         "        memberships.rule_version,\n",
         "        memberships.is_holdout,\n",
+        "        memberships.variant,\n",
         "        memberships.computed_at\n",
         "    from memberships\n",
         "    inner join catalog\n",

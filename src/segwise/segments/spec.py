@@ -30,6 +30,10 @@ from segwise.settings import project_root
 NAME_RE = re.compile(r"\A[a-z][a-z0-9_]{0,62}\Z")
 TAG_RE = re.compile(r"\A[a-z0-9][a-z0-9_-]{0,62}\Z")
 SALT_RE = re.compile(r"\A[A-Za-z0-9_-]{1,64}\Z")
+VARIANT_RE = re.compile(r"\A[a-z][a-z0-9_]{0,29}\Z")
+MAX_VARIANTS = 10
+# the variant the others are compared against, when a segment declares it (else the first)
+CONTROL_VARIANT = "control"
 FILE_LABEL_RE = re.compile(r"\A[\w./ :\\-]+\Z")
 JINJA_DELIMITERS = ("{{", "}}", "{%", "%}", "{#", "#}")
 INT64 = (-(2**63), 2**63 - 1)
@@ -55,7 +59,7 @@ NUMERIC_TYPES = ("bigint", "integer", "numeric", "double", "float", "decimal")
 TEMPORAL_TYPES = ("timestamp", "date")
 
 SEGMENT_KEYS = {"name", "description", "owner", "tags", "priority", "min_size", "holdout_pct",
-                "holdout_salt", "destinations", "fields", "rule"}
+                "holdout_salt", "variants", "destinations", "fields", "rule"}
 MAX_FIELDS = 20  # personal fields a segment sends (each is a merge field / property)
 DESTINATION_NAMES = ("file", "mailchimp", "klaviyo", "hubspot", "sendgrid", "webhook")
 DESTINATION_KEYS = {"name", "mode", "max_removal_pct", "max_size_change_pct", "min_size",
@@ -196,6 +200,18 @@ class Segment:
     destination_settings: dict[str, DestinationSettings] = field(default_factory=dict)
     # the traits sent with each member as merge fields / properties (personal fields)
     fields: tuple[str, ...] = ()
+    # A/B/n: (variant, weight in percent), weights summing to 100; assigned by the
+    # holdouts' hash of '<holdout_salt>:variant:<customer_id>' (macros/is_holdout.sql)
+    variants: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def control_variant(self) -> str | None:
+        """The variant the others are measured against: 'control' if declared, else the
+        first; None without variants."""
+        names = [name for name, _ in self.variants]
+        if not names:
+            return None
+        return CONTROL_VARIANT if CONTROL_VARIANT in names else names[0]
 
     def sync_settings(self, destination: str) -> DestinationSettings:
         return self.destination_settings.get(destination, DestinationSettings(destination))
@@ -212,6 +228,8 @@ class Segment:
         """Hash of the definition's meaning (rule, holdout), not of its YAML formatting."""
         payload = {k: self.raw.get(k) for k in ("rule", "holdout_pct", "holdout_salt")}
         payload["name"] = self.name
+        if self.variants:  # absent: the same hash as before variants existed
+            payload["variants"] = [list(v) for v in self.variants]
         blob = json.dumps(payload, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -637,8 +655,31 @@ def parse_segment(raw: Any, file: str, traits: dict[str, str],
         holdout_pct=float(number("holdout_pct", 0, 0, 50, integer=False)),
         holdout_salt=str(salt), destinations=dests, rule=p.parse(raw["rule"], "rule"),
         file=file, raw=raw, destination_settings={d.name: d for d in settings},
-        fields=fields,
+        fields=fields, variants=_variants(p, raw.get("variants")),
     )
+
+
+def _variants(p: _Parser, value: Any) -> tuple[tuple[str, int], ...]:
+    """``variants: {subject_a: 45, subject_b: 45, control: 10}``: 2 to 10 variant names
+    (lower-case identifiers) with whole-percent weights summing to 100."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict) or not 2 <= len(value) <= MAX_VARIANTS:
+        raise p.fail("variants", f"variants must map 2 to {MAX_VARIANTS} variant names to "
+                                 f"weights, got {value!r}")
+    out = []
+    for name, weight in value.items():
+        if not isinstance(name, str) or not VARIANT_RE.fullmatch(name):
+            raise p.fail("variants", f"variant name {name!r} must be lower case letters, "
+                                     "digits and _ (starting with a letter, at most 30)")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 99:
+            raise p.fail("variants", f"variant {name!r}: the weight must be a whole "
+                                     f"percentage from 1 to 99, got {weight!r}")
+        out.append((name, weight))
+    total = sum(w for _, w in out)
+    if total != 100:
+        raise p.fail("variants", f"variant weights must sum to 100, got {total}")
+    return tuple(out)
 
 
 def _fields(p: _Parser, value: Any, path: str) -> tuple[str, ...]:

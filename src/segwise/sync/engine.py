@@ -52,6 +52,7 @@ MODES = ("upsert", "mirror", "add_only")
 FIELDS_TEXT_SQL = ("coalesce(c.email, '') || chr(31) || coalesce(c.first_name, '') || chr(31) "
                    "|| coalesce(c.last_name, '')")
 PROFILE, ATTRIBUTES = "marts.customer_profile", "marts.customer_attributes"
+VARIANT = "variant"  # the field a segment with variants sends (the feed's column)
 
 
 def fields_text_sql(fields: dict[str, tuple[str, str]] | None = None) -> str:
@@ -86,11 +87,13 @@ def declared_fields(con, settings: Settings, segment: str, destination: str
     if not names:
         return {}
     traits = load_traits(settings.project_dir)
-    unknown = [n for n in names if n not in traits]
+    unknown = [n for n in names if n not in traits and n != VARIANT]
     if unknown:
         raise ValueError(f"segment {segment!r} sends unknown field(s) {unknown} to "
                          f"{destination}: recompile the segments and rebuild")
-    return {n: (traits[n], "a" if n in traits.attributes else "p") for n in names}
+    # the A/B/n variant is the feed's own column (alias c), the rest are traits
+    return {n: ("string", "c") if n == VARIANT and n not in traits
+            else (traits[n], "a" if n in traits.attributes else "p") for n in names}
 
 
 def _trait_value(value, kind: str):
