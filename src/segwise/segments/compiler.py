@@ -484,7 +484,8 @@ def memberships_sql(segments: list[Segment]) -> str:
         "-- only its segments' rows (macros/refresh_segments.sql).\n",
         "{{ config(materialized=segwise.incremental_materialization(), "
         "incremental_strategy='append', "
-        "on_schema_change='append_new_columns', pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
+        "on_schema_change='append_new_columns', "
+        "pre_hook=\"{{ segwise.forget_refreshed_memberships() }}\") }}\n",
         "with memberships as (\n",
         "\n    union all\n".join(parts),
         "\n),\n\n",
