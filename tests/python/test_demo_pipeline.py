@@ -91,7 +91,7 @@ def test_segment_rows_carry_reasons(demo):
     settings, _ = demo
     df = query(settings, "select * from segments.repeat_buyers_30d limit 5")
     assert list(df.columns) == ["customer_id", "segment_name", "reason", "rule_version",
-                                "is_holdout", "computed_at"]
+                                "is_holdout", "variant", "computed_at"]
     assert df["reason"].str.fullmatch(r"order_30d=\d+ >= 2").all()
 
 
@@ -149,7 +149,9 @@ def test_the_run_scores_every_model_and_reports_it_with_its_card(demo):
         assert m["headline"] in report
     runs = query(settings, "select model, version_hash, features_json, params_json, "
                            "metrics_json, rows_trained, rows_scored, training_window_start, "
-                           "training_window_end from ops.model_runs")
+                           "training_window_end from ops.model_runs "
+                           f"where training_window_end = '{DEMO_AS_OF.isoformat()}'")
+    # the run scored twice: the lead-in build (14 days earlier) and the build as of the as-of
     assert len(runs) == 3 and runs["version_hash"].str.len().eq(64).all()
     assert (runs["rows_scored"] > 0).all() and runs["training_window_start"].notna().all()
     profile = query(settings, "select count(churn_probability) as churn, count(cluster_label) "

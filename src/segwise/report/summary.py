@@ -6,6 +6,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pandas as pd
+
 from segwise.ops import list_segments
 from segwise.settings import Settings
 from segwise.warehouse import connect, table_exists
@@ -58,9 +60,9 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
 def _records(con, schema: str, table: str, sql: str) -> list[dict]:
     if not table_exists(con, schema, table):
         return []
-    cur = con.execute(sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+    frame = con.execute(sql).df()
+    return [{k: (None if not isinstance(v, str) and pd.isna(v) else v) for k, v in row.items()}
+            for row in frame.to_dict("records")]
 
 
 def _interval(value, low, high) -> str:  # noqa: ANN001
