@@ -63,48 +63,47 @@ recipients as (
         and sends.customer_id = reactions.customer_id
 ),
 
-after_send as (
+-- one pass over the orders: each recipient's orders in the window after the send or
+-- after the first click (a click comes after the send), flagged by which window holds them
+attributed as (
     select
         recipients.campaign_id,
         recipients.customer_id,
-        count(orders.order_id) as orders,
-        coalesce(sum(orders.order_amount), 0) as revenue
+        orders.order_id,
+        orders.order_amount,
+        coalesce(orders.ordered_at < {{ dbt.dateadd('day', window, 'recipients.sent_at') }}, false) as after_send,
+        coalesce(orders.ordered_at >= recipients.first_click_at
+            and orders.ordered_at < {{ dbt.dateadd('day', window, 'recipients.first_click_at') }}, false) as after_click
     from recipients
     left join orders
         on recipients.customer_id = orders.customer_id
         and orders.ordered_at >= recipients.sent_at
-        and orders.ordered_at < {{ dbt.dateadd('day', window, 'recipients.sent_at') }}
-    group by recipients.campaign_id, recipients.customer_id
+        and orders.ordered_at < {{ dbt.dateadd('day', window, 'coalesce(recipients.first_click_at, recipients.sent_at)') }}
 ),
 
-after_click as (
+attributed_totals as (
     select
-        recipients.campaign_id,
-        recipients.customer_id,
-        count(orders.order_id) as orders,
-        coalesce(sum(orders.order_amount), 0) as revenue
-    from recipients
-    left join orders
-        on recipients.customer_id = orders.customer_id
-        and orders.ordered_at >= recipients.first_click_at
-        and orders.ordered_at < {{ dbt.dateadd('day', window, 'recipients.first_click_at') }}
-    group by recipients.campaign_id, recipients.customer_id
+        campaign_id,
+        customer_id,
+        sum(case when after_send then 1 else 0 end) as orders_after_send,
+        coalesce(sum(case when after_send then order_amount end), 0) as revenue_after_send,
+        sum(case when after_click then 1 else 0 end) as orders_after_click,
+        coalesce(sum(case when after_click then order_amount end), 0) as revenue_after_click
+    from attributed
+    group by campaign_id, customer_id
 ),
 
 outcomes as (
     select
         recipients.*,
-        after_send.orders as orders_after_send,
-        after_send.revenue as revenue_after_send,
-        after_click.orders as orders_after_click,
-        after_click.revenue as revenue_after_click
+        attributed_totals.orders_after_send,
+        attributed_totals.revenue_after_send,
+        attributed_totals.orders_after_click,
+        attributed_totals.revenue_after_click
     from recipients
-    inner join after_send
-        on recipients.campaign_id = after_send.campaign_id
-        and recipients.customer_id = after_send.customer_id
-    inner join after_click
-        on recipients.campaign_id = after_click.campaign_id
-        and recipients.customer_id = after_click.customer_id
+    inner join attributed_totals
+        on recipients.campaign_id = attributed_totals.campaign_id
+        and recipients.customer_id = attributed_totals.customer_id
 ),
 
 by_segment as (

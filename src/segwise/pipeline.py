@@ -108,6 +108,12 @@ def _build_phase(settings: Settings, dataset: str, as_of: date | None, say: Say,
 SNAPSHOT = "snapshot.segwise.segment_membership_snapshot"
 
 
+def as_of_end(as_of: date | None, margin: timedelta = timedelta(0)) -> datetime:
+    """The as-of time as the ``as_of_ts`` macro computes it: the end of the as-of day, or
+    (without one) now — plus ``margin``, for a check that must not undercount."""
+    return datetime.combine(as_of, time()) + timedelta(days=1) if as_of else utcnow() + margin
+
+
 def membership_stamp(settings: Settings, as_of: date | None) -> str:
     """The time a build stamps on the membership periods it opens and closes (dbt var
     ``membership_stamp``, macros/snapshot_get_time.sql): its as-of time — the end of the
@@ -115,8 +121,7 @@ def membership_stamp(settings: Settings, as_of: date | None) -> str:
     meets the membership that held at t; but strictly later than the snapshot's last
     stamp (a re-run of a day, or a backfill of an earlier day, gets the last stamp plus a
     second), so periods never run backwards and each run's changes are its own."""
-    stamp = (datetime.combine(as_of, time()) + timedelta(days=1) if as_of
-             else utcnow())
+    stamp = as_of_end(as_of)
     manifest = load_manifest(settings)
     node = (manifest or {}).get("nodes", {}).get(SNAPSHOT)
     relation = relation_name(node) if node else "snapshots.segment_membership_snapshot"
@@ -345,8 +350,7 @@ def orders_current(con, manifest: dict | None, as_of: date | None) -> bool:
                    "'future_timestamp'").fetchone()[0]:
         return False
     # as_of_ts: the end of the as-of day, or the run's start (a margin later: conservative)
-    cutoff = (datetime.combine(as_of, time()) + timedelta(days=1) if as_of
-              else utcnow() + timedelta(minutes=5))
+    cutoff = as_of_end(as_of, margin=timedelta(minutes=5))
     due = con.execute(f"select count(*) from {names['int_orders_validated']} where "
                       "_quarantine_reason is null and ordered_at < ?", [cutoff]).fetchone()[0]
     held = con.execute(f"select count(*) from {names['fct_orders']}").fetchone()[0]
