@@ -19,7 +19,7 @@ export AIRFLOW__COSMOS__ENABLE_TELEMETRY := False
 export DO_NOT_TRACK := 1
 export DBT_SEND_ANONYMOUS_USAGE_STATS := False
 
-.PHONY: run test install spark-env lint lock clean benchmark
+.PHONY: run test install spark-env browser lint lock clean benchmark
 
 install: $(STAMP)
 
@@ -37,10 +37,20 @@ $(SPARK_STAMP): requirements-spark.lock $(STAMP)
 	$(BIN)/uv pip sync --python $(SPARK_VENV)/bin/python --compile-bytecode $(UV_FLAGS) requirements-spark.lock
 	touch $(SPARK_STAMP)
 
+# the browser test opens the HTML report in Debian's chromium (Playwright drives it; no
+# browser download): installed with apt when missing — as root, or through sudo
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; \
+	  else echo "chromium is missing and apt needs root: apt-get install -y chromium"; exit 0; fi; \
+	  $$SUDO apt-get install -y -q chromium >/dev/null 2>&1 || \
+	  { $$SUDO apt-get update -q >/dev/null && $$SUDO apt-get install -y -q chromium >/dev/null; } || \
+	  echo "could not install chromium (apt-get install -y chromium): the browser test will say so"; }
+
 run: install
 	$(BIN)/segwise run --sync-sandboxes
 
-test: install spark-env
+test: install spark-env browser
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup tests/python
 
 lint: install

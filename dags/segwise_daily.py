@@ -112,7 +112,13 @@ def segwise_daily():
 
         return export_task(validated)
 
-    export(validate(build_segments(score(build_marts(load())))))
+    @task
+    def report(exported: dict) -> dict:
+        from segwise.airflow_tasks import report_task
+
+        return report_task(exported)
+
+    report(export(validate(build_segments(score(build_marts(load()))))))
 
 
 segwise_daily()

@@ -14,6 +14,7 @@ from segwise.pipeline import (
     step_build_segments,
     step_export,
     step_load,
+    step_report,
     step_score,
     step_validate,
 )
@@ -107,6 +108,11 @@ def export_task(validated: dict) -> dict:
             "segments": {r.segment_name: {"members": r.members, "added": r.added,
                                           "removed": r.removed, "status": r.status}
                          for r in result.reports}}
+
+
+def report_task(exported: dict) -> dict:
+    """The HTML segment report of the run (output/report.html)."""
+    return {**exported, "report": str(step_report(Settings.from_env()))}
 
 
 class SyncBlocked(RuntimeError):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -18,12 +19,51 @@ from segwise.settings import Settings
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="Warehouse-native customer segmentation.")
 # piped output (CI logs, `make run | tee`) gets room for the summary tables
-console = Console() if sys.stdout.isatty() else Console(width=120)
+console = Console()  # width: the terminal, else $COLUMNS, else 80
 err = Console(stderr=True)
 
 DATASET_HELP = ("landed (build on the raw tables already loaded, nothing is loaded), "
                 "generated (demo generator), cdnow or online_retail (real data in "
                 "../shared/data)")
+
+
+DEBUG = {"on": False}
+
+
+@app.callback()
+def _options(debug: Annotated[bool, typer.Option(
+        "--debug", help="show the traceback of an unexpected error")] = False) -> None:
+    """Warehouse-native customer segmentation."""
+    DEBUG["on"] = debug
+    if console.is_terminal:
+        from segwise import progress
+
+        progress.listen(_progress_bars())
+
+
+def _progress_bars():  # noqa: ANN202
+    """Rich progress bars for the long steps (only in a terminal; they vanish when done)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bars = Progress(TextColumn("{task.description}"), BarColumn(bar_width=20),
+                    MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+                    transient=True)
+
+    def listener(description: str, total: int | None):  # noqa: ANN202
+        if not bars.live.is_started:
+            bars.start()
+        task_id = bars.add_task(description, total=total)
+
+        def update(completed: int, new_total: int | None = None) -> None:
+            if completed < 0:  # the step is done
+                bars.remove_task(task_id)
+                if not bars.tasks:
+                    bars.stop()
+                return
+            bars.update(task_id, completed=completed,
+                        **({"total": new_total} if new_total else {}))
+        return update
+    return listener
 
 
 def _date(value: str | None) -> date | None:
@@ -178,7 +218,7 @@ def score_cmd(
     except DbtError as exc:
         _fail(str(exc))
     for r in runs:
-        console.print(f"{r['model']:9} {r['status']:8} {r['card_path']}")
+        console.print(f"{r['model']:9} {r['status']:8} {r['card_path']}", soft_wrap=True)
 
 
 @app.command("validate")
@@ -259,38 +299,52 @@ def run_cmd(
         raise typer.Exit(5)
 
 
-def _print_summary(summary) -> None:  # noqa: ANN001
-    t = Table(title="rows loaded")
-    t.add_column("raw table")
-    t.add_column("rows", justify="right")
-    for k, v in summary.rows_loaded.items():
-        t.add_row(k, f"{v:,}")
+def _table(title: str, headers: list[str], rows: list[list[str]],
+           right: set[int] = frozenset(), wrap: set[int] = frozenset()) -> None:
+    """One way to print a table: no vertical rules (every column fits 80 terminal
+    columns; long text wraps at words in the ``wrap`` columns, headers are never cut),
+    numbers right-aligned, and "none" instead of an empty table."""
+    if not rows:
+        console.print(f"[bold]{title}[/bold]: none")
+        return
+    t = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+              collapse_padding=True, title_justify="left")
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="right" if i in right else "left",
+                     no_wrap=i not in wrap, min_width=max(map(len, h.split())))
+    for row in rows:
+        t.add_row(*row)
     console.print(t)
-    q = Table(title="rows quarantined")
-    for col in ("source table", "reason", "rows"):
-        q.add_column(col, justify="right" if col == "rows" else "left")
-    for table, reason, n in summary.quarantined:
-        q.add_row(table, reason, f"{n:,}")
-    console.print(q)
-    s = Table(title="segments")
-    for col in ("segment", "members", "added", "removed"):
-        s.add_column(col, justify="left" if col == "segment" else "right")
+
+
+def _print_summary(summary) -> None:  # noqa: ANN001
+    from segwise.report.format import count, members_text
+
+    _table("rows loaded", ["raw table", "rows"],
+           [[k, count(v)] for k, v in summary.rows_loaded.items()], right={1})
+    _table("rows quarantined", ["source table", "reason", "rows"],
+           [[t, r, count(n)] for t, r, n in summary.quarantined], right={2})
     exported = {e["segment"]: e for e in summary.exports}
+    rows = []
     for name, n in summary.segment_sizes.items():
         e = exported.get(name, {})
-        members = ("n/a" if name in summary.segments_not_applicable else f"{n:,}")
-        s.add_row(name, members, str(e.get("added", "–")), str(e.get("removed", "–")))
-    console.print(s)
+        members = ("n/a" if name in summary.segments_not_applicable
+                   else members_text(n, summary.segment_holdouts.get(name, 0)))
+        rows.append([name, members, count(e.get("added")), count(e.get("removed"))])
+    _table("segments", ["segment", "members (of which holdout)", "added", "removed"], rows,
+           right={1, 2, 3}, wrap={1})
     for name, why in summary.segments_not_applicable.items():
-        console.print(f"  n/a: {name} cannot apply to this data ({why})")
+        console.print(f"  n/a: {name} cannot apply to this data set ({why})")
+    empty = [n for n, size in summary.segment_sizes.items()
+             if size == 0 and n not in summary.segments_not_applicable]
+    if empty:
+        console.print(f"  empty (no customer matches today): {', '.join(empty)}")
     if summary.models:
-        m = Table(title="models (scoring step; cards in output/model_cards)")
-        for col in ("model", "status", "customers", "headline"):
-            m.add_column(col, justify="right" if col == "customers" else "left")
-        for r in summary.models:
-            m.add_row(r["model"], r["status"], f"{r['rows_scored'] or 0:,}",
-                      r["headline"] or r["detail"] or "")
-        console.print(m)
+        _table("models (scoring step; cards in output/model_cards)",
+               ["model", "status", "customers", "headline"],
+               [[r["model"], r["status"], count(r["rows_scored"] or 0),
+                 r["headline"] or r["detail"] or ""] for r in summary.models],
+               right={2}, wrap={3})
     verdict = "[green]passed[/green]" if summary.validation_success else "[red]FAILED[/red]"
     console.print(f"validation: {verdict}")
     for f in summary.validation_failures:
@@ -302,26 +356,54 @@ def _print_summary(summary) -> None:  # noqa: ANN001
     elif summary.exports:
         console.print(f"exports: {Path(summary.exports[0]['path']).parent}")
     if summary.syncs:
-        per: dict[str, dict[str, int]] = {}
-        for x in summary.syncs:
-            agg = per.setdefault(x["destination"], {"segments": 0, "added": 0, "removed": 0,
-                                                    "rejected": 0, "suppressed": 0,
-                                                    "blocked": 0, "failed": 0, "requests": 0})
-            agg["segments"] += x["segment"] != "*"
-            agg["blocked"] += x["status"] == "blocked"
-            agg["failed"] += x["status"] == "failed"
-            for k in ("added", "removed", "rejected", "suppressed", "requests"):
-                agg[k] += x.get(k, 0)
-        d = Table(title="ESP sync (local sandboxes)")
-        cols = ("segments", "added", "removed", "rejected", "suppressed", "blocked", "failed",
-                "requests")
-        d.add_column("destination")
-        for col in cols:
-            d.add_column(col, justify="right")
-        for name, agg in per.items():
-            d.add_row(name, *(f"{agg[k]:,}" for k in cols))
-        console.print(d)
-    console.print(f"report: [bold]{summary.report_path}[/bold]")
+        _print_syncs(summary.syncs)
+    console.print(f"report: [bold]{summary.html_report or summary.report_path}[/bold]")
+    if summary.html_report:
+        console.print(f"run summary (Markdown): {summary.report_path}")
+
+
+SYNC_COLUMNS = ("lists", "added", "removed", "rejected", "suppressed", "blocked", "failed")
+
+
+def _print_syncs(syncs: list[dict]) -> None:
+    from segwise.report.format import count
+
+    per: dict[str, dict[str, int]] = {}
+    for x in syncs:
+        agg = per.setdefault(x["destination"], dict.fromkeys((*SYNC_COLUMNS, "requests"), 0))
+        agg["lists"] += x["segment"] != "*"
+        agg["blocked"] += x["status"] == "blocked"
+        agg["failed"] += x["status"] == "failed"
+        for k in ("added", "removed", "rejected", "suppressed", "requests"):
+            agg[k] += x.get(k, 0)
+    _table("ESP sync (local sandboxes)", ["destination", *SYNC_COLUMNS],
+           [[name, *(count(agg[k]) for k in SYNC_COLUMNS)] for name, agg in per.items()],
+           right=set(range(1, len(SYNC_COLUMNS) + 1)))
+    console.print("  lists: segments synced; API requests: " + ", ".join(
+        f"{name} {count(agg['requests'])}" for name, agg in per.items()))
+
+
+@app.command("report")
+def report_cmd(
+    out: Annotated[Path | None, typer.Option(help="folder to write report.html to "
+                                             "(default: the output folder)")] = None,
+) -> None:
+    """Write the self-contained HTML segment report (charts inline, no network needed)
+    from what the warehouse holds: sizes over time, overlaps, RFM, quarantine, validation,
+    sync status, models and measurement."""
+    from segwise.report.html import write_html_report
+    from segwise.warehouse import connect, table_exists
+
+    settings = Settings.from_env()
+    if not settings.duckdb_path.exists() and settings.dbt_target == "duckdb":
+        _fail(f"no warehouse at {settings.duckdb_path}: run `segwise run` (or set "
+              "SEGWISE_DUCKDB_PATH) first")
+    with connect(settings, read_only=True) as con:
+        if not table_exists(con, "segmentation", "segment_sizes"):
+            _fail("the warehouse has no segments yet: run `segwise run` or `segwise build`")
+    path = write_html_report(settings, out_dir=out)
+    console.print(f"report: [bold]{path}[/bold] ({path.stat().st_size / 1e6:.1f} MB, "
+                  "self-contained)")
 
 
 @app.command("sync")
@@ -390,12 +472,10 @@ def forget_cmd(
         receipts = forget_everywhere(Settings.from_env(), email, names, sandbox, reason)
     except (ConfigError, ValueError) as exc:
         _fail(str(exc))
-    t = Table(title=f"erasure receipts (request {receipts[0].request_id})")
-    for col in ("destination", "address (sha256)", "status", "reference"):
-        t.add_column(col)
-    for r in receipts:
-        t.add_row(r.destination, r.email_sha256[:16] + "…", r.status, r.reference or "")
-    console.print(t)
+    _table(f"erasure receipts (request {receipts[0].request_id})",
+           ["destination", "address (sha256)", "status", "reference"],
+           [[r.destination, r.email_sha256[:16] + "…", r.status, r.reference or ""]
+            for r in receipts], wrap={3})
     if any(r.status == "failed" for r in receipts):
         err.print("some destinations failed: run the same command again to retry them")
         raise typer.Exit(6)
@@ -477,13 +557,12 @@ def contract_render_cmd(
 def segments_list() -> None:
     """List segment definitions by priority."""
     _, segs = _definitions()
-    t = Table()
-    for col in ("priority", "segment", "owner", "min size", "holdout %", "tags", "file"):
-        t.add_column(col)
-    for seg in sorted(segs, key=lambda s: (s.priority, s.name)):
-        t.add_row(str(seg.priority), seg.name, seg.owner, str(seg.min_size),
-                  f"{seg.holdout_pct:g}", ", ".join(seg.tags), seg.file)
-    console.print(t)
+    _table("segment definitions (tags and file: segwise segments show <name>)",
+           ["priority", "segment", "min size", "holdout", "owner"],
+           [[str(seg.priority), seg.name, f"{seg.min_size:,}",
+             f"{seg.holdout_pct:g} %" if seg.holdout_pct else "–", seg.owner]
+            for seg in sorted(segs, key=lambda s: (s.priority, s.name))],
+           right={0, 2, 3}, wrap={4})
 
 
 @segments_app.command("show")
@@ -537,12 +616,9 @@ def segments_preview(
     except DbtError as exc:
         _fail(str(exc))
     console.print(f"[bold]{name}[/bold]: {result.size:,} members")
-    t = Table()
-    for col in ("customer_id", "holdout", "reason"):
-        t.add_column(col)
-    for row in result.sample.itertuples():
-        t.add_row(row.customer_id, "yes" if row.is_holdout else "", row.reason)
-    console.print(t)
+    _table("sample of members", ["customer_id", "holdout", "reason"],
+           [[row.customer_id, "yes" if row.is_holdout else "", row.reason]
+            for row in result.sample.itertuples()], wrap={2})
 
 
 @segments_app.command("diff")
@@ -582,14 +658,22 @@ def segments_diff(
 
 def main() -> None:
     """The ``segwise`` entry point: the commands, plus one clear message (exit 7) when
-    another run holds the warehouse."""
+    another run holds the warehouse, and one line (exit 1) for any unexpected error —
+    its traceback only with ``--debug``."""
     from segwise.warehouse import WarehouseBusy
 
     try:
-        app()
+        app()  # usage errors and typer.Exit end here with their own message and code
     except WarehouseBusy as exc:
         err.print(f"[red]error:[/red] {exc}")
         sys.exit(7)
+    except Exception as exc:  # noqa: BLE001 - one line and what to do, not a traceback
+        if DEBUG["on"] or "--debug" in sys.argv:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        err.print(f"[red]error:[/red] {type(exc).__name__}: {first} (the same command with "
+                  "--debug shows the traceback)", highlight=False, soft_wrap=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

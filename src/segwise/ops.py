@@ -35,11 +35,21 @@ def record_build(settings: Settings, run_id: str, dataset: str, as_of: str | Non
                      None if failed_relations is None else json.dumps(failed_relations)])
 
 
-def record_validation(settings: Settings, run_id: str, success: bool, failures: list) -> None:
+def record_validation(settings: Settings, run_id: str, success: bool, failures: list,
+                      outcomes: list[dict] = ()) -> None:
+    """The run's verdict, and every expectation's outcome (``ExpectationOutcome`` fields)."""
+    now = utcnow()
     with connect(settings) as con:
         ensure_ops(con)
         con.execute("insert into ops.validation_runs values (?, ?, ?, ?)",
-                    [run_id, utcnow(), success, json.dumps(failures, default=str)])
+                    [run_id, now, success, json.dumps(failures, default=str)])
+        for o in outcomes:
+            con.execute(
+                "insert into ops.validation_results (run_id, suite, batch, expectation, "
+                "column_name, success, expected, observed, detail, validated_at) "
+                "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, o["suite"], o["batch"], o["expectation"], o["column"], o["success"],
+                 o.get("expected", ""), o.get("observed", ""), o.get("detail", ""), now])
 
 
 class GateClosed(RuntimeError):

@@ -8,7 +8,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
+from segwise import progress
 from segwise.errors import ConfigurationError
 from segwise.generate import generate
 from segwise.lineage import failed_relations, load_manifest, relation_name
@@ -16,6 +18,7 @@ from segwise.load import LANDED, landed_counts, load_dataset, load_generated
 from segwise.measure.experiments import import_experiment
 from segwise.ops import GateClosed, last_build, record_build, utcnow
 from segwise.pipeline_vars import dbt_vars, default_as_of
+from segwise.report.html import write_html_report
 from segwise.report.summary import RunSummary, collect_warehouse_facts, write_report
 from segwise.segments import compile_project
 from segwise.settings import Settings
@@ -39,9 +42,9 @@ def _load(settings: Settings, dataset: str, customers: int, seed: int,
         return landed_counts(settings, say)
     if dataset == "generated":
         say(f"generating {customers:,} customers (seed {seed}, dirty rate {dirty_rate})")
-        generate(settings.raw_dir, customers=customers, seed=seed, as_of=as_of,
-                 dirty_rate=dirty_rate,
-                 progress=lambda i, n: say(f"  chunk {i}/{n} written"))
+        with progress.task("generate", None) as update:
+            generate(settings.raw_dir, customers=customers, seed=seed, as_of=as_of,
+                     dirty_rate=dirty_rate, progress=update)
         return load_generated(settings)
     say(f"loading real data set {dataset} from {settings.shared_data_dir}")
     return load_dataset(settings, dataset)
@@ -295,8 +298,16 @@ def _run(settings: Settings, dataset: str, customers: int, seed: int, as_of: dat
     if sync_sandboxes:
         summary.syncs = step_sync_sandboxes(settings, say)
     step_publish(settings, say)  # the build and the run's audit (validation, exports, syncs)
+    summary.html_report = str(step_report(settings, say))
     write_report(summary, settings.output_dir)
     return summary
+
+
+def step_report(settings: Settings, say: Say = print) -> Path:
+    """The self-contained HTML segment report, from what the warehouse holds now."""
+    path = write_html_report(settings)
+    say(f"  report written: {path}")
+    return path
 
 
 

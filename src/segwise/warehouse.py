@@ -64,6 +64,12 @@ OPS_DDL = [
         nodes_ok integer, nodes_failed integer)""",
     """create table if not exists ops.validation_runs (
         run_id varchar, validated_at timestamp, success boolean, failures_json varchar)""",
+    # every expectation of every validation run, passing ones too, with what it expected
+    # and what it saw (the run report shows them: nothing depends on Data Docs' CDN)
+    """create table if not exists ops.validation_results (
+        run_id varchar, suite varchar, batch varchar, expectation varchar,
+        column_name varchar, success boolean, expected varchar, observed varchar,
+        detail varchar, validated_at timestamp)""",
     # relations (schema.table) the failing nodes touch; null = unknown, i.e. everything
     "alter table ops.build_runs add column if not exists failed_relations_json varchar",
     # ---- activation: the one ledger (what each destination holds, per segment: ESPs,

@@ -95,6 +95,7 @@ def test_segwise_daily_runs_end_to_end_as_of_its_logical_date(daily_home):
     assert {name for name, _ in runs} >= {"recent_purchasers_30d", "cart_abandoners_24h"}
     assert all(n > 0 for _, n in runs)
     assert (daily_home / "out" / "exports" / "file" / "vip_customers" / "members.csv").exists()
+    assert (daily_home / "out" / "report.html").exists()  # the report task wrote it
     assert as_of[0] == BACKFILL_DAY
     assert last_order.date() == BACKFILL_DAY
 

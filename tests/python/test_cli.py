@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -61,14 +62,26 @@ def test_a_landed_run_builds_on_the_raw_tables_and_loads_nothing(demo, tmp_path)
                   for t in ("orders", "crm_contacts", "email_events")}
     finally:
         con.close()
-    res = _run(["run", "--dataset", "landed", "--as-of", "2026-06-30"], {
-        "SEGWISE_DUCKDB_PATH": str(db), "SEGWISE_OUTPUT_DIR": str(tmp_path / "out")})
+    res = _run(["run", "--dataset", "landed", "--as-of", "2026-06-30", "--sync-sandboxes"], {
+        "SEGWISE_DUCKDB_PATH": str(db), "SEGWISE_OUTPUT_DIR": str(tmp_path / "out"),
+        "COLUMNS": "80"})
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     assert "raw.web_events has not landed: created empty" in res.stdout
+    # an 80-column terminal: every line fits, no header or cell is cut
+    assert max(map(len, res.stdout.splitlines())) <= 80
+    assert "…" not in res.stdout, [line for line in res.stdout.splitlines() if "…" in line]
+    assert "rows quarantined: none" in res.stdout  # the demo data is clean
+    segments = res.stdout[res.stdout.index("members (of which holdout)"):]
+    assert re.search(r"inactive_90d +[0-9,]+ \([0-9,]+ holdout\)", segments), segments[:2000]
+    sync = res.stdout[res.stdout.index("ESP sync (local sandboxes)"):]
+    header = sync.splitlines()[1].split()
+    assert header == ["destination", "lists", "added", "removed", "rejected", "suppressed",
+                      "blocked", "failed"], header
     table = res.stdout[res.stdout.index("models (scoring step"):]
     for model in ("churn", "clv", "clusters"):  # each scored, named in the summary
-        assert any([c.strip() for c in line.split("│")[1:3]] == [model, "ok"]
-                   for line in table.splitlines()), table[:1500]
+        assert any(line.split()[:2] == [model, "ok"] for line in table.splitlines()
+                   if line.strip()), table[:1500]
+    assert (tmp_path / "out" / "report.html").exists()
     assert not (db.parent / "raw").exists()  # nothing generated
     con = duckdb.connect(str(db), read_only=True)
     try:
@@ -251,3 +264,18 @@ def test_score_rescores_the_same_marts_into_the_same_clusters(demo_copy):
                              "predictions.customer_clusters c on p.customer_id = c.customer_id "
                              "and p.cluster_id = c.cluster_id")
     assert built["n"][0] == len(query(demo_copy, "select * from predictions.customer_clusters"))
+
+
+def test_an_unexpected_error_is_one_line_and_a_traceback_only_with_debug(demo, tmp_path):
+    """A warehouse file that is not a database: one line saying what failed and what to
+    do; --debug shows the traceback."""
+    bad = tmp_path / "wh" / "segwise.duckdb"
+    bad.parent.mkdir()
+    bad.write_text("not a database")
+    env = {"SEGWISE_DUCKDB_PATH": str(bad), "SEGWISE_OUTPUT_DIR": str(tmp_path / "out")}
+    res = _run(["report"], env)
+    assert res.returncode == 1
+    assert "Traceback" not in res.stderr and res.stderr.startswith("error: ")
+    assert "--debug" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    debug = _run(["--debug", "report"], env)
+    assert debug.returncode == 1 and "Traceback" in debug.stderr

@@ -4,6 +4,7 @@ the valid rows are exactly those of the same dataset generated clean."""
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 
 import pytest
@@ -79,3 +80,26 @@ def test_quarantine_rows_keep_payload_and_key(clean_and_dirty):
     assert len(rows) > 0
     assert rows["payload"].str.contains("email=").all()
     assert rows["record_key"].str.startswith("Y").all()
+
+
+def test_the_report_charts_the_quarantine_by_table_and_reason(clean_and_dirty):
+    """The HTML report of the dirty build, opened in headless Chromium offline: the
+    quarantine chart has one bar per table and reason, the table lists every reason, and
+    the sections whose steps did not run (validation, sync, models) say so."""
+    from segwise.report.html import write_html_report
+
+    from browser import assert_rendered, open_report
+
+    dirty = clean_and_dirty["dirty"]
+    path = write_html_report(dirty)
+    report = open_report(path)
+    assert_rendered(report, path)
+    counts = query(dirty, "select source_table, reason, rows_quarantined "
+                          "from quarantine.quarantine_summary")
+    fig = next(f for f in report.figures if f["name"] == "quarantine")
+    assert sum(m["items"] for m in fig["marks"] if m["type"] == "rect") == len(counts) > 5
+    for r in counts.itertuples():
+        assert f"{r.source_table}\t{r.reason}\t{r.rows_quarantined:,}" in report.text
+    assert "quarantine_trend" in {f["name"] for f in report.figures}
+    assert "Validation: not run" in report.text
+    assert re.search(r"\nSync\s+none\s", report.text), report.text[-3000:]

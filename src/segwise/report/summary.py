@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from segwise.ops import list_segments
+from segwise.report.format import members_text
 from segwise.settings import Settings
 from segwise.warehouse import connect, table_exists
 
@@ -19,7 +20,8 @@ class RunSummary:
     as_of: str | None
     rows_loaded: dict[str, int] = field(default_factory=dict)
     quarantined: list[tuple[str, str, int]] = field(default_factory=list)
-    segment_sizes: dict[str, int] = field(default_factory=dict)
+    segment_sizes: dict[str, int] = field(default_factory=dict)  # members, holdout included
+    segment_holdouts: dict[str, int] = field(default_factory=dict)  # of them, in the holdout
     # segments that cannot apply to this data (their inputs are empty), with why
     segments_not_applicable: dict[str, str] = field(default_factory=dict)
     validation_success: bool | None = None
@@ -35,6 +37,7 @@ class RunSummary:
     scorecard: list[dict] = field(default_factory=list)
     cohorts: list[dict] = field(default_factory=list)
     report_path: str | None = None
+    html_report: str | None = None
 
 
 def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
@@ -47,6 +50,10 @@ def collect_warehouse_facts(settings: Settings, summary: RunSummary) -> None:
         summary.segment_sizes = {
             n: con.execute(f'select count(*) from segments."{n}"').fetchall()[0][0] for n in names
         }
+        if table_exists(con, "segmentation", "segment_sizes"):
+            summary.segment_holdouts = dict(con.execute(
+                "select segment_name, holdout_members from segmentation.segment_sizes"
+            ).fetchall())
         summary.scorecard = _records(con, "measurement", "segment_scorecard", (
             "select * from measurement.segment_scorecard where computed_at = "
             "(select max(computed_at) from measurement.segment_scorecard) "
@@ -156,11 +163,13 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
     lines += ["## Rows loaded", "", "| table | rows |", "|---|---:|"]
     lines += [f"| {t} | {n:,} |" for t, n in summary.rows_loaded.items()]
     lines += ["", "## Rows quarantined", "", "| source table | reason | rows |", "|---|---|---:|"]
-    lines += [f"| {t} | {r} | {n:,} |" for t, r, n in summary.quarantined] or ["| – | – | 0 |"]
-    lines += ["", "## Segment sizes", "", "| segment | members |", "|---|---:|"]
-    lines += [f"| {s} | {n:,}"
-              + (f" (not applicable: {summary.segments_not_applicable[s]})"
-                 if s in summary.segments_not_applicable else "") + " |"
+    lines += [f"| {t} | {r} | {n:,} |" for t, r, n in summary.quarantined] or ["| none | | |"]
+    lines += ["", "## Segment sizes", "", "| segment | members (of which holdout) |",
+              "|---|---:|"]
+    lines += [f"| {s} | "
+              + (f"n/a — cannot apply to this data set: {summary.segments_not_applicable[s]}"
+                 if s in summary.segments_not_applicable
+                 else members_text(n, summary.segment_holdouts.get(s, 0))) + " |"
               for s, n in summary.segment_sizes.items()]
     if summary.models:
         lines += ["", "## Models (scoring step)", "", "| model | status | customers | headline "
@@ -181,16 +190,18 @@ def write_report(summary: RunSummary, out_dir: Path) -> Path:
     lines += ["", "## Export", ""]
     if summary.export_refused:
         lines += [f"Refused: {summary.export_refused}"]
-    lines += [f"- {e['segment']}: {e['members']:,} members (+{e['added']:,} / -{e['removed']:,})"
-              f" → {e['path']}" for e in summary.exports]
+    lines += ["Exported: the members that may be pushed — holdout members and members "
+              "without consent or email are not.", ""] if summary.exports else []
+    lines += [f"- {e['segment']}: {e['members']:,} exported (+{e['added']:,} / "
+              f"-{e['removed']:,}) → {e['path']}" for e in summary.exports]
     if summary.syncs:
         lines += ["", "## ESP sync (local sandboxes)", "",
                   "| destination | segment | mode | status | added | removed | rejected | "
                   "suppressed | requests |",
                   "|---|---|---|---|---:|---:|---:|---:|---:|"]
         lines += [f"| {x['destination']} | {x['segment']} | {x.get('mode', '')} | "
-                  f"{x['status']} | {x['added']} | {x['removed']} | {x['rejected']} | "
-                  f"{x['suppressed']} | {x.get('requests', 0)} |"
+                  f"{x['status']} | {x['added']:,} | {x['removed']:,} | {x['rejected']:,} | "
+                  f"{x['suppressed']:,} | {x.get('requests', 0):,} |"
                   for x in summary.syncs]
     path.write_text("\n".join(lines) + "\n")
     (out_dir / "run_report.json").write_text(json.dumps(summary.__dict__, indent=2, default=str))

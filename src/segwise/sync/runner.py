@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from segwise import progress
 from segwise.errors import ConfigurationError
 from segwise.ops import assert_gate_open
 from segwise.settings import Settings
@@ -170,6 +171,16 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
         os.environ.update(saved)
 
 
+def sync_line(destination: str, segment: str, result) -> str:  # noqa: ANN001
+    """One line per segment synced: the counts that are not zero, and why it was blocked."""
+    extra = [f"{label} {value:,}" for label, value in (
+        ("rejected", result.rejected_adds), ("suppressed", result.suppressed),
+        ("unsubscribed", result.revoked)) if value]
+    return (f"  {destination}/{segment}: {result.status} +{result.succeeded_adds:,} "
+            f"-{result.succeeded_removes:,}" + "".join(f", {e}" for e in extra)
+            + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
+
+
 def sync_all(settings: Settings, destination: str, segments: list[str] | None = None,
              mode: str | None = None, dry_run: bool = False, force: bool = False,
              sandbox: bool = False, say: Callable[[str], None] = print,
@@ -192,17 +203,15 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
                     destination_from_env(destination, batch_size=batch_size,
                                          concurrency=concurrency))
             try:
-                for seg in plan:
-                    result = sync_segment(settings, seg.segment, dest, mode=mode or seg.mode,
-                                          dry_run=dry_run, force=force, guards=seg.guards,
-                                          min_size=seg.min_size)
-                    say(f"  {destination}/{seg.segment} ({result.plan.mode}): {result.status} "
-                        f"+{result.succeeded_adds} "
-                        f"-{result.succeeded_removes} rejected {result.rejected_adds} "
-                        f"suppressed {result.suppressed} unsubscribed {result.revoked} "
-                        f"requests {result.requests}"
-                        + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
-                    results.append(result)
+                with progress.task(f"sync {destination}", len(plan)) as update:
+                    for done, seg in enumerate(plan, 1):
+                        result = sync_segment(settings, seg.segment, dest,
+                                              mode=mode or seg.mode, dry_run=dry_run,
+                                              force=force, guards=seg.guards,
+                                              min_size=seg.min_size)
+                        say(sync_line(destination, seg.segment, result))
+                        results.append(result)
+                        update(done)
             finally:
                 dest.close()
     return results

@@ -9,6 +9,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from segwise import progress
 from segwise.errors import ConfigurationError
 from segwise.settings import Settings
 
@@ -84,21 +85,20 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     ]
     if dbt_vars:
         cmd += ["--vars", json.dumps(dbt_vars)]
+    cmd += ["--log-format", "json"]  # structured events: node n of N for the progress bar
     run_results = target_path / "run_results.json"
     run_results.unlink(missing_ok=True)  # never report a previous run's failures as this one's
-    proc = subprocess.run(
-        cmd, cwd=settings.project_dir, env=dbt_env(settings), text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    with progress.task(f"dbt {args[0]}") as update:
+        returncode, output = _stream(cmd, settings, update)
     if echo:
-        print(proc.stdout)
+        print(output)
     results: list[dict] = []
     if run_results.exists():
         results = json.loads(run_results.read_text()).get("results", [])
-    result = DbtResult(cmd, proc.returncode, proc.stdout, results)
-    if check and proc.returncode != 0:
+    result = DbtResult(cmd, returncode, output, results)
+    if check and returncode != 0:
         failing = [f"{r['unique_id']}: {r.get('message')}" for r in result.failures]
-        tail = "\n".join(proc.stdout.splitlines()[-40:])
+        tail = "\n".join(output.splitlines()[-40:])
         raise DbtError(
             f"dbt {' '.join(args)} failed ({len(failing)} failing nodes)\n"
             + "\n".join(failing[:20]) + ("\n" + tail if not failing else ""),
@@ -106,6 +106,30 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
             failed_ids=[r["unique_id"] for r in result.failures],
         )
     return result
+
+
+def _stream(cmd: list[str], settings: Settings, update) -> tuple[int, str]:  # noqa: ANN001
+    """Run dbt, reading its JSON log events as they come: each node's result event carries
+    index, the start events the total (``update(nodes done, total)``); the text output is
+    the events' messages, as dbt would have printed them."""
+    lines, done, total = [], 0, None
+    with subprocess.Popen(cmd, cwd=settings.project_dir, env=dbt_env(settings), text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
+        for raw in proc.stdout:
+            try:
+                event = json.loads(raw)
+            except ValueError:  # not an event (a warning printed before logging starts)
+                lines.append(raw.rstrip("\n"))
+                continue
+            info, data = event.get("info", {}), event.get("data", {})
+            name = info.get("name", "")
+            lines.append(info.get("msg", ""))
+            if name == "LogStartLine" and isinstance(data.get("total"), int):
+                total = data["total"]  # test results do not carry the total; starts do
+            elif name.endswith("Result") and isinstance(data.get("index"), int):
+                done += 1
+                update(done, total)
+    return proc.returncode, "\n".join(lines)
 
 
 # the scoring step's tables: what is built before scoring excludes everything downstream

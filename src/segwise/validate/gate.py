@@ -21,6 +21,11 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from segwise import progress
 from segwise.lineage import load_manifest, relation_name, relations_in_sql
 from segwise.ops import last_build, record_validation
 from segwise.raw_schema import resolve_raw
@@ -43,6 +48,8 @@ class ExpectationOutcome:
     success: bool | None  # None = not applicable
     detail: str = ""
     relations: list[str] = field(default_factory=list)  # what the batch query reads
+    expected: str = ""  # the expectation's arguments, e.g. "min 1"
+    observed: str = ""  # what it saw, passing or not, e.g. "462" or "0 of 3,000 rows"
 
 
 @dataclass
@@ -117,6 +124,43 @@ def failure_detail(result: dict, exception_info: dict | None) -> str:
     return "failed without an observed value: " + json.dumps(result, default=str)[:500]
 
 
+_ARGUMENTS = {"min_value": "min", "max_value": "max", "value_set": "in", "regex": "matches",
+              "column_list": "columns", "mostly": "mostly"}
+
+
+def expected_text(kwargs: dict) -> str:
+    """An expectation's arguments as a reader would say them: ``min 1, max 500000000``."""
+    parts = []
+    for key, label in _ARGUMENTS.items():
+        if kwargs.get(key) is None:
+            continue
+        value = kwargs[key]
+        if isinstance(value, list | tuple):
+            value = "{" + ", ".join(map(str, value)) + "}"
+        elif key == "regex":
+            value = "the email pattern" if len(str(value)) > 40 else f"/{value}/"
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            value = f"{value:,}" if key != "mostly" else f"{100 * value:g} %"
+        parts.append(f"{label} {value}")
+    return ", ".join(parts)
+
+
+def observed_text(result: dict, batch: pd.DataFrame | None, column: str | None) -> str:
+    """What an expectation saw: its observed value; for a one-row batch (the segment
+    sizes, the raw row counts) the value itself; else how many rows broke it."""
+    if "observed_value" in result:
+        value = result["observed_value"]
+        return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) \
+            else str(value)
+    if batch is not None and column in batch.columns and len(batch) == 1:
+        value = batch[column].iloc[0]
+        return f"{value:,}" if isinstance(value, int | np.integer) else str(value)
+    if "element_count" in result:
+        bad = result.get("unexpected_count") or 0
+        return f"{bad:,} of {result['element_count']:,} rows unexpected"
+    return ""
+
+
 def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
     """Source freshness (``dbt source freshness``, thresholds in the sources' YAML) as
     part of the gate: a source past its ``error_after`` fails validation, which blocks
@@ -145,9 +189,14 @@ def freshness_outcomes(settings: Settings) -> list[ExpectationOutcome]:
                       f"_loaded_at {r.get('max_loaded_at')})")
         else:
             detail = f"status {status}: {r.get('message') or r.get('error') or ''}"
-        out.append(ExpectationOutcome("source_freshness", uid.split(".", 2)[-1],
-                                      "dbt_source_freshness", None, success, detail,
-                                      [relation] if relation else []))
+        criteria = ((node or {}).get("freshness") or {}).get("error_after") or {}
+        out.append(ExpectationOutcome(
+            "source_freshness", uid.split(".", 2)[-1], "dbt_source_freshness", None, success,
+            detail, [relation] if relation else [],
+            expected=(f"loaded within {criteria['count']} {criteria['period']}s"
+                      if criteria.get("count") else ""),
+            observed=(f"{age / 3600:.1f} h" if age is not None and success is not None
+                      else "empty")))
     return out
 
 
@@ -218,8 +267,10 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                 raise ValueError(f"when_nonempty must name schema.table, got {table!r}")
             return con.execute(f"select count(*) from {resolve_raw(table)}").fetchall()[0][0]
 
-        for spec in load_suites(suites_dir):
-            for batch in spec["batches"]:
+        batches = [(spec, batch) for spec in load_suites(suites_dir)
+                   for batch in spec["batches"]]
+        with progress.task("validate: batches", len(batches)) as update:
+            for done, (spec, batch) in enumerate(batches, 1):
                 query = resolve_raw(batch["query"])  # raw tables where they live
                 if batch.get("sample_rows"):
                     query = con.sample_sql(query, int(batch["sample_rows"]))
@@ -235,6 +286,7 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
                     applicable.append(exp)
                 plan.append((spec["name"], batch["name"], applicable))
                 reads[batch["name"]] = sorted(relations_in_sql(resolve_raw(batch["query"])))
+                update(done)
 
     context = gx.get_context(mode="file", project_root_dir=str(root))
     try:
@@ -265,14 +317,18 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
     result = checkpoint.run()
     for vr in result.run_results.values():
         suite_name, _, batch_name = vr.suite_name.partition(".")
+        single_row = pd.read_parquet(batches_dir / f"{batch_name}.parquet") \
+            if pq.read_metadata(batches_dir / f"{batch_name}.parquet").num_rows == 1 else None
         for er in vr.results:
             cfg = er.expectation_config
             res = er.result or {}
             detail = "" if er.success else failure_detail(res, er.exception_info)
             column = cfg.kwargs.get("column")
-            outcomes.append(ExpectationOutcome(suite_name, batch_name, cfg.type, column,
-                                               bool(er.success), detail,
-                                               _relations_of(column, reads.get(batch_name, []))))
+            outcomes.append(ExpectationOutcome(
+                suite_name, batch_name, cfg.type, column, bool(er.success), detail,
+                _relations_of(column, reads.get(batch_name, [])),
+                expected=expected_text(cfg.kwargs), observed=observed_text(res, single_row,
+                                                                           column)))
     fresh = freshness_outcomes(settings)
     outcomes += fresh
     docs = root / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
@@ -281,5 +337,5 @@ def validate(settings: Settings, suites_dir: Path | None = None) -> ValidationRe
         success=bool(result.success) and all(o.success is not False for o in fresh),
         outcomes=outcomes, data_docs=docs if docs.exists() else None)
     record_validation(settings, outcome.run_id, outcome.success,
-                      [o.__dict__ for o in outcome.failed])
+                      [o.__dict__ for o in outcome.failed], [o.__dict__ for o in outcomes])
     return outcome
