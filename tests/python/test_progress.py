@@ -33,3 +33,15 @@ def test_dbt_reports_node_n_of_total(demo_copy, recorded):
     assert recorded[-1] == ("dbt build", -1, None)  # the bar ends
     assert "segment_sizes" in result.output  # the text log is still there for errors
 
+
+
+def test_load_and_generation_report_their_steps(tmp_path, recorded):
+    from segwise.pipeline import step_load
+    from segwise.raw_schema import RAW_TABLES
+
+    from conftest import make_settings, quiet
+
+    step_load(make_settings(tmp_path), "generated", 120, 1, None, 0.0, quiet)
+    loads = [c for d, c, _ in recorded if d == "load: raw tables" and c > 0]
+    assert loads == list(range(1, len(RAW_TABLES) + 1))
+    assert [c for d, c, _ in recorded if d == "generate" and c > 0] == [1]  # one chunk

@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from segwise import progress
 from segwise.errors import ConfigurationError
 from segwise.raw_schema import (
     CONTRACT_BY_NAME,
@@ -111,16 +112,18 @@ def _replace_all(con, sources: dict[str, str | None],
     counts: dict[str, int] = {}
     con.execute("begin transaction")
     try:
-        for table in RAW_TABLES:
-            source = sources.get(table)
-            if source is None:
-                source = f"empty_{table}"
-                con.register(source, pa.Table.from_pylist([], schema=RAW_TABLES[table]))
-            con.execute(f"create or replace table {raw_relation(table)} as select "
-                        f"{_select(table, (available or {}).get(table))}, "
-                        f"cast({(loaded_at or {}).get(table, 'null')} as timestamp) "
-                        "as _loaded_at "
-                        f"from {source}", params.get(table, []))
+        with progress.task("load: raw tables", len(RAW_TABLES)) as update:
+            for done, table in enumerate(RAW_TABLES, 1):
+                source = sources.get(table)
+                if source is None:
+                    source = f"empty_{table}"
+                    con.register(source, pa.Table.from_pylist([], schema=RAW_TABLES[table]))
+                con.execute(f"create or replace table {raw_relation(table)} as select "
+                            f"{_select(table, (available or {}).get(table))}, "
+                            f"cast({(loaded_at or {}).get(table, 'null')} as timestamp) "
+                            "as _loaded_at "
+                            f"from {source}", params.get(table, []))
+                update(done)
         forget_in_raw(con)  # a source may still send people erased with `segwise forget`
         for table in RAW_TABLES:
             counts[table] = con.execute(
