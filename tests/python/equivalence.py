@@ -13,7 +13,7 @@ from conftest import query
 RUN_CLOCK = {"computed_at", "built_at", "synced_at", "valid_from", "valid_to",
              "dbt_updated_at", "dbt_valid_from", "changed_at", "observed_at", "snapshot_at",
              "loaded_at", "_loaded_at", "quarantined_at", "membership_period_id", "size_id",
-             "model_run_id", "scorecard_id"}
+             "model_run_id", "scorecard_id", "history_id"}
 
 
 def plain(value):

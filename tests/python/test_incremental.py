@@ -27,8 +27,9 @@ AS_OF = date(2026, 6, 30)
 EVENTS = {"web_events": "event_id", "email_events": "email_event_id"}
 T0, T1, T2, T3 = "2026-06-01 00:00:00", "2026-06-10 00:00:00", "2026-06-20 00:00:00", \
     "2026-06-30 00:00:00"
-# what depends on how many builds ran, not on the rows: the segments' history
-HISTORY = {"segment_size_history", "segment_membership_history", "segment_changes"}
+# what depends on how many builds ran, not on the rows: the segments' and quarantine's history
+HISTORY = {"segment_size_history", "segment_membership_history", "segment_changes",
+           "quarantine_history"}
 # the load stamps are the rows' own here: they must agree too
 SKIP = RUN_CLOCK - {"_loaded_at", "loaded_at"}
 
@@ -146,6 +147,26 @@ def test_the_batches_hold_the_dirt_they_are_meant_to(builds):
     assert {"duplicate_event", "missing_event_id", "future_timestamp"} <= reasons
     # the incremental warehouse grew batch by batch: each build judged new rows
     assert held[0]["web_events"] < held[1]["web_events"] < held[2]["web_events"]
+
+
+def test_quarantine_history_keeps_every_build_and_the_last_is_the_summary(builds):
+    """quarantine_history adds one set of counts per build (the report's trend); the last
+    set is what quarantine_summary says now, in the incremental and in the full build."""
+    incremental, full, _ = builds
+    counts = ("select source_table, reason, rows_quarantined from {} "
+              "order by source_table, reason")
+    for settings, builds_run in ((incremental, 3), (full, 1)):
+        stamps = query(settings, "select distinct computed_at from "
+                                 "quarantine.quarantine_history order by 1")["computed_at"]
+        assert len(stamps) == builds_run
+        last = query(settings, counts.format(
+            f"quarantine.quarantine_history where computed_at = '{stamps.iloc[-1]}'"))
+        summary = query(settings, counts.format("quarantine.quarantine_summary"))
+        assert len(summary) > 3 and last.equals(summary)
+    first = query(incremental, "select sum(rows_quarantined) as n from "
+                               "quarantine.quarantine_history group by computed_at "
+                               "order by computed_at")["n"].tolist()
+    assert first[0] < first[-1]  # the later batches brought more dirt: a real trend
 
 
 @pytest.mark.parametrize("schema", ["staging", "intermediate", "marts", "features",

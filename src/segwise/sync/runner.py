@@ -171,12 +171,13 @@ def local_sandboxes(names: tuple[str, ...] = DESTINATIONS,
         os.environ.update(saved)
 
 
-def sync_line(destination: str, segment: str, result) -> str:  # noqa: ANN001
-    """One line per segment synced: the counts that are not zero, and why it was blocked."""
+def sync_line(destination: str, segment: str, mode: str, result) -> str:  # noqa: ANN001
+    """One line per segment synced, with its mode: the counts that are not zero, and why
+    it was blocked."""
     extra = [f"{label} {value:,}" for label, value in (
         ("rejected", result.rejected_adds), ("suppressed", result.suppressed),
         ("unsubscribed", result.revoked)) if value]
-    return (f"  {destination}/{segment}: {result.status} +{result.succeeded_adds:,} "
+    return (f"  {destination}/{segment} ({mode}): {result.status} +{result.succeeded_adds:,} "
             f"-{result.succeeded_removes:,}" + "".join(f", {e}" for e in extra)
             + (f" — {result.guard_outcome}" if result.guard_outcome != "passed" else ""))
 
@@ -205,11 +206,12 @@ def sync_all(settings: Settings, destination: str, segments: list[str] | None = 
             try:
                 with progress.task(f"sync {destination}", len(plan)) as update:
                     for done, seg in enumerate(plan, 1):
+                        chosen = mode or seg.mode
                         result = sync_segment(settings, seg.segment, dest,
-                                              mode=mode or seg.mode, dry_run=dry_run,
+                                              mode=chosen, dry_run=dry_run,
                                               force=force, guards=seg.guards,
                                               min_size=seg.min_size)
-                        say(sync_line(destination, seg.segment, result))
+                        say(sync_line(destination, seg.segment, chosen, result))
                         results.append(result)
                         update(done)
             finally:
