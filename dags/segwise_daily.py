@@ -8,7 +8,9 @@ activation feed on the new scores) → **validate** (Great Expectations gate, Da
 **export** segment membership and diffs. Each dbt build runs models, seeds, data tests and
 unit tests; until `build_segments` completes, export and sync refuse.
 
-A failing validation fails the `validate` task, so `export` never runs on bad data. When
+A failing validation fails the `validate` task, so `export` never runs on bad data; the
+task writes the HTML report (output/report.html, with every expectation's result) before it
+fails. After a good export, the **report** task writes it. When
 validation passes, the `segwise://segments/validated` asset is updated (the ESP sync DAG
 is scheduled on it).
 

@@ -93,11 +93,17 @@ class ValidationFailed(RuntimeError):
 
 
 def validate_task(built: dict) -> dict:
-    result = step_validate(Settings.from_env())
+    """The gate. When it closes, the HTML report is written before the task fails (the
+    report task after export will not run), so the failed expectations, with what they
+    saw, can be read in the report of this run."""
+    settings = Settings.from_env()
+    result = step_validate(settings)
     if not result.success:
         failed = "; ".join(f"{o.suite}.{o.batch}: {o.expectation}({o.column})"
                            for o in result.failed[:10])
-        raise ValidationFailed(f"data gate closed, export will not run: {failed}")
+        report = step_report(settings)
+        raise ValidationFailed(f"data gate closed, export will not run: {failed} "
+                               f"(the report shows every result: {report})")
     return {**built, "validation_run_id": result.run_id,
             "data_docs": str(result.data_docs) if result.data_docs else None}
 

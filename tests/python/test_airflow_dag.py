@@ -49,6 +49,9 @@ def test_segwise_daily_stops_before_export_when_validation_fails(tmp_path):
     assert "state=failed" in out, out[-4000:]
     assert "data gate closed" in out
     assert not (tmp_path / "out" / "exports").exists()
+    # the report of the failed run is written, and shows the gate's failures
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "Validation: FAILED (" in page and ">FAIL<" in page
 
 
 def _without_esp_keys(env: dict[str, str]) -> dict[str, str]:
