@@ -1,5 +1,5 @@
 {% macro as_of_date() -%}
-    {%- set d = var('as_of_date', none) -%}
+    {%- set d = segwise.run_var('as_of_date') -%}
     {%- if d is none or d == '' -%}
         cast('{{ run_started_at.strftime("%Y-%m-%d") }}' as date)
     {%- else -%}

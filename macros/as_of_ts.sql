@@ -1,5 +1,5 @@
 {% macro as_of_ts() -%}
-    {%- set d = var('as_of_date', none) -%}
+    {%- set d = segwise.run_var('as_of_date') -%}
     {%- if d is none or d == '' -%}
         {{ run_started_ts() }}
     {%- else -%}

@@ -5,7 +5,7 @@
     build) it replaces all rows. -#}
 
 {% macro refreshing() -%}
-    {{ return(var('refresh_segments', none) or []) }}
+    {{ return(segwise.run_var('refresh_segments') or []) }}
 {%- endmacro %}
 
 {#- After a membership branch: no rows when a refresh leaves this segment as it is. -#}

@@ -6,7 +6,7 @@
         day, or a backfill of an earlier one, is stamped a second after the last stamp), so
         the history is in the data's time and periods never run backwards. A plain
         `dbt build` (no var) stamps the run's start, as dbt does. -#}
-    {%- set stamp = var('membership_stamp', none) -%}
+    {%- set stamp = segwise.run_var('membership_stamp') -%}
     {%- if stamp -%}
         cast('{{ stamp }}' as timestamp)
     {%- else -%}

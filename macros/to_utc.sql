@@ -1,5 +1,5 @@
 {% macro to_utc(column) -%}
-    {%- set tz = var('source_timezone', 'UTC') -%}
+    {%- set tz = segwise.run_var('source_timezone', 'UTC') -%}
     {%- if tz in ('UTC', 'Etc/UTC', '') -%}
         cast({{ column }} as timestamp)
     {%- else -%}

@@ -66,6 +66,13 @@ def dbt_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+# the per-run values the macros read with segwise.run_var (macros/run_var.sql): passed in
+# the environment (SEGWISE_RUN_VARS), not as --vars, because dbt re-parses the whole
+# project whenever --vars change (about 4.5 s of every build that changed the as-of date)
+RUN_VARS = frozenset({"as_of_date", "membership_stamp", "source_timezone",
+                      "refresh_segments"})
+
+
 def target_path(settings: Settings) -> Path:
     return settings.duckdb_path.parent / "dbt_target"
 
@@ -83,13 +90,15 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
         "--target-path", str(target_path),
         "--log-path", str(settings.duckdb_path.parent / "dbt_logs"),
     ]
-    if dbt_vars:
-        cmd += ["--vars", json.dumps(dbt_vars)]
+    run_vars = {k: v for k, v in (dbt_vars or {}).items() if k in RUN_VARS}
+    other_vars = {k: v for k, v in (dbt_vars or {}).items() if k not in RUN_VARS}
+    if other_vars:
+        cmd += ["--vars", json.dumps(other_vars)]
     cmd += ["--log-format", "json"]  # structured events: node n of N for the progress bar
     run_results = target_path / "run_results.json"
     run_results.unlink(missing_ok=True)  # never report a previous run's failures as this one's
     with progress.task(f"dbt {args[0]}") as update:
-        returncode, output = _stream(cmd, settings, update)
+        returncode, output = _stream(cmd, settings, update, run_vars)
     if echo:
         print(output)
     results: list[dict] = []
@@ -108,12 +117,14 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     return result
 
 
-def _stream(cmd: list[str], settings: Settings, update) -> tuple[int, str]:  # noqa: ANN001
+def _stream(cmd: list[str], settings: Settings, update,  # noqa: ANN001
+            run_vars: dict | None = None) -> tuple[int, str]:
     """Run dbt, reading its JSON log events as they come: each node's result event carries
     index, the start events the total (``update(nodes done, total)``); the text output is
     the events' messages, as dbt would have printed them."""
     lines, done, total = [], 0, None
-    with subprocess.Popen(cmd, cwd=settings.project_dir, env=dbt_env(settings), text=True,
+    env = {**dbt_env(settings), "SEGWISE_RUN_VARS": json.dumps(run_vars or {})}
+    with subprocess.Popen(cmd, cwd=settings.project_dir, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         for raw in proc.stdout:
             try:
