@@ -83,6 +83,17 @@ def query(settings: Settings, sql: str):
 @pytest.fixture
 def demo_copy(demo, tmp_path) -> Settings:
     """A private copy of the demo warehouse, for tests that change it."""
+    return copy_demo(demo, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def module_demo_copy(demo, tmp_path_factory) -> Settings:
+    """A copy of the demo warehouse shared by one module's tests: for a module whose
+    fixture changes it once (an attack, a leak) and whose tests then read it."""
+    return copy_demo(demo, tmp_path_factory.mktemp("demo_copy"))
+
+
+def copy_demo(demo, tmp_path: Path) -> Settings:  # noqa: ANN001
     import shutil
 
     settings, _ = demo

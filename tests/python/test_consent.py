@@ -42,11 +42,12 @@ LEAKS = ("newest_crm_row_withdraws_with_bad_email", "unsubscribe_by_email_withou
          "unsubscribe_today_after_the_as_of_date")
 
 
-@pytest.fixture
-def leaked(demo_copy):
+@pytest.fixture(scope="module")
+def leaked(module_demo_copy):
     """Five sendable members of SEGMENT, each given one of the observed leaks, rebuilt as
-    of the demo date (so a signal from today is after the as-of date)."""
-    settings = demo_copy
+    of the demo date (so a signal from today is after the as-of date). Built once: the
+    first test reads the feed, the second then validates, exports and syncs."""
+    settings = module_demo_copy
     members = query(settings, f"""
         select f.customer_id, f.email, c.updated_at, c.email_consent_at
         from activation.sync_esp_members as f

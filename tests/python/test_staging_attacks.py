@@ -225,9 +225,11 @@ def _staged(settings) -> dict[str, pd.DataFrame]:
     return out
 
 
-@pytest.fixture
-def attacked(demo_copy):
-    settings = demo_copy
+@pytest.fixture(scope="module")
+def attacked(module_demo_copy):
+    """The demo warehouse, attacked once and rebuilt; the tests read it (the last one
+    validates, which only records a validation run)."""
+    settings = module_demo_copy
     ref = query(settings, """
         select c.customer_id, c.email, o.order_id, i.order_item_id, p.product_id,
                w.event_id, e.email_event_id, k.campaign_id
