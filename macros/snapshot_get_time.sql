@@ -1,6 +1,6 @@
 {% macro membership_stamp() -%}
     {#- The time this build stamps on membership periods (segment_membership_snapshot) and
-        reads its changes by (segment_changes): var('membership_stamp'), which segwise sets
+        reads its changes by (segment_changes): the run's membership_stamp (run_var), which segwise sets
         to the build's as-of time (the end of the as-of day, or the run's start without
         one), made strictly later than the snapshot's previous stamp (a re-run of the same
         day, or a backfill of an earlier one, is stamped a second after the last stamp), so

@@ -1,6 +1,6 @@
 -- One row per CRM customer: may segwise email them? The only place consent is decided.
 --
--- Every signal counts, as known when this view is read (never as of var('as_of_date')):
+-- Every signal counts, as known when this view is read (never as of the as-of date):
 --   * every raw CRM row, quarantined ones included (a withdrawal on a row with a malformed
 --     email is still a withdrawal), matched to the customer by id or by email;
 --   * every raw email event — quarantined (no customer id, unknown type, duplicate, bad

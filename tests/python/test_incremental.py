@@ -163,10 +163,10 @@ def test_quarantine_history_keeps_every_build_and_the_last_is_the_summary(builds
             f"quarantine.quarantine_history where computed_at = '{stamps.iloc[-1]}'"))
         summary = query(settings, counts.format("quarantine.quarantine_summary"))
         assert len(summary) > 3 and last.equals(summary)
-    first = query(incremental, "select sum(rows_quarantined) as n from "
+    totals = query(incremental, "select sum(rows_quarantined) as n from "
                                "quarantine.quarantine_history group by computed_at "
                                "order by computed_at")["n"].tolist()
-    assert first[0] < first[-1]  # the later batches brought more dirt: a real trend
+    assert totals[0] < totals[-1]  # the later batches brought more dirt: a real trend
 
 
 @pytest.mark.parametrize("schema", ["staging", "intermediate", "marts", "features",

@@ -81,24 +81,26 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
             echo: bool = False, check: bool = True) -> DbtResult:
     """Run ``dbt <args>`` against the project; raise DbtError with the failing nodes
     (unless ``check`` is false: the caller reads the artifacts itself)."""
-    target_path = settings.duckdb_path.parent / "dbt_target"
+    target = target_path(settings)
     cmd = [
         dbt_executable(settings),
         *args,
         "--project-dir", str(settings.project_dir),
         "--profiles-dir", str(settings.project_dir),
-        "--target-path", str(target_path),
+        "--target-path", str(target),
         "--log-path", str(settings.duckdb_path.parent / "dbt_logs"),
     ]
-    run_vars = {k: v for k, v in (dbt_vars or {}).items() if k in RUN_VARS}
-    other_vars = {k: v for k, v in (dbt_vars or {}).items() if k not in RUN_VARS}
+    variables = dbt_vars or {}
+    other_vars = {k: v for k, v in variables.items() if k not in RUN_VARS}
     if other_vars:
         cmd += ["--vars", json.dumps(other_vars)]
+    env = {**dbt_env(settings), "SEGWISE_RUN_VARS": json.dumps(
+        {k: v for k, v in variables.items() if k in RUN_VARS})}
     cmd += ["--log-format", "json"]  # structured events: node n of N for the progress bar
-    run_results = target_path / "run_results.json"
+    run_results = target / "run_results.json"
     run_results.unlink(missing_ok=True)  # never report a previous run's failures as this one's
     with progress.task(f"dbt {args[0]}") as update:
-        returncode, output = _stream(cmd, settings, update, run_vars)
+        returncode, output = _stream(cmd, settings, env, update)
     if echo:
         print(output)
     results: list[dict] = []
@@ -117,13 +119,12 @@ def run_dbt(settings: Settings, args: list[str], dbt_vars: dict | None = None,
     return result
 
 
-def _stream(cmd: list[str], settings: Settings, update,  # noqa: ANN001
-            run_vars: dict | None = None) -> tuple[int, str]:
+def _stream(cmd: list[str], settings: Settings, env: dict[str, str],
+            update) -> tuple[int, str]:  # noqa: ANN001
     """Run dbt, reading its JSON log events as they come: each node's result event carries
     index, the start events the total (``update(nodes done, total)``); the text output is
     the events' messages, as dbt would have printed them."""
     lines, done, total = [], 0, None
-    env = {**dbt_env(settings), "SEGWISE_RUN_VARS": json.dumps(run_vars or {})}
     with subprocess.Popen(cmd, cwd=settings.project_dir, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
         for raw in proc.stdout:
